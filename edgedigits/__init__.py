@@ -1,0 +1,16 @@
+"""edgedigits: handwritten digit recognition for edge devices.
+
+``import edgedigits`` needs only numpy, onnxruntime and OpenCV; PyTorch, OpenVINO and TensorRT
+are imported only by the parts that use them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .bundle import Bundle, load_bundle
+from .errors import (BackendError, BundleError, DataError, EdgeDigitsError, ExportError, InputError,
+                     MissingDependencyError)
+
+__all__ = ["__version__", "Bundle", "load_bundle", "EdgeDigitsError", "BundleError", "BackendError",
+           "DataError", "ExportError", "InputError", "MissingDependencyError"]

@@ -1,0 +1,35 @@
+"""Small checks for optional dependencies, so heavy libraries are imported only where needed."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from .errors import MissingDependencyError
+
+# One place that says how to install each optional package.
+INSTALL_HINTS = {
+    "torch": "pip install torch==2.13.0  (then: pip install 'edgedigits[train]')",
+    "onnx": "pip install 'edgedigits[export]'",
+    "onnxscript": "pip install 'edgedigits[export]'",
+    "openvino": "pip install 'edgedigits[openvino]'",
+    "tensorrt": "pip install tensorrt  (needs an NVIDIA GPU and driver; see NVIDIA's install guide)",
+    "nncf": "pip install nncf",
+}
+
+
+def has(package: str) -> bool:
+    """Whether ``package`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def need(package: str, feature: str) -> ModuleType:
+    """Import ``package`` or raise a :class:`MissingDependencyError` quoting the install command."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise MissingDependencyError(package, feature, INSTALL_HINTS.get(package, f"pip install {package}")) from exc

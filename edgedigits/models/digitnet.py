@@ -1,0 +1,86 @@
+"""DigitNet: a small Conv-BN-ReLU network for 28x28 digits.
+
+Built for edge inference: only 3x3 convolutions, BatchNorm (folded into the convolutions at
+export), ReLU, global average pooling and one linear layer; downsampling by strided convolution.
+Every op has a fast INT8 kernel in ONNX Runtime, OpenVINO and TensorRT.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._registry import register_model
+
+
+class DigitNet(nn.Module):
+    """Stages of 3x3 Conv-BN-ReLU; ``widths[i]`` channels, ``strides[i]`` stride."""
+
+    def __init__(self, widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), num_classes: int = 10,
+                 dropout: float = 0.1):
+        super().__init__()
+        layers, cin = [], 1
+        for width, stride in zip(widths, strides):
+            layers += [nn.Conv2d(cin, width, 3, stride=stride, padding=1, bias=False),
+                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(cin, num_classes)
+        self.widths, self.strides = tuple(widths), tuple(strides)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.features(x)).flatten(1)
+        return self.head(self.dropout(x))
+
+    def fused(self) -> "DigitNet":
+        """A copy in eval mode with every BatchNorm folded into the convolution before it."""
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        model = _copy(self).eval()
+        mods = list(model.features)
+        fused = []
+        i = 0
+        while i < len(mods):
+            if isinstance(mods[i], nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+                fused.append(fuse_conv_bn_eval(mods[i], mods[i + 1]))
+                i += 2
+            else:
+                fused.append(mods[i])
+                i += 1
+        model.features = nn.Sequential(*fused)
+        return model
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    import copy
+    return copy.deepcopy(model)
+
+
+def count_macs(model: nn.Module, size: int = 28) -> int:
+    """Multiply-accumulates per image of the conv and linear layers."""
+    macs, hw = 0, size
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hw = (hw + 2 * m.padding[0] - m.kernel_size[0]) // m.stride[0] + 1
+            macs += m.out_channels * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1] * hw * hw
+        elif isinstance(m, nn.Linear):
+            macs += m.in_features * m.out_features
+    return macs
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@register_model
+def digitnet_s(**kwargs) -> DigitNet:
+    """The shipped model: about 67k parameters, 4.9M MACs per image."""
+    return DigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), **kwargs)
+
+
+@register_model
+def digitnet_xs(**kwargs) -> DigitNet:
+    """A smaller variant (about 17k parameters) for very small devices and fast tests."""
+    return DigitNet(widths=(8, 16, 16, 32, 32), strides=(1, 2, 1, 2, 1), **kwargs)

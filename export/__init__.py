@@ -1,0 +1,1 @@
+"""edgedigits.export: turning a trained model into deployable artifacts."""

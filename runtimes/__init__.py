@@ -1,0 +1,1 @@
+"""edgedigits.runtimes: one interface over every inference backend."""
