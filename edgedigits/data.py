@@ -8,6 +8,7 @@ swapped file is refused with a sentence naming the file and the problem.
 from __future__ import annotations
 
 import gzip
+import http.client
 import hashlib
 import os
 import urllib.error
@@ -93,10 +94,9 @@ def mnist_available(data_dir: str | os.PathLike | None = None) -> bool:
 
 def _read_payload(path: Path) -> bytes:
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        raw = path.read_bytes()
+        # Decide by content, not by name: a download in progress is named *.part.
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check the path and permissions.") from exc
@@ -104,9 +104,11 @@ def _read_payload(path: Path) -> bytes:
                         "delete it and download it again with 'edgedigits data fetch'.") from exc
 
 
-def parse_idx(payload: bytes, spec: IdxSpec, source: str) -> np.ndarray:
+FIX_HINT = "delete it and download it again with 'edgedigits data fetch'"
+
+
+def parse_idx(payload: bytes, spec: IdxSpec, source: str, hint: str = FIX_HINT) -> np.ndarray:
     """Validate and decode an uncompressed IDX payload against ``spec``."""
-    hint = "delete it and download it again with 'edgedigits data fetch'"
     ndim = len(spec.dims)
     header_len = 4 + 4 * ndim
     if len(payload) < header_len:
@@ -185,14 +187,19 @@ def _download(url: str, part: Path, timeout: float, chunk: int = 1 << 16) -> Non
         if exc.code == 416 and have:  # asked past the end: the part is complete (or wrong)
             return
         raise
-    with response:
+    with response:  # a body cut short raises IncompleteRead or ends early: both keep the part for a resume
         status = getattr(response, "status", 200)
         mode = "ab" if (have and status == 206) else "wb"
         expected = response.headers.get("Content-Length")
         written = 0
         with open(part, mode) as f:
             while True:
-                block = response.read(chunk)
+                try:
+                    block = response.read(chunk)
+                except http.client.IncompleteRead as exc:
+                    f.write(exc.partial)
+                    written += len(exc.partial)
+                    break
                 if not block:
                     break
                 f.write(block)
@@ -232,12 +239,12 @@ def fetch(dest: str | os.PathLike | None = None, mirror_list: Sequence[str] | No
             for attempt in range(2):  # a second try resumes an interrupted transfer
                 try:
                     _download(url, part, timeout)
-                    parse_idx(_read_payload(part), spec, url)
-                except (urllib.error.URLError, OSError, DownloadError, DataError) as exc:
+                    parse_idx(_read_payload(part), spec, url, hint="the mirror served a bad file")
+                except (urllib.error.URLError, OSError, http.client.HTTPException, DataError) as exc:
                     reason = getattr(exc, "reason", None) or exc
-                    if isinstance(exc, DataError) and part.exists():
+                    if isinstance(exc, DataError) and not isinstance(exc, DownloadError) and part.exists():
                         part.unlink()  # a complete but wrong file: start over rather than resume
-                    failures.append(f"{url}: {reason}")
+                    failures.append(str(reason) if isinstance(exc, DataError) else f"{url}: {reason}")
                     if isinstance(exc, urllib.error.HTTPError):
                         break
                     continue

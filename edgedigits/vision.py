@@ -1,0 +1,324 @@
+"""Finding handwritten digits in a whole frame (pure numpy + OpenCV, usable on its own).
+
+    from edgedigits.vision import find_digits, group_numbers
+    candidates = find_digits(frame)           # boxes + 28x28 MNIST-like crops, one per blob
+    batch = np.stack([c.crop for c in candidates])
+
+The pipeline, for dark ink on light paper under uneven light:
+
+1. grayscale, light blur against sensor noise;
+2. the paper's brightness is estimated at low resolution (a max filter removes the ink, a blur
+   smooths it) and every pixel is expressed as *darkness relative to the paper around it*, so a
+   shadow or a lighting gradient does not turn into ink;
+3. pixels clearly darker than their paper are ink; a small closing joins thin or broken strokes;
+4. connected components of ink (the hole of a 0, 6, 8 or 9 is paper, not a component) are
+   merged when they are pieces of one digit (a detached bar of a 5 or a 7, a broken stroke);
+5. blobs that cannot be digits are rejected by size, aspect and ink density (a 1 is tall and
+   thin and always allowed a dense box; a round filled smudge is not);
+6. each survivor is normalised the MNIST way by :func:`edgedigits.preprocess.mnist_normalize`
+   after its stroke width and intensity are brought to MNIST's.
+
+:func:`group_numbers` then joins digits on one text line, close together, into numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .preprocess import mnist_normalize, to_gray
+
+# MNIST digits, fitted into 20 px, have strokes about 2-3 px wide: a stroke width of ~12 % of
+# the box's longer side. Thinner pen strokes are thickened to this before normalisation.
+MNIST_STROKE_FRACTION = 0.12
+
+
+@dataclass(frozen=True)
+class FinderConfig:
+    """Tunable limits of :func:`find_digits` (the defaults suit a sheet seen by a webcam).
+
+    Attributes:
+        contrast: a pixel is ink when it is this fraction darker than the paper around it.
+        min_contrast_levels: ... and at least this many grey levels darker (guards dark frames).
+        min_height: smallest digit height in pixels worth reading.
+        max_height_fraction: tallest digit as a fraction of the frame height.
+        min_aspect / max_aspect: width / height range of a digit's box.
+        thin_aspect: boxes narrower than this (width / height) are 1-like strokes: any density.
+        max_density: largest fraction of a (non-thin) box covered by ink; filled blobs are smudges.
+        min_density: smallest fraction of the box covered by ink (long diagonal hairlines).
+        reject_border: drop blobs touching the frame edge (cut-off digits, the table beyond the sheet).
+        join: closing kernel size in pixels that joins broken strokes (0 = off).
+        background_cell: the paper is estimated on a grid of cells this many pixels wide.
+    """
+    contrast: float = 0.2
+    min_contrast_levels: int = 14
+    min_height: int = 12
+    max_height_fraction: float = 0.95
+    min_aspect: float = 0.08
+    max_aspect: float = 1.5
+    thin_aspect: float = 0.4
+    max_density: float = 0.6
+    min_density: float = 0.06
+    reject_border: bool = True
+    join: int = 3
+    background_cell: int = 8
+
+
+DEFAULT_CONFIG = FinderConfig()
+
+
+@dataclass
+class Candidate:
+    """One blob of ink that may be a digit.
+
+    Attributes:
+        box: (x, y, w, h) in the pixels of the frame given to :func:`find_digits`.
+        crop: 28x28 uint8, white digit on black, normalised like MNIST.
+        density: fraction of the box covered by ink.
+    """
+    box: tuple[int, int, int, int]
+    crop: np.ndarray = field(repr=False)
+    density: float = 0.0
+
+
+@dataclass
+class Number:
+    """Digits on one line read left to right. ``members`` index the digits given to :func:`group_numbers`."""
+    box: tuple[int, int, int, int]
+    value: str
+    members: list[int]
+
+
+def paper_darkness(gray: np.ndarray, cell: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(darkness, paper): how much darker each pixel is than the paper around it, as a fraction
+    0 (paper) .. 255 (black), and the estimated paper brightness; both uint8 like ``gray``.
+
+    The paper's brightness is the local maximum of a low-resolution copy, blurred and scaled
+    back up: it follows lighting gradients and shadows wider than a few cells but ignores ink.
+    """
+    h, w = gray.shape
+    cell = max(1, min(cell, min(h, w) // 8))
+    sw, sh = max(1, w // cell), max(1, h // cell)
+    small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+    small = cv2.blur(small, (3, 3))
+    paper = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    paper = np.maximum(paper, gray)     # no pixel is brighter than its paper
+    ratio = cv2.divide(gray, paper, scale=255)
+    return cv2.subtract(np.full_like(ratio, 255), ratio), paper
+
+
+def ink_mask(gray: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> tuple[np.ndarray, np.ndarray]:
+    """(darkness, binary ink mask) of a grayscale frame; see :func:`paper_darkness`."""
+    smooth = cv2.GaussianBlur(gray, (3, 3), 0)
+    darkness, paper = paper_darkness(smooth, config.background_cell)
+    _, mask = cv2.threshold(darkness, int(config.contrast * 255), 255, cv2.THRESH_BINARY)
+    deep = cv2.subtract(paper, smooth)
+    _, deep = cv2.threshold(deep, config.min_contrast_levels, 255, cv2.THRESH_BINARY)
+    mask = cv2.bitwise_and(mask, deep)
+    if config.join > 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (config.join, config.join))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+    return darkness, mask
+
+
+def _union(a, b):
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _pieces_of_one_digit(a, b) -> bool:
+    """Whether boxes a and b look like two pieces of one digit (stacked, overlapping columns)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    x_overlap = min(ax + aw, bx + bw) - max(ax, bx)
+    if x_overlap < 0.5 * min(aw, bw):
+        return False
+    gap = max(ay, by) - min(ay + ah, by + bh)     # negative when they overlap vertically
+    big = max(ah, bh)
+    if gap > 0.15 * big:
+        return False
+    u = _union(a, b)
+    # The union must still look like one digit: not much taller than the bigger piece unless
+    # the smaller one is a small fragment.
+    return u[3] <= 1.6 * big or min(ah, bh) < 0.35 * big
+
+
+def _merge_pieces(boxes: list[tuple]) -> list[list[int]]:
+    """Group component indices whose boxes are pieces of one digit (union-find, few boxes)."""
+    parent = list(range(len(boxes)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    merged = {i: boxes[i] for i in range(len(boxes))}
+    changed = True
+    while changed:
+        changed = False
+        roots = sorted({root(i) for i in range(len(boxes))})
+        for i, ri in enumerate(roots):
+            for rj in roots[i + 1:]:
+                if root(ri) != ri or root(rj) != rj:
+                    continue
+                if _pieces_of_one_digit(merged[ri], merged[rj]):
+                    parent[rj] = ri
+                    merged[ri] = _union(merged[ri], merged[rj])
+                    changed = True
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _plausible(box, density: float | None, frame_shape, config: FinderConfig) -> bool:
+    """Whether a blob's box (and, when known, its ink density) can be a digit."""
+    x, y, w, h = box
+    fh, fw = frame_shape
+    if h < config.min_height or h > config.max_height_fraction * fh:
+        return False
+    aspect = w / h
+    if not config.min_aspect <= aspect <= config.max_aspect:
+        return False
+    if config.reject_border and (x <= 0 or y <= 0 or x + w >= fw or y + h >= fh):
+        return False
+    if density is None:
+        return True
+    return density >= config.min_density and (aspect < config.thin_aspect or density <= config.max_density)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask: area / half the boundary length (in pixels)."""
+    area = int(np.count_nonzero(mask))
+    if area == 0:
+        return 0.0
+    inner = cv2.erode(mask, None, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    boundary = area - int(np.count_nonzero(inner))
+    return 2.0 * area / max(1, boundary)
+
+
+def normalize_candidate(darkness: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A 28x28 MNIST-like crop from the darkness and ink mask of one blob's box.
+
+    The ink keeps its soft edges (the mask is widened by a pixel), its strong strokes are
+    stretched to full intensity as in MNIST, and a thin pen stroke is thickened to MNIST's
+    stroke width relative to the digit's size.
+    """
+    soft = cv2.dilate(mask, None)
+    ink = np.where(soft > 0, darkness, 0).astype(np.float32)
+    strokes = darkness[mask > 0]
+    top = float(np.percentile(strokes, 90)) if strokes.size else 255.0
+    lo = 0.25 * top
+    ink = np.clip((ink - lo) * (255.0 / max(1.0, top - lo)), 0, 255)
+    width = stroke_width(mask)
+    target = MNIST_STROKE_FRACTION * max(mask.shape)
+    grow = int(round(target - width))
+    if grow >= 2:
+        k = grow + 1
+        ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return mnist_normalize(ink.astype(np.uint8))
+
+
+def _own_ink(mask: np.ndarray, contours, box) -> np.ndarray:
+    """The ink of one blob inside its box: pixels of ``mask`` within the blob's outer contours.
+
+    Ink of a neighbour that reaches into the box is excluded; a hole stays a hole.
+    """
+    x, y, w, h = box
+    inside = np.zeros((h, w), np.uint8)
+    cv2.drawContours(inside, contours, -1, 255, cv2.FILLED, offset=(-x, -y))
+    return cv2.bitwise_and(inside, mask[y:y + h, x:x + w])
+
+
+def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> list[Candidate]:
+    """Every blob of ink in ``image`` that may be a digit, with its box and MNIST-like 28x28 crop.
+
+    Args:
+        image: a frame (gray, BGR or BGRA; see :func:`edgedigits.preprocess.to_gray`) showing
+            dark handwriting on light paper.
+        config: detection limits; see :class:`FinderConfig`.
+
+    Returns:
+        Candidates sorted top to bottom, then left to right (by the centre of their row).
+        Classify all their crops in one batch; low-confidence results are not digits.
+    """
+    gray = to_gray(image)
+    darkness, mask = ink_mask(gray, config)
+    # Outer contours are the connected components of ink; holes belong to their digit.
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    smallest = max(3, config.min_height // 4)
+    boxes, kept = [], []
+    for c in contours:
+        b = cv2.boundingRect(c)
+        if max(b[2], b[3]) >= smallest:
+            boxes.append(b)
+            kept.append(c)
+    out = []
+    for group in _merge_pieces(boxes):
+        box = boxes[group[0]]
+        for g in group[1:]:
+            box = _union(box, boxes[g])
+        x, y, w, h = box
+        if not _plausible(box, None, gray.shape, config):
+            continue
+        own = _own_ink(mask, [kept[g] for g in group], box)
+        density = cv2.countNonZero(own) / float(w * h)
+        if not _plausible(box, density, gray.shape, config):
+            continue
+        crop = normalize_candidate(darkness[y:y + h, x:x + w], own)
+        out.append(Candidate(box=box, crop=crop, density=density))
+    out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
+    return out
+
+
+def _same_line(a, b) -> bool:
+    """Whether digit box b continues the line of digit box a (b to the right of a)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    v_overlap = min(ay + ah, by + bh) - max(ay, by)
+    if v_overlap < 0.5 * min(ah, bh):
+        return False
+    if max(ah, bh) > 1.8 * min(ah, bh):
+        return False
+    gap = bx - (ax + aw)
+    return -0.3 * min(aw, bw) <= gap <= 0.8 * max(ah, bh)
+
+
+def group_numbers(boxes, labels) -> list[Number]:
+    """Join digits on one text line, close together, into numbers read left to right.
+
+    Args:
+        boxes: (x, y, w, h) of each digit.
+        labels: the digit read in each box (ints or one-character strings).
+
+    Returns:
+        Every group, single digits included, ordered top to bottom then left to right.
+    """
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][0])
+    lines: list[list[int]] = []
+    for i in order:
+        best = None
+        for line in lines:
+            last = line[-1]
+            if _same_line(boxes[last], boxes[i]):
+                gap = boxes[i][0] - (boxes[last][0] + boxes[last][2])
+                if best is None or gap < best[0]:
+                    best = (gap, line)
+        if best is None:
+            lines.append([i])
+        else:
+            best[1].append(i)
+    numbers = []
+    for line in lines:
+        box = boxes[line[0]]
+        for i in line[1:]:
+            box = _union(box, boxes[i])
+        numbers.append(Number(box=tuple(int(v) for v in box), value="".join(str(int(labels[i])) for i in line),
+                              members=line))
+    numbers.sort(key=lambda n: (n.box[1] + n.box[3] // 2, n.box[0]))
+    return numbers
