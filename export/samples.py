@@ -47,6 +47,30 @@ def build(data_dir=None, out: Path | None = None) -> list[Path]:
                                     source=np.array(data.MNIST_FILES[(split, "images")].name),
                                     source_sha256=np.array(data.MNIST_FILES[(split, "images")].sha256))
         written.append(out / name)
+    written += write_digit_images(out.parent / "digits")
+    return written
+
+
+def write_digit_images(folder: Path) -> list[Path]:
+    """Example image files for ``edgedigits predict``: one held-out test digit per class, half as
+    MNIST-style 28x28 crops, half as 'photos' (dark ink on light paper, larger, with noise)."""
+    import cv2
+    images, labels = load_sample("heldout")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    written = []
+    for digit in range(10):
+        img = images[np.flatnonzero(labels == digit)[0]]
+        if digit % 2 == 0:
+            path = folder / f"mnist_{digit}.png"
+        else:
+            big = cv2.resize(img, (120, 120), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+            paper = 225 + 20 * np.linspace(0, 1, 120)[None, :] + rng.normal(0, 4, (120, 120))
+            photo = np.clip(paper - big * 0.75, 0, 255).astype(np.uint8)
+            img = cv2.copyMakeBorder(photo, 20, 20, 30, 30, cv2.BORDER_REPLICATE)
+            path = folder / f"photo_{digit}.png"
+        cv2.imwrite(str(path), img)
+        written.append(path)
     return written
 
 

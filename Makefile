@@ -1,0 +1,31 @@
+# Two entry points: `make demo` (set up + run the main job on built-in defaults) and `make test`
+# (set up + run the whole test suite). Each creates its own virtualenv in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned to the CPU build (an unpinned torch pulls a multi-GB CUDA build).
+TORCH ?= torch==2.13.0
+
+.PHONY: demo test setup setup-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Device setup: base dependencies + OpenVINO, no PyTorch.
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[openvino]"
+
+# Development setup: everything, with the CPU build of PyTorch.
+setup-dev: $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[train,export,openvino,test]"
+
+demo: setup
+	$(BIN)/edgedigits predict edgedigits/assets/digits
+
+test: setup-dev
+	$(BIN)/python -m pytest -q -ra tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
