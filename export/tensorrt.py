@@ -25,10 +25,11 @@ import numpy as np
 
 from ..errors import BundleError, ExportError
 
-# Hardware-compatibility levels (names of trt.HardwareCompatibilityLevel).
-HW_NONE = "NONE"
-HW_AMPERE_PLUS = "AMPERE_PLUS"
-HW_SAME_CC = "SAME_COMPUTE_CAPABILITY"
+# Hardware-compatibility levels as the manifest records them (trt.HardwareCompatibilityLevel names,
+# lower case, as edgedigits.runtimes reads them).
+HW_NONE = "none"
+HW_AMPERE_PLUS = "ampere_plus"
+HW_SAME_CC = "same_compute_capability"
 HW_LEVELS = (HW_NONE, HW_AMPERE_PLUS, HW_SAME_CC)
 AMPERE = (8, 0)
 
@@ -249,19 +250,18 @@ def engine_file(precision: str, compute_capability: str) -> str:
 def rebuild_reasons(recorded: EngineFacts, current: MachineFacts) -> list[str]:
     """Why an engine built with ``recorded`` facts will not run on ``current``; empty if it fits.
 
-    TensorRT's rules: an engine runs only with the exact TensorRT version that built it, unless
-    it was built version-compatible (then any later TensorRT of the same major version runs it).
-    It runs only on GPUs of the compute capability it was built for, unless built with a
-    hardware-compatibility level: AMPERE_PLUS runs on any GPU of compute capability 8.0 or
-    later, SAME_COMPUTE_CAPABILITY on any GPU of the same compute capability.
+    TensorRT's rules (NVIDIA's "engine compatibility" pages): an engine runs only with the exact
+    TensorRT version that built it, unless it was built version-compatible (8.6 or later), which
+    runs with that version and any later one. It runs only on the kind of GPU it was built on,
+    unless built with a hardware-compatibility level: ``ampere_plus`` runs on any GPU of compute
+    capability 8.0 or later, ``same_compute_capability`` on any GPU of the same compute capability.
     """
     reasons = []
     built, now = _parse_version(recorded.trt_version), _parse_version(current.trt_version)
     if recorded.version_compatible:
-        if now[0] != built[0] or now < built:
+        if now < built:
             reasons.append(f"it was built version-compatible with TensorRT {recorded.trt_version}, which runs only "
-                           f"on TensorRT {built[0]}.x from {recorded.trt_version} on, but this machine has "
-                           f"{current.trt_version}")
+                           f"on that version or later, but this machine has {current.trt_version}")
     elif now != built:
         reasons.append(f"it was built with TensorRT {recorded.trt_version} but this machine has "
                        f"{current.trt_version}")
@@ -273,6 +273,9 @@ def rebuild_reasons(recorded: EngineFacts, current: MachineFacts) -> list[str]:
     elif cc_now != cc_built:
         reasons.append(f"it was built for compute capability {recorded.compute_capability} "
                        f"({recorded.gpu_name}) but this GPU ({current.gpu_name}) has {current.compute_capability}")
+    elif recorded.hardware_compatibility_level == HW_NONE and recorded.gpu_name != current.gpu_name:
+        reasons.append(f"it was built on a {recorded.gpu_name} without a hardware-compatibility level, "
+                       f"but this GPU is a {current.gpu_name}")
     return reasons
 
 
@@ -376,7 +379,8 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
     shape = tuple(network.get_input(0).shape)[1:]
     profile.set_shape(name, (1, *shape), (max(1, max_batch // 2), *shape), (max_batch, *shape))
     config.add_optimization_profile(profile)
-    config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, hardware_compatibility_level)
+    config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel,
+                                                  hardware_compatibility_level.upper())
     if version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
     config.progress_monitor = _progress_monitor(trt, log)
