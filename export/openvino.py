@@ -9,8 +9,10 @@ file wins among them. The manifest says which was kept and what each measured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -56,8 +58,9 @@ def quantize_nncf(fp32_onnx: str | os.PathLike, xml_path: Path, calibration: Ima
     model = ov.convert_model(str(fp32_onnx))
     items = [calibration.images[i:i + 1] for i in range(len(calibration))]
     subset = min(len(items), NNCF_SUBSET)
-    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=subset,
-                              preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=False)
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF draws its progress bars on stdout
+        quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=subset,
+                                  preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=False)
     _save(quantized, xml_path, compress_to_fp16=False)
     return {"openvino": ov.__version__, "nncf": nncf.__version__, "quantizer": "nncf.quantize",
             "preset": "performance", "bias_correction": "full", "subset_size": subset,
