@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -71,54 +71,129 @@ class Classification:
         return len(self.labels)
 
 
+@dataclass(frozen=True)
+class Digit:
+    """One digit found by :meth:`Recognizer.read`.
+
+    Attributes:
+        box: (x, y, w, h) in the pixels of the frame.
+        label: the digit, 0-9.
+        confidence: its probability, 0..1.
+    """
+    box: tuple[int, int, int, int]
+    label: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What a :class:`Recognizer` runs on, and why (``rec.info.why`` or ``rec.info["why"]``)."""
+    backend: str
+    device: str
+    precision: str
+    artifact: str
+    file: str
+    bundle: str
+    why: str
+    routes: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.backend} on {self.device}, {self.precision} ({self.artifact}): {self.why}"
+
+
 class Recognizer:
     """Reads handwritten digits with a bundle's model on a chosen or automatic backend.
 
     Args:
-        model: a bundle folder; None for the model shipped with the package.
-        backend: 'auto' or a backend name (see ``edgedigits backends``).
-        device: 'auto' or a device of that backend (e.g. 'cpu').
-        precision: 'auto', 'fp32', 'fp16' or 'int8'.
+        model: a bundle folder or a loaded :class:`Bundle`; None for the model shipped with the package.
+        backend: 'auto' or a backend name (see ``edgedigits backends``); with 'auto' the
+            ``EDGEDIGITS_BACKEND`` environment variable may name one.
+        device: 'auto' or a device of that backend ('cpu', 'cuda', 'gpu', 'npu').
+        precision: 'auto', 'fp32', 'fp16' or 'int8'. 'auto' uses INT8 only when the bundle's INT8
+            model passed its accuracy gate.
+        threads: intra-op threads for the backend (None = the library's default, all cores).
 
-    Thread safety: ``classify`` and ``read`` may be called from several threads; calls into the
-    backend session are serialised by a lock.
+    Raises:
+        BackendError: the requested backend, device or precision is unknown or not available here
+            (the message lists what is), or the backend cannot load the artifact.
+        BundleError: the bundle is missing, malformed, or a file fails its checksum.
+
+    Thread safety: one Recognizer may be shared by several threads. Validation and pre/post
+    processing run in parallel; calls into the backend session are serialised by a lock, because
+    a session holds one inference request. For parallel inference, give each thread its own
+    Recognizer.
     """
 
-    def __init__(self, model=None, backend: str = "auto", device: str = "auto", precision: str = "auto"):
+    def __init__(self, model=None, backend: str = "auto", device: str = "auto", precision: str = "auto",
+                 *, threads: int | None = None):
+        from .runtimes.select import choose
         self.bundle: Bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self._lock = threading.Lock()
-        self._session, self.info = _open_session(self.bundle, backend, device, precision)
+        choice = choose(self.bundle, backend, device, precision)
+        self._session = choice.open(self.bundle, threads)
+        self.info = RuntimeInfo(choice.backend, choice.device, choice.precision, choice.artifact.id,
+                                str(self._session.path), str(self.bundle.path), choice.why,
+                                tuple(choice.describe_routes()) if choice.routes else ())
 
     def logits(self, images) -> np.ndarray:
+        """Raw float32 N x 10 logits for ``images`` (accepted as by :meth:`classify`)."""
         x = as_batch(images)
         with self._lock:
             return self._session.run(x)
 
     def classify(self, images) -> Classification:
         """Classify 28x28 MNIST-like crops (see :data:`EXPECTED` for accepted shapes)."""
-        probs = softmax(self.logits(images).astype(np.float32))
+        probs = softmax(self.logits(images))
         return Classification(probs.argmax(axis=1), probs)
 
+    def read(self, frame) -> list[Digit]:
+        """The digits in a whole image (BGR or grayscale, any size), each with box, label and confidence.
 
-class _OrtSession:
-    """Minimal ONNX Runtime session, used until the runtime layer picks one."""
+        Uses :func:`edgedigits.vision.find_digits` when it is installed with the package; otherwise
+        the whole image is read as one digit (box = the whole image; no digit if it has no ink).
+        """
+        boxes, crops = _find(frame)
+        if not crops:
+            return []
+        result = self.classify(np.stack(crops))
+        return [Digit(tuple(int(v) for v in box), int(label), float(conf))
+                for box, label, conf in zip(boxes, result.labels, result.confidences)]
 
-    def __init__(self, path):
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        self._input = self._sess.get_inputs()[0].name
+    def close(self) -> None:
+        """Release the backend's resources."""
+        with self._lock:
+            self._session.close()
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self._sess.run(None, {self._input: x})[0]
+    def __enter__(self) -> "Recognizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Recognizer({self.info.backend}/{self.info.device}/{self.info.precision}, {self.info.artifact})"
 
 
-def _open_session(bundle: Bundle, backend: str, device: str, precision: str):
-    artifact = bundle.find("onnx", "fp32" if precision == "auto" else precision)
-    if artifact is None:
-        from .errors import BundleError
-        raise BundleError(f"bundle {bundle.path} has no ONNX {precision} artifact.")
-    path = bundle.artifact_path(artifact)
-    return _OrtSession(path), {"backend": "onnxruntime", "device": "cpu", "precision": artifact.precision,
-                               "artifact": artifact.id, "reason": "only backend wired so far"}
+def _find(frame) -> tuple[list, list]:
+    """Boxes and 28x28 crops of the digits in ``frame``."""
+    try:
+        from .vision import find_digits
+    except ImportError:
+        find_digits = None
+    if find_digits is not None:
+        found = find_digits(frame)
+        boxes = [c.box if hasattr(c, "box") else c[0] for c in found]
+        crops = [c.crop if hasattr(c, "crop") else c[1] for c in found]
+        return boxes, crops
+    from .preprocess import prepare_single, to_gray
+    gray = to_gray(frame)
+    crop = prepare_single(gray)
+    if not crop.any():
+        return [], []
+    return [(0, 0, gray.shape[1], gray.shape[0])], [crop]

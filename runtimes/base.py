@@ -84,6 +84,10 @@ class Session:
         if self.closed:
             raise BackendError(f"this {self.backend} session was closed; open a new one to run it again.")
         check_input(x)
+        return self._run_checked(x)
+
+    def _run_checked(self, x: np.ndarray) -> np.ndarray:
+        """``run`` after the input check (for wrappers that checked already)."""
         limit = self.max_batch
         if limit is None or len(x) <= limit:
             out = self._run_impl(x)
@@ -117,6 +121,37 @@ class Session:
 
     def _close_impl(self) -> None:
         """Free what the library holds (default: drop references)."""
+
+
+class RoutedSession(Session):
+    """Several sessions of one precision, each serving a range of batch sizes.
+
+    Used by ``auto`` when the fastest library for single images is not the fastest for large
+    batches on this machine. ``routes`` is a list of (largest batch or None for the rest, session),
+    in increasing order.
+    """
+
+    def __init__(self, routes: list[tuple[int | None, Session]]):
+        last = routes[-1][1]
+        super().__init__("+".join(dict.fromkeys(s.backend for _, s in routes)), last.path, last.device,
+                         last.precision)
+        self.routes = routes
+
+    def session_for(self, n: int) -> Session:
+        for limit, session in self.routes:
+            if limit is None or n <= limit:
+                return session
+        return self.routes[-1][1]
+
+    def _run_checked(self, x: np.ndarray) -> np.ndarray:
+        return self.session_for(len(x))._run_checked(x)
+
+    def _close_impl(self) -> None:
+        for _, session in self.routes:
+            session.close()
+
+    def __repr__(self) -> str:
+        return "<RoutedSession " + ", ".join(f"<={limit}: {s!r}" for limit, s in self.routes) + ">"
 
 
 class Backend:

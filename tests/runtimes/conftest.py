@@ -1,0 +1,120 @@
+"""Fixtures of the runtime tests: real digits, and a bundle with INT8 artifacts.
+
+``int8_bundle`` is the shipped bundle plus what ``edgedigits export --int8`` adds (ONNX Q/DQ
+INT8 and, when OpenVINO is installed, OpenVINO IR FP32/INT8), built here in a temporary folder
+with the same recipe (symmetric signed INT8, per-channel weights, calibrated on the shipped
+calibration sample) so these tests do not depend on the exporter's own run.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from edgedigits._deps import has
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Keep backend trials and engines of the tests out of the user's cache folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEDIGITS_CACHE_DIR", str(tmp_path_factory.mktemp("edgedigits-cache")))
+        mp.delenv("EDGEDIGITS_BACKEND", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def digits(request):
+    """(float32 N x 1 x 28 x 28, labels, description): all of MNIST test when present, else the shipped 1,000."""
+    try:
+        images, labels = request.getfixturevalue("mnist_test")
+        source = f"MNIST test ({len(images):,} images)"
+    except pytest.skip.Exception:
+        from edgedigits.export.samples import load_sample
+        images, labels = load_sample("heldout")
+        source = f"shipped held-out MNIST test sample ({len(images):,} images)"
+    x = np.ascontiguousarray(images[:, None], dtype=np.float32) / np.float32(255)
+    return x, labels.astype(np.int64), source
+
+
+def _run_all(session, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    return np.concatenate([session.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+@pytest.fixture(scope="session")
+def run_all():
+    """``run_all(session, x)``: logits of ``x`` through ``session`` in batches of 1,000."""
+    return _run_all
+
+
+def _quantize(src, dst, calibration: np.ndarray) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter([{"input": calibration[i:i + 100]} for i in range(0, len(calibration), 100)])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+
+
+@pytest.fixture(scope="session")
+def int8_bundle(tmp_path_factory, default_bundle, digits):
+    """A bundle with onnx-fp32, onnx-int8, torch-fp32 and (with OpenVINO) openvino-fp32/int8."""
+    import logging
+
+    from edgedigits import runtimes
+    from edgedigits.bundle import Bundle, make_artifact, write_manifest
+    from edgedigits.export.samples import load_sample
+    if default_bundle.find("onnx", "int8") is not None:
+        return default_bundle
+    root = tmp_path_factory.mktemp("int8-bundle")
+    for a in default_bundle.artifacts:
+        for f in a.files:
+            (root / f.file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(default_bundle.path / f.file, root / f.file)
+    calib, _ = load_sample("calibration")
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer's pre-processing advice
+    _quantize(root / "model.onnx", root / "model.int8.onnx", calib[:, None].astype(np.float32) / 255)
+    files = [("onnx-int8", "onnx", "int8", "model.int8.onnx", ())]
+    if has("openvino"):
+        import openvino as ov
+        (root / "openvino").mkdir()
+        for precision, source in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
+            ov.save_model(ov.convert_model(str(root / source)), str(root / f"openvino/model.{precision}.xml"),
+                          compress_to_fp16=False)
+            files.append((f"openvino-{precision}", "openvino", precision, f"openvino/model.{precision}.xml",
+                          (f"openvino/model.{precision}.bin",)))
+    x, labels, _ = digits
+    artifacts = list(default_bundle.artifacts)
+    for id_, fmt, precision, file, companions in files:
+        with runtimes.open_file(root / file, fmt, precision) as s:
+            acc = float((_run_all(s, x).argmax(1) == labels).mean())
+        artifacts.append(make_artifact(root, id_, fmt, precision, file, companions, accuracy=acc,
+                                       build={"method": "qdq-onnx", "made_by": "tests/runtimes fixture"}))
+    manifest = dict(default_bundle.manifest)
+    fp32 = default_bundle.find("onnx", "fp32")
+    if fp32 is not None:  # measured on the same images as the INT8 models
+        with runtimes.open_file(root / fp32.file, "onnx", "fp32") as s:
+            acc = float((_run_all(s, x).argmax(1) == labels).mean())
+        artifacts = [make_artifact(root, a.id, a.format, a.precision, a.file, [c.file for c in a.companions],
+                                   acc if a.precision == "fp32" else a.accuracy, a.build) for a in artifacts]
+    write_manifest(root, manifest, artifacts)
+    return Bundle.load(root)
+
+
+@pytest.fixture(scope="session")
+def reference(int8_bundle, digits):
+    """(FP32 logits of ``digits``, name): PyTorch on CPU when installed, else ONNX Runtime FP32."""
+    from edgedigits import runtimes
+    name = "torch" if runtimes.get_backend("torch").available else "onnxruntime"
+    backend = runtimes.get_backend(name)
+    artifact = backend.artifact_for(int8_bundle, "fp32", "cpu")
+    with backend.open_artifact(int8_bundle, artifact, "cpu") as s:
+        return _run_all(s, digits[0]), name
