@@ -1,0 +1,119 @@
+"""The TensorRT backend: what can be decided without TensorRT, and the real thing where it exists.
+
+TensorRT cannot be installed on the machines this project is built on (its wheels fetch NVIDIA's
+libraries at install time) and CI has no GPU, so engine building and running are tested only
+where TensorRT and a GPU are present; everything that is pure logic (which artifact to use,
+whether a recorded engine fits, the cache key, the reason it is unavailable) is tested here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgedigits import runtimes
+from edgedigits.bundle import Bundle, make_artifact, write_manifest
+from edgedigits.errors import BackendError
+from edgedigits.export.tensorrt import MachineFacts
+from edgedigits.runtimes import trt
+
+H100 = MachineFacts("10.13.0", "NVIDIA H100 80GB HBM3", "9.0")
+TRT = runtimes.get_backend("tensorrt")
+needs_tensorrt = pytest.mark.skipif(not TRT.available, reason=f"TensorRT cannot run here: {TRT.availability()[1]}")
+
+
+def _facts(**over):
+    facts = {"trt_version": "10.13.0", "gpu_name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0",
+             "hardware_compatibility_level": "none", "version_compatible": False, "max_batch": 256,
+             "precision": "int8", "source": "onnx-int8"}
+    facts.update(over)
+    return facts
+
+
+@pytest.mark.skipif(TRT.available, reason="TensorRT is available here")
+def test_unavailable_with_a_reason_and_refused_when_asked_for(default_bundle):
+    ok, reason = TRT.availability()
+    assert not ok and "TensorRT is not installed" in reason
+    assert TRT.devices() == []
+    from edgedigits.runtimes.select import choose
+    with pytest.raises(BackendError, match="the tensorrt backend is not available here: TensorRT is not installed"):
+        choose(default_bundle, backend="tensorrt")
+
+
+@pytest.mark.parametrize("built, fits, why", [
+    (_facts(), True, "built for SM 9.0 with TensorRT 10.13.0"),
+    (_facts(trt_version="10.12.0"), False, "built with TensorRT 10.12.0 but this machine has 10.13.0"),
+    (_facts(trt_version="10.12.0", version_compatible=True), True, ""),
+    (_facts(trt_version="10.14.0", version_compatible=True), False, "runs only on that version or later"),
+    (_facts(compute_capability="8.9", gpu_name="NVIDIA L4"), False, "built for compute capability 8.9"),
+    (_facts(compute_capability="8.0", gpu_name="NVIDIA A100", hardware_compatibility_level="ampere_plus"), True, ""),
+    (_facts(gpu_name="NVIDIA H100 PCIe"), False, "but this GPU is a NVIDIA H100 80GB HBM3"),
+    (_facts(gpu_name="NVIDIA H100 PCIe", hardware_compatibility_level="same_compute_capability"), True, ""),
+    ({"gpu_name": "NVIDIA H100 80GB HBM3"}, False, "lacks the build fact 'trt_version'"),
+])
+def test_recorded_engine_facts_decide_use_or_rebuild(built, fits, why):
+    ok, reason = trt.compatibility(built, H100)
+    assert ok is fits and why in reason
+
+
+def test_engine_cache_key_changes_with_everything_that_makes_an_engine_valid():
+    base = trt.engine_cache_key("a" * 64, "int8", H100, 256)
+    assert base == trt.engine_cache_key("a" * 64, "int8", H100, 256)
+    others = {trt.engine_cache_key("b" * 64, "int8", H100, 256), trt.engine_cache_key("a" * 64, "fp32", H100, 256),
+              trt.engine_cache_key("a" * 64, "int8", MachineFacts("10.14.0", H100.gpu_name, "9.0"), 256),
+              trt.engine_cache_key("a" * 64, "int8", MachineFacts("10.13.0", "NVIDIA L4", "8.9"), 256),
+              trt.engine_cache_key("a" * 64, "int8", H100, 64)}
+    assert base not in others and len(others) == 5
+
+
+def test_engines_are_cached_in_the_user_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEDIGITS_CACHE_DIR", str(tmp_path))
+    assert trt.engine_cache_dir() == tmp_path / "tensorrt"
+
+
+@pytest.fixture
+def engine_bundle(int8_bundle, tmp_path):
+    """The INT8 bundle plus two (dummy-content) engines with recorded facts: one for this H100, one for an L4."""
+    root = tmp_path / "bundle"
+    shutil.copytree(int8_bundle.path, root)
+    (root / "tensorrt").mkdir()
+    artifacts = list(Bundle.load(root).artifacts)
+    for name, facts in (("sm89", _facts(compute_capability="8.9", gpu_name="NVIDIA L4")), ("sm90", _facts())):
+        (root / f"tensorrt/model.int8.{name}.engine").write_bytes(b"engine " + name.encode())
+        artifacts.append(make_artifact(root, f"tensorrt-int8-{name}", "tensorrt", "int8",
+                                       f"tensorrt/model.int8.{name}.engine", build=facts))
+    write_manifest(root, json.loads((root / "manifest.json").read_text()), artifacts)
+    return Bundle.load(root)
+
+
+def _pretend_gpu(monkeypatch, here):
+    backend = trt.TensorRtBackend()
+    monkeypatch.setattr(backend, "_here", here, raising=False)
+    return backend
+
+
+def test_a_fitting_engine_of_the_bundle_is_used(engine_bundle, monkeypatch):
+    backend = _pretend_gpu(monkeypatch, H100)
+    assert backend.artifact_for(engine_bundle, "int8", "cuda").id == "tensorrt-int8-sm90"
+
+
+def test_without_a_fitting_engine_the_onnx_model_is_the_build_source(engine_bundle, monkeypatch):
+    backend = _pretend_gpu(monkeypatch, MachineFacts("10.13.0", "NVIDIA A10G", "8.6"))
+    assert backend.artifact_for(engine_bundle, "int8", "cuda").id == "onnx-int8"  # the Q/DQ model
+    assert backend.artifact_for(engine_bundle, "fp32", "cuda").id == "onnx-fp32"
+    assert backend.artifact_for(engine_bundle, "fp16", "cuda") is None  # needs an FP16 ONNX (strong typing)
+
+
+@needs_tensorrt
+def test_tensorrt_runs_the_bundle_like_the_reference(int8_bundle, digits, reference, run_all):
+    x, labels, _ = digits
+    for precision in ("fp32", "int8"):
+        artifact = TRT.artifact_for(int8_bundle, precision, "cuda")
+        with TRT.open_artifact(int8_bundle, artifact, "cuda") as session:
+            logits = run_all(session, x)
+        assert (logits.argmax(1) == labels).mean() >= (reference[0].argmax(1) == labels).mean() - 0.003
+        if precision == "fp32":
+            assert np.abs(logits - reference[0]).max() < 1e-2
