@@ -114,11 +114,11 @@ def _digit_alpha(image28: np.ndarray, height: int) -> np.ndarray:
     return np.clip(crop, 0, 1)
 
 
-def _mark_alpha(rng: np.random.Generator, kind: str, height: int) -> np.ndarray:
-    """Opacity (0..1) of a non-digit mark about ``height`` pixels tall."""
+def _mark_alpha(rng: np.random.Generator, kind: str, height: int, letter: str = "A") -> np.ndarray:
+    """Opacity (0..1) of a non-digit mark about ``height`` pixels tall (``letter`` for kind 'letter')."""
     if kind == "line":
         length = int(height * rng.uniform(1.5, 3.5))
-        angle = rng.uniform(-35, 35) if rng.random() < 0.7 else rng.uniform(120, 150)
+        angle = rng.uniform(-40, 40)     # steeper straight strokes are fair 1s
         t = max(2, int(height * rng.uniform(0.05, 0.1)))
         dx, dy = np.cos(np.radians(angle)) * length, np.sin(np.radians(angle)) * length
         w, h = int(abs(dx)) + 2 * t + 2, int(abs(dy)) + 2 * t + 2
@@ -133,7 +133,6 @@ def _mark_alpha(rng: np.random.Generator, kind: str, height: int) -> np.ndarray:
         cv2.ellipse(img, ((w + 8) // 2, (h + 8) // 2), (w // 2, h // 2), rng.uniform(0, 180), 0, 360, 1.0, -1)
         img = cv2.GaussianBlur(img, (0, 0), max(1.0, height / 15))
         return img * rng.uniform(0.45, 0.8)
-    letter = LETTERS[rng.integers(len(LETTERS))]
     scale = height / 22.0
     t = max(2, int(height / 10))
     (tw, th), base = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, t)
@@ -220,14 +219,15 @@ def render_scene(rng: np.random.Generator, images: np.ndarray, labels: np.ndarra
     m = int(rng.integers(style.marks[0], style.marks[1] + 1)) if n_marks is None else n_marks
     for _ in range(m):
         kind = MARK_KINDS[int(rng.integers(len(MARK_KINDS)))]
-        a = _mark_alpha(rng, kind, height)
+        letter = LETTERS[int(rng.integers(len(LETTERS)))]
+        a = _mark_alpha(rng, kind, height, letter)
         mh, mw = a.shape
         for _ in range(100):
             x, y = int(rng.integers(12, max(13, w - mw - 12))), int(rng.integers(12, max(13, h - mh - 12)))
             if x + mw <= w - 12 and y + mh <= h - 12 and _free((x, y, mw, mh), taken, int(0.6 * height)):
                 _stamp(canvas, a * strength, x, y, ink)
                 taken.append((x, y, mw, mh))
-                marks.append(((x, y, mw, mh), kind))
+                marks.append(((x, y, mw, mh), kind if kind != "letter" else f"letter {letter}"))
                 break
     canvas *= lighting(rng, size, rng.uniform(*style.light_min))[:, :, None]
     j = style.perspective * min(w, h)

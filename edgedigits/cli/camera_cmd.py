@@ -1,13 +1,72 @@
-"""`edgedigits camera` (not yet available)."""
+"""`edgedigits camera`: read handwritten digits live from a camera, stream, video, images or the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 NAME = "camera"
-HELP = "(not yet available in this release)"
+HELP = "read digits live from a camera, stream, video file, image(s) or the built-in demo"
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("rest", nargs="*", help="ignored")
+def _min_confidence(text: str) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
+    return value
+
+
+def add_arguments(p) -> None:
+    from . import nonneg_int, positive_float, positive_int
+    from ..camera.loop import DEFAULT_MIN_CONFIDENCE
+    p.add_argument("--source", default="0",
+                   help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
+                        "video file, image file, folder of images, or 'demo' (synthetic live sheets of digits)")
+    p.add_argument("--headless", action="store_true",
+                   help="no preview window (automatic without a display or with headless OpenCV)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per processed frame on stdout (summary goes to stderr)")
+    p.add_argument("--save", type=Path, default=None, metavar="OUT.mp4",
+                   help="write the annotated video (.mp4, .m4v, .mov or .avi); complete even after Ctrl-C")
+    p.add_argument("--save-crops", type=Path, default=None, metavar="DIR",
+                   help="save every kept 28x28 crop as DIR/<frame>_<i>_label<L>_<confidence>.png")
+    p.add_argument("--duration", type=positive_float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace a video file at its frame rate and drop late frames, like a live camera")
+    p.add_argument("--min-confidence", type=_min_confidence, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+                   help=f"drop results below this confidence as non-digits (default {DEFAULT_MIN_CONFIDENCE})")
+    p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
+    p.add_argument("--backend", default="auto", help="inference backend (default auto; see 'edgedigits backends')")
+    p.add_argument("--device", default="auto", help="device of the backend (default auto)")
+    p.add_argument("--precision", default="auto", help="fp32, fp16, int8 or auto")
+    p.add_argument("--threads", type=nonneg_int, default=0, metavar="N",
+                   help="CPU threads for inference and OpenCV (default 0 = the libraries' defaults)")
+    p.add_argument("--stall-timeout", type=positive_float, default=3.0, metavar="S",
+                   help="reconnect a live source after S seconds without a new frame (default 3)")
+    p.add_argument("--reconnects", type=positive_int, default=10, metavar="N",
+                   help="give up after N failed reconnection attempts in a row (default 10)")
 
 
 def run(args) -> int:
-    from ..errors import EdgeDigitsError
-    raise EdgeDigitsError("'edgedigits camera' is not yet available in this release; see the README for what is.")
+    import cv2
+
+    from ..camera.loop import Options, run_camera
+    from ..camera.overlay import check_video_path
+    from ..recognizer import Recognizer
+    if args.save:
+        check_video_path(args.save)
+    if args.threads:
+        cv2.setNumThreads(args.threads)
+    recognizer = Recognizer(args.model, backend=args.backend, device=args.device, precision=args.precision,
+                            threads=args.threads or None)
+    options = Options(source=args.source, headless=args.headless, json=args.json, save=args.save,
+                      save_crops=args.save_crops, duration=args.duration, max_frames=args.max_frames,
+                      realtime=args.realtime, min_confidence=args.min_confidence,
+                      stall_timeout=args.stall_timeout, max_reconnects=args.reconnects)
+    with recognizer:
+        run_camera(options, recognizer)
+    return 0

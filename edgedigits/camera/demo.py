@@ -1,0 +1,71 @@
+"""The ``demo`` source: a synthetic live camera looking at sheets of real handwritten digits.
+
+Digits come from the shipped sample of the MNIST *test* set (never trained on); each sheet is
+rendered with paper texture, uneven light, slight perspective and blur (see
+:mod:`edgedigits.camera.render`), then every frame adds a small camera shake and sensor noise.
+A new sheet appears every few seconds. It behaves like ``cv2.VideoCapture`` so it runs through
+the same capture thread as a real camera.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from .render import FrameJitter, render_scene
+
+
+class DemoCapture:
+    """A ``cv2.VideoCapture``-like synthetic camera.
+
+    Args:
+        fps: frames per second it delivers (paced in real time).
+        size: (width, height) of the frames.
+        sheet_seconds: how long each sheet stays in view.
+        seed: random seed (None: a different demo every run).
+    """
+
+    def __init__(self, fps: float = 30.0, size: tuple[int, int] = (640, 480), sheet_seconds: float = 4.0,
+                 seed: int | None = None):
+        from ..export.samples import load_sample
+        self.images, self.labels = load_sample("heldout")
+        self.fps, self.size = float(fps), size
+        self.rng = np.random.default_rng(seed)
+        self.per_sheet = max(1, int(sheet_seconds * fps))
+        self.jitter = FrameJitter(self.rng, size, noise_sigma=3.0, max_shift=2.0)
+        self.scene = None
+        self._n = 0
+        self._next = None
+        self._open = True
+
+    def isOpened(self) -> bool:  # noqa: N802 - the cv2.VideoCapture name
+        return self._open
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_FPS:
+            return self.fps
+        if prop == cv2.CAP_PROP_FRAME_WIDTH:
+            return float(self.size[0])
+        if prop == cv2.CAP_PROP_FRAME_HEIGHT:
+            return float(self.size[1])
+        return 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        """The next frame, delivered no faster than ``fps``."""
+        if not self._open:
+            return False, None
+        now = time.perf_counter()
+        self._next = now if self._next is None else self._next
+        if self._next > now:
+            time.sleep(self._next - now)
+        self._next = max(self._next + 1.0 / self.fps, time.perf_counter() - 1.0 / self.fps)
+        if self._n % self.per_sheet == 0:
+            self.scene = render_scene(self.rng, self.images, self.labels, self.size)
+        self._n += 1
+        frame, _ = self.jitter.apply(self.scene)
+        return True, frame
+
+    def release(self) -> None:
+        self._open = False

@@ -1,0 +1,290 @@
+"""The camera loop: frame -> digit candidates -> one batch through the model -> outputs.
+
+    from edgedigits.camera import Options, run_camera
+    summary = run_camera(Options(source="demo", headless=True, duration=5))
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..recognizer import Digit
+from ..vision import DEFAULT_CONFIG, FinderConfig, Number, find_digits, group_numbers
+from .overlay import VideoSaver, Window, display_available, draw
+from .sources import SourceError, _log, open_source
+
+# Results below this confidence are dropped as "not a digit". Measured on rendered sheets
+# (benchmarks/bench_camera.py --confidence): it keeps 99.7 % of real digits and drops most
+# lines, smudges and some letters; see benchmarks/results/camera.md for the trade-off.
+DEFAULT_MIN_CONFIDENCE = 0.6
+
+
+@dataclass
+class Options:
+    """What ``edgedigits camera`` does; the CLI flags map one to one onto these fields."""
+    source: str = "0"
+    headless: bool = False
+    json: bool = False
+    save: Path | None = None
+    save_crops: Path | None = None
+    duration: float | None = None
+    max_frames: int | None = None
+    realtime: bool = False
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    stall_timeout: float = 3.0
+    max_reconnects: int = 10
+    finder: FinderConfig = DEFAULT_CONFIG
+
+
+@dataclass
+class FrameResult:
+    """What one frame held: digits kept (confidence >= the minimum), their numbers and crops."""
+    digits: list[Digit]
+    numbers: list[Number]
+    crops: list[np.ndarray] = field(default_factory=list)
+    rejected: int = 0
+
+
+class Pipeline:
+    """Reads the digits of a whole frame with one batched inference call.
+
+    Args:
+        recognizer: an :class:`edgedigits.Recognizer` (any backend).
+        min_confidence: results below it are dropped as non-digits.
+        config: limits of the digit finder.
+    """
+
+    def __init__(self, recognizer, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 config: FinderConfig = DEFAULT_CONFIG):
+        self.recognizer, self.min_confidence, self.config = recognizer, min_confidence, config
+
+    def __call__(self, image: np.ndarray) -> FrameResult:
+        candidates = find_digits(image, self.config)
+        if not candidates:
+            return FrameResult([], [])
+        crops = [c.crop for c in candidates]
+        result = self.recognizer.classify(np.stack(crops))
+        keep = np.flatnonzero(result.confidences >= self.min_confidence)
+        digits = [Digit(candidates[i].box, int(result.labels[i]), float(result.confidences[i])) for i in keep]
+        numbers = group_numbers([d.box for d in digits], [d.label for d in digits])
+        # Report digits in reading order: number by number, left to right within each.
+        order = [i for n in numbers for i in n.members]
+        position = {old: new for new, old in enumerate(order)}
+        numbers = [Number(n.box, n.value, [position[i] for i in n.members]) for n in numbers]
+        return FrameResult([digits[i] for i in order], numbers, [crops[keep[i]] for i in order],
+                           len(candidates) - len(keep))
+
+
+class LatencyStats:
+    """Percentiles of per-frame latency in constant memory (log-spaced histogram, ~1 % bins)."""
+
+    EDGES = np.geomspace(1e-3, 1e5, 1600)       # milliseconds
+
+    def __init__(self):
+        self.counts = np.zeros(len(self.EDGES) + 1, np.int64)
+
+    def add(self, ms: float) -> None:
+        self.counts[np.searchsorted(self.EDGES, ms)] += 1
+
+    def percentile(self, q: float) -> float:
+        total = int(self.counts.sum())
+        if total == 0:
+            return float("nan")
+        i = int(np.searchsorted(np.cumsum(self.counts), q / 100.0 * total))
+        return float(self.EDGES[min(i, len(self.EDGES) - 1)])
+
+
+@dataclass
+class Summary:
+    """Totals of one run, printed at the end."""
+    source: str
+    backend: str
+    frames: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    digits: int = 0
+    numbers: int = 0
+    reconnects: int = 0
+    stopped: str = "end of source"
+    saved: str | None = None
+    latency: LatencyStats = field(default_factory=LatencyStats, repr=False)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "backend": self.backend, "frames": self.frames, "dropped": self.dropped,
+                "seconds": round(self.seconds, 3), "fps": round(self.fps, 1),
+                "latency_ms_p50": round(self.latency.percentile(50), 3),
+                "latency_ms_p95": round(self.latency.percentile(95), 3), "digits": self.digits,
+                "numbers": self.numbers, "reconnects": self.reconnects, "stopped": self.stopped, "saved": self.saved}
+
+    def text(self) -> str:
+        d = self.to_dict()
+        return (f"{d['frames']} frames in {d['seconds']:.1f} s ({d['fps']:.1f} FPS, {d['dropped']} dropped); "
+                f"latency p50 {d['latency_ms_p50']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms; "
+                f"{d['digits']} digits read in {d['numbers']} numbers; backend {d['backend']}; "
+                f"stopped: {d['stopped']}" + (f"; {d['reconnects']} reconnects" if d["reconnects"] else "")
+                + (f"; saved {d['saved']}" if d["saved"] else ""))
+
+
+def frame_record(index: int, time_s: float, latency_ms: float, result: FrameResult) -> dict:
+    """The JSON object of one processed frame (the documented ``--json`` line)."""
+    return {"frame": index, "time": round(time_s, 3), "latency_ms": round(latency_ms, 3),
+            "digits": [{"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 4)}
+                       for d in result.digits],
+            "numbers": [{"box": list(n.box), "value": n.value} for n in result.numbers]}
+
+
+class _Signals:
+    """SIGINT / SIGTERM set ``stop`` (a clean stop); a second SIGINT interrupts at once."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.old, self.reason = stop, {}, None
+
+    def _handle(self, signum, _frame):
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = signal.Signals(signum).name
+        self.stop.set()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+
+
+def _save_crops(folder: Path, index: int, result: FrameResult) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (d, crop) in enumerate(zip(result.digits, result.crops)):
+        cv2.imwrite(str(folder / f"{index:07d}_{i:02d}_label{d.label}_{d.confidence:.2f}.png"), crop)
+
+
+def run_camera(options: Options, recognizer=None, out=None, stop: threading.Event | None = None) -> Summary:
+    """Run the camera loop until the source ends, a limit is reached, or ``stop`` is set.
+
+    Args:
+        options: what to read and where the results go.
+        recognizer: a ready :class:`edgedigits.Recognizer` (default: the shipped model, best backend).
+        out: where ``--json`` lines go (default stdout).
+        stop: an event another thread may set to end the loop; SIGINT/SIGTERM set it too.
+
+    Returns:
+        The run's :class:`Summary` (also printed to stderr).
+
+    Raises:
+        SourceError: the source cannot be opened, or a live source could not be reconnected (the
+            summary of what was processed is printed first and a saved video is kept).
+    """
+    if recognizer is None:
+        from ..recognizer import Recognizer
+        recognizer = Recognizer()
+    out = out or sys.stdout
+    stop = stop or threading.Event()
+    pipeline = Pipeline(recognizer, options.min_confidence, options.finder)
+    info = getattr(recognizer, "info", None)
+    backend = f"{info.backend}/{info.device}/{info.precision}" if info is not None else "unknown"
+    window = None
+    if not options.headless:
+        ok, why = display_available()
+        if ok:
+            window = Window()
+        else:
+            _log(f"running headless: {why}")
+    with _Signals(stop) as signals:
+        source = open_source(options.source, realtime=options.realtime, stop=stop,
+                             stall_timeout=options.stall_timeout, max_reconnects=options.max_reconnects)
+        summary = Summary(options.source, backend)
+        saver = VideoSaver(options.save, source.fps or 30.0) if options.save else None
+        timer = threading.Timer(options.duration, stop.set) if options.duration else None
+        clean = False
+        try:
+            if timer:
+                timer.daemon = True
+                timer.start()
+            _loop(options, source, pipeline, summary, out, stop, window, saver)
+            clean = True
+        except SourceError as exc:
+            summary.stopped = f"source failed: {exc}"
+            clean = True
+            raise
+        finally:
+            if timer:
+                timer.cancel()
+            summary.dropped = getattr(source, "dropped", 0)
+            summary.reconnects = getattr(source, "reconnects", 0)
+            source.close()
+            if window:
+                window.close()
+            if saver:
+                if clean:
+                    saved = saver.close()
+                    summary.saved = str(saved) if saved else None
+                else:
+                    saver.discard()
+            if signals.reason:
+                summary.stopped = f"{signals.reason} received"
+            elif summary.stopped == "running":
+                summary.stopped = f"--duration {options.duration:g} s reached" if timer else "stop requested"
+            if clean:
+                _log(summary.text())
+    return summary
+
+
+def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
+    start = time.perf_counter()
+    smoothed = None
+    summary.stopped = "running"
+    try:
+        while not stop.is_set():
+            if options.max_frames and summary.frames >= options.max_frames:
+                summary.stopped = f"--max-frames {options.max_frames} reached"
+                return
+            frame = source.read()
+            if frame is None:
+                if not stop.is_set():
+                    summary.stopped = "end of source"
+                return
+            result = pipeline(frame.image)
+            done = time.perf_counter()
+            latency_ms = (done - frame.captured) * 1000.0
+            summary.frames += 1
+            summary.digits += len(result.digits)
+            summary.numbers += len(result.numbers)
+            summary.latency.add(latency_ms)
+            if options.json:
+                out.write(json.dumps(frame_record(frame.index, frame.time, latency_ms, result)) + "\n")
+                out.flush()
+            if options.save_crops and result.digits:
+                _save_crops(options.save_crops, frame.index, result)
+            if window or saver:
+                elapsed = done - start
+                smoothed = summary.frames / elapsed if elapsed > 0 else 0.0
+                hud = f"{smoothed:.0f} FPS | {summary.backend} | frame {frame.index}"
+                annotated = draw(frame.image, result, hud)
+                if saver:
+                    saver.write(annotated)
+                if window:
+                    if not window.show(annotated):
+                        summary.stopped = "window closed"
+                        return
+                    if window.failed:
+                        _log(f"no preview window ({window.failed}); running headless")
+                        window = None
+    finally:
+        summary.seconds = time.perf_counter() - start
