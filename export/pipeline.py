@@ -78,6 +78,12 @@ class ExportReport:
     def problems(self) -> list[Row]:
         return [r for r in self.rows if r.status in ("rejected", "failed")]
 
+    def raise_for_problems(self) -> None:
+        """Raise :class:`ExportError` naming every rejected or failed artifact and why."""
+        if self.problems:
+            raise ExportError("; ".join(f"{r.id} {r.state}" for r in self.problems)
+                              + f" (the other artifacts were written to {self.out}).")
+
     def table(self) -> str:
         head = ("format", "precision", "size", "accuracy", "drop (pp)", "status")
         lines = [head]

@@ -109,7 +109,13 @@ def _from_checkpoint(path: Path, work: Path) -> Source:
     from ..bundle import base_manifest
     from ..models import count_macs, count_params, create_model
     from .onnx import export_onnx, onnx_build_facts
-    model = _fit(create_model(name), state["model"], name, path)
+    try:
+        model = create_model(name)
+    except BundleError as exc:
+        raise ExportError(f"{path} holds a {name!r} model, an architecture this edgedigits does not know "
+                          f"({str(exc).split('; ')[-1].rstrip('.')}); export it with the edgedigits version "
+                          "that trained it.") from exc
+    model = _fit(model, state["model"], name, path)
     onnx_path = export_onnx(model, work / "model.onnx")
     weights = work / "weights.pt"
     torch.save(model.state_dict(), weights)

@@ -36,7 +36,6 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
-    from ..errors import ExportError
     from ..export.pipeline import ExportOptions, export_bundle, parse_formats
 
     def log(message: str) -> None:
@@ -50,7 +49,5 @@ def run(args) -> int:
     print(f"\nFP32 accuracy {report.baseline:.2%} on {report.evaluation['images']:,} images "
           f"({report.evaluation['source']}); drop = FP32 minus the artifact's accuracy. "
           f"Wrote {report.out} in {report.seconds:.1f} s.")
-    if report.problems:
-        raise ExportError("; ".join(f"{r.id} {r.state}" for r in report.problems)
-                          + f" (the other artifacts were written to {report.out}).")
+    report.raise_for_problems()
     return 0

@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edgedigits._deps import has
 from edgedigits.export.tensorrt import check_explicit_quantization
 
+from _export_cli import export_cli
+
 requires_openvino = pytest.mark.skipif(not has("openvino"), reason="OpenVINO is not installed "
                                        "(pip install 'edgedigits[openvino]')")
 requires_torch = pytest.mark.skipif(not has("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)")
 PARITY_PP = 0.1      # the issue's target: INT8 within 0.1 percentage points of FP32
 MAX_SIZE_RATIO = 0.4
+
+
+@pytest.fixture(scope="session")
+def full_export(tmp_path_factory, mnist_dir):
+    """`edgedigits export --int8` of the shipped bundle, measured on the full MNIST test set."""
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    result = export_cli("--int8", "--data", mnist_dir, "--out", out)
+    return result, out
+
+
+@pytest.fixture(scope="session")
+def exported(full_export):
+    """The bundle written by :func:`full_export`, loaded and checksum-verified."""
+    from edgedigits.bundle import load_bundle
+    result, out = full_export
+    assert result.returncode == 0, result.stdout + result.stderr
+    return load_bundle(out, verify=True)
+
+
+@pytest.fixture(scope="session")
+def manifest(exported):
+    return json.loads((Path(exported.path) / "manifest.json").read_text())
 
 
 def _rows(stdout: str) -> dict[tuple[str, str], str]:
