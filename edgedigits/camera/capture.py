@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .sources import Frame, SourceError, _log, _now
+from .sources import Frame, SourceError, _log, _now, quiet_opencv
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 8.0
@@ -102,7 +102,8 @@ class LiveSource:
 
     def _open(self):
         try:
-            cap = self.opener()
+            with quiet_opencv():
+                cap = self.opener()
         except Exception as exc:                 # a backend may raise instead of failing quietly
             self.error = f"{type(exc).__name__}: {exc}"
             return None

@@ -46,8 +46,15 @@ def draw(image: np.ndarray, result, hud: str) -> np.ndarray:
 
 def display_available() -> tuple[bool, str]:
     """Whether a preview window can be shown here, and if not, why."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False, "no DISPLAY is set"
+    if sys.platform.startswith("linux") and not os.environ.get("WAYLAND_DISPLAY"):
+        display = os.environ.get("DISPLAY", "")
+        if not display:
+            return False, "no DISPLAY is set"
+        # A local X display ":N" has a socket; without it a Qt/GTK window would abort the process.
+        if display.split(":")[0] in ("", "unix"):
+            number = display.split(":", 1)[1].split(".")[0] if ":" in display else ""
+            if not Path(f"/tmp/.X11-unix/X{number}").exists():
+                return False, f"the display {display} is not reachable"
     gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
     if gui and gui[0].split(":", 1)[1].strip().upper() in ("NONE", "NO"):
         return False, "this OpenCV build has no GUI (opencv-python-headless)"

@@ -332,3 +332,37 @@ def score(truths: list[Truth], boxes, labels, min_iou: float = 0.3) -> Score:
             s.wrong += 1
     s.false = len(boxes) - len(used_d)
     return s
+
+
+@dataclass
+class FrameTruth:
+    """Ground truth of one video frame: its digits and its non-digit marks ((box, kind))."""
+    digits: list[Truth]
+    marks: list[tuple[tuple[int, int, int, int], str]]
+
+
+def render_video(path, images: np.ndarray, labels: np.ndarray, frames: int, seed: int = 0,
+                 size: tuple[int, int] = (640, 480), fps: float = 30.0, frames_per_sheet: int = 10,
+                 style: Style = Style(), fourcc: str = "mp4v") -> list["FrameTruth"]:
+    """Write a video of sheets (a new one every ``frames_per_sheet``) with camera shake and noise.
+
+    Returns the ground truth of every frame (digits and marks in frame pixels).
+    """
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path} with {fourcc}")
+    jitter = FrameJitter(rng, size, noise_sigma=float(rng.uniform(*style.noise_sigma)), max_shift=2.0)
+    truth, scene = [], None
+    try:
+        for i in range(frames):
+            if i % frames_per_sheet == 0:
+                scene = render_scene(rng, images, labels, size, style)
+            frame, shift = jitter.apply(scene)
+            writer.write(frame)
+            dx, dy = shift
+            marks = [((b[0] + dx, b[1] + dy, b[2], b[3]), kind) for b, kind in scene.marks]
+            truth.append(FrameTruth(shifted(scene.digits, shift), marks))
+    finally:
+        writer.release()
+    return truth

@@ -9,6 +9,7 @@ live camera would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -47,6 +48,18 @@ def _log(message: str) -> None:
     print(f"edgedigits camera: {message}", file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own log while probing a device: our error message says what matters."""
+    logging = cv2.utils.logging
+    old = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(old)
+
+
 class VideoFileSource:
     """Every frame of a video file, or (``realtime``) the frame due now at the file's frame rate."""
 
@@ -54,7 +67,8 @@ class VideoFileSource:
 
     def __init__(self, path: Path, realtime: bool = False, stop: threading.Event | None = None):
         self.name = str(path)
-        self._cap = cv2.VideoCapture(str(path))
+        with quiet_opencv():
+            self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{path} could not be opened as a video; check that it is a video file "
