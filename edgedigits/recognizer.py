@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -42,7 +42,9 @@ def as_batch(images) -> np.ndarray:
     if x.shape[0] == 0:
         raise InputError(f"got an empty batch (shape {images.shape}); expected {EXPECTED}.")
     if x.dtype == np.uint8:
-        return np.ascontiguousarray(x, dtype=np.float32) * np.float32(1 / 255)
+        y = x.astype(np.float32, order="C")
+        y *= np.float32(1 / 255)
+        return y
     if np.issubdtype(x.dtype, np.floating):
         x = np.ascontiguousarray(x, dtype=np.float32)
         if not np.isfinite(x).all():
@@ -52,23 +54,56 @@ def as_batch(images) -> np.ndarray:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    """Row-wise softmax of N x 10 logits (float32)."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
-@dataclass
 class Classification:
-    """Result of :meth:`Recognizer.classify` for a batch of N images."""
-    labels: np.ndarray          # N int64, the most likely digit
-    probabilities: np.ndarray   # N x 10 float32
-    confidences: np.ndarray = field(init=False)
+    """Result of :meth:`Recognizer.classify` for a batch of N images.
 
-    def __post_init__(self):
-        self.confidences = self.probabilities.max(axis=1)
+    Attributes:
+        labels: N int64, the most likely digit of each image.
+        probabilities: N x 10 float32 softmax probabilities.
+        confidences: N float32, the probability of each label.
+
+    Probabilities and confidences are computed from the logits on first access, so an app that
+    needs only the labels does not pay for them.
+    """
+
+    __slots__ = ("labels", "_logits", "_probabilities", "_confidences")
+
+    def __init__(self, labels: np.ndarray, probabilities: np.ndarray | None = None, *,
+                 logits: np.ndarray | None = None):
+        if probabilities is None and logits is None:
+            raise TypeError("Classification needs probabilities or logits")
+        self.labels = labels
+        self._logits = logits
+        self._probabilities = probabilities
+        self._confidences = None
+
+    @classmethod
+    def from_logits(cls, logits: np.ndarray) -> "Classification":
+        return cls(logits.argmax(axis=1), logits=logits)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        if self._probabilities is None:
+            self._probabilities = softmax(self._logits)
+        return self._probabilities
+
+    @property
+    def confidences(self) -> np.ndarray:
+        if self._confidences is None:
+            self._confidences = self.probabilities.max(axis=1)
+        return self._confidences
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def __repr__(self) -> str:
+        return f"Classification(labels={self.labels.tolist()!r})"
 
 
 @dataclass(frozen=True)
@@ -149,8 +184,7 @@ class Recognizer:
 
     def classify(self, images) -> Classification:
         """Classify 28x28 MNIST-like crops (see :data:`EXPECTED` for accepted shapes)."""
-        probs = softmax(self.logits(images))
-        return Classification(probs.argmax(axis=1), probs)
+        return Classification.from_logits(self.logits(images))
 
     def read(self, frame) -> list[Digit]:
         """The digits in a whole image (BGR or grayscale, any size), each with box, label and confidence.

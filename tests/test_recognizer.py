@@ -103,7 +103,7 @@ def test_a_corrupted_bundle_is_refused(default_bundle, tmp_path):
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="does not match its SHA-256 in the manifest"):
-        Recognizer(tmp_path / "bundle", backend="onnxruntime")
+        Recognizer(tmp_path / "bundle", backend="onnxruntime", precision="fp32")
     with pytest.raises(BundleError, match="does not exist"):
         Recognizer(tmp_path / "nowhere")
 
