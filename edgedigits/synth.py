@@ -45,7 +45,7 @@ FONTS = {
 
 # Letters that cannot pass for a digit. Left out on purpose: O o Q D (0), I i l j J T t (1, 7),
 # Z z (2), S s (5), B (8), G b (6), g q a y (9, 4), so a real digit is never taught as "not a digit".
-LETTERS = "ACEFHKLMNPRUVWXYcdefhkmnprtuvwx"
+LETTERS = "ACEFHKLMNPRUVWXYcdefhkmnpruvwx"
 # Symbols, without the tall thin ones ( ) [ ] { } | / \ ! that normalise into a '1', and $ (an S).
 SYMBOLS = "+=#*%&@?<>~^:;-"
 

@@ -1,0 +1,126 @@
+"""edgedigits.rejection: the score, the threshold, its calibration, and "not a digit" on real inputs.
+
+The tests at the bottom (a letter, a blank crop, noise, a real digit) run the model of
+$EDGEDIGITS_BUNDLE, else the shipped bundle, at its calibrated threshold. They need a bundle whose
+manifest has a "rejection" calibration (a model trained with outlier exposure) and skip otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from edgedigits import rejection, synth
+from edgedigits.bundle import load_bundle
+from edgedigits.errors import InputError
+from edgedigits.export.samples import load_sample
+
+
+def test_confidence_and_energy():
+    logits = np.array([[10.0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0.0] * 10])
+    conf = rejection.confidence(logits)
+    assert conf[0] > 0.99 and conf[1] == pytest.approx(0.1)
+    e = rejection.energy(logits)
+    assert e[0] > e[1] and e[1] == pytest.approx(np.log(10))
+    assert np.allclose(rejection.softmax(logits).sum(axis=1), 1.0)
+
+
+def test_rejected_mask_from_confidences_or_probabilities():
+    conf = np.array([0.2, 0.9, 0.5])
+    assert rejected_list(conf, 0.5) == [True, False, False]
+    probs = np.full((2, 10), 0.1)
+    probs[1] = [0.91] + [0.01] * 9
+    assert rejected_list(probs, 0.5) == [True, False]
+    assert rejected_list(conf, 0.0) == [False, False, False]
+
+
+def rejected_list(x, t):
+    return rejection.rejected(x, t).tolist()
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "high", None])
+def test_threshold_must_be_a_probability(bad):
+    with pytest.raises(InputError, match="min_confidence must be"):
+        rejection.rejected(np.array([0.5]), bad)
+
+
+def test_calibrate_rejects_at_most_the_asked_share():
+    conf = np.random.default_rng(0).uniform(0.3, 1.0, 2000)
+    for share in (0.0, 0.005, 0.01, 0.1):
+        t = rejection.calibrate(conf, share)
+        assert (conf < t).mean() <= share
+        assert (conf < np.nextafter(t, 2)).mean() > share or t == conf.max()
+    with pytest.raises(InputError, match="no digits"):
+        rejection.calibrate(np.array([]))
+    with pytest.raises(InputError, match="max_false_reject"):
+        rejection.calibrate(conf, 0.9)
+
+
+def test_trade_off_and_auroc():
+    digits, others = np.array([0.9, 0.95, 0.6]), np.array([0.2, 0.7, 0.3])
+    t = rejection.trade_off(digits, others, 0.65)
+    assert t["false_reject"] == pytest.approx(1 / 3) and t["false_accept"] == pytest.approx(1 / 3)
+    assert rejection.auroc([2, 3], [0, 1]) == 1.0
+    assert rejection.auroc([0, 1], [2, 3]) == 0.0
+    assert rejection.auroc([1, 1], [1, 1]) == 0.5
+
+
+def test_threshold_lives_in_the_manifest(tmp_path):
+    src = load_bundle()
+    dst = tmp_path / "bundle"
+    shutil.copytree(src.path, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest.pop("rejection", None)
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    assert rejection.min_confidence_for(load_bundle(dst)) == rejection.DEFAULT_MIN_CONFIDENCE
+    entry = rejection.write_calibration(dst, 0.73, {"calibrated_on": "test"})
+    assert entry["min_confidence"] == 0.73 and entry["score"] == rejection.SCORE
+    reloaded = load_bundle(dst, verify=True)      # artifacts and checksums untouched
+    assert rejection.min_confidence_for(reloaded) == 0.73
+    with pytest.raises(InputError):
+        rejection.write_calibration(dst, 7, {})
+
+
+# -- the model: what it rejects at its default threshold ---------------------------------------
+
+@pytest.fixture(scope="module")
+def model():
+    """(logits function, threshold) of the bundle under test; skips unless it is calibrated."""
+    bundle = load_bundle(os.environ.get("EDGEDIGITS_BUNDLE") or None)
+    if "rejection" not in bundle.manifest:
+        pytest.skip(f"bundle {bundle.path} has no rejection calibration (train with outlier exposure, "
+                    "see edgedigits.train.robust_config)")
+    return (lambda x: rejection.onnx_logits(bundle, x)), rejection.min_confidence_for(bundle)
+
+
+def _accepted(model, images) -> np.ndarray:
+    logits_fn, threshold = model
+    return ~rejection.rejected(rejection.confidence(logits_fn(images)), threshold)
+
+
+def test_letters_are_rejected(model):
+    letters, _ = synth.negatives(60, "eval", seed=11, kinds=("letter",))
+    assert _accepted(model, letters).mean() <= 0.1
+
+
+def test_a_blank_crop_is_rejected(model):
+    blank = np.zeros((1, 28, 28), np.uint8)
+    paper, _ = synth.negatives(20, "eval", seed=11, kinds=("blank",))
+    assert not _accepted(model, blank)[0]
+    assert _accepted(model, paper).mean() <= 0.1
+
+
+def test_noise_is_rejected(model):
+    noise = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    generated, _ = synth.negatives(20, "eval", seed=11, kinds=("noise",))
+    assert _accepted(model, noise).mean() <= 0.1 and _accepted(model, generated).mean() <= 0.1
+
+
+def test_real_digits_are_accepted(model):
+    images, labels = load_sample("heldout")       # 1,000 MNIST test digits
+    accepted = _accepted(model, images)
+    assert accepted[0] and accepted.mean() >= 0.99
