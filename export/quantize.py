@@ -45,6 +45,7 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     Returns:
         The build facts to record in the manifest.
     """
+    import onnx
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -63,7 +64,7 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
         root.setLevel(level)
     strip_metadata(out_path)
     return {"quantizer": "onnxruntime.quantization.quantize_static", "onnxruntime": onnxruntime.__version__,
-            "format": "QDQ", "activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
+            "onnx": onnx.__version__, "format": "QDQ", "activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
             "bias": "float", "calibration_method": method, "calibration": calibration.facts()}
 
 
