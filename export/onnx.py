@@ -51,9 +51,9 @@ def strip_metadata(path: str | os.PathLike) -> Path:
     The torch exporter stores stack traces and module paths on every node; they do not change
     the computation but make up a quarter of a small INT8 file.
     """
-    import onnx
-
+    from .._deps import need
     from .._io import atomic_path
+    onnx = need("onnx", "Writing ONNX models")
     path = Path(path)
     model = onnx.load(str(path))
     for node in model.graph.node:
@@ -72,7 +72,8 @@ def convert_to_fp16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     arrays as the FP32 model; a strongly typed TensorRT network then runs in FP16, the only way
     TensorRT 11 builds FP16 engines.
     """
-    import onnx
+    from .._deps import need
+    onnx = need("onnx", "FP16 conversion")
     from onnx import TensorProto, helper, numpy_helper
 
     model = onnx.load(str(src))

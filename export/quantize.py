@@ -45,7 +45,8 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     Returns:
         The build facts to record in the manifest.
     """
-    import onnx
+    from .._deps import need
+    onnx = need("onnx", "INT8 quantization")
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 

@@ -55,7 +55,8 @@ def check_explicit_quantization(model) -> list[str]:
     Returns:
         A list of one-line problems; empty when the model follows every rule.
     """
-    import onnx
+    from .._deps import need
+    onnx = need("onnx", "Checking an INT8 model against TensorRT's rules")
     from onnx import numpy_helper
 
     if not isinstance(model, onnx.ModelProto):
@@ -295,7 +296,7 @@ def unavailable_reason() -> str | None:
     if not has("cuda"):
         return "cuda-bindings is not installed (pip install cuda-bindings), so the GPU cannot be queried"
     try:
-        import tensorrt  # noqa: F401  (the libraries behind the wheel may be missing)
+        import tensorrt  # noqa: F401  (imported only to see that its libraries load)
     except (ImportError, OSError) as exc:
         return f"TensorRT is installed but does not load ({str(exc).splitlines()[0][:100]})"
     try:

@@ -133,6 +133,18 @@ def test_int8_onnx_meets_tensorrt_rules(exported):
     assert check_explicit_quantization(exported.artifact_path("onnx-int8")) == []
 
 
+def test_shipped_int8_is_what_the_export_command_writes(exported, default_bundle):
+    """The shipped model.int8.onnx is reproducible: the same command writes the same bytes."""
+    import onnxruntime
+    shipped = default_bundle.find("onnx", "int8")
+    assert shipped is not None and shipped.file == "model.int8.onnx"
+    assert check_explicit_quantization(default_bundle.artifact_path(shipped)) == []
+    if shipped.build["onnxruntime"] != onnxruntime.__version__:
+        pytest.skip(f"the shipped INT8 model was quantized with onnxruntime {shipped.build['onnxruntime']}, "
+                    f"this is {onnxruntime.__version__}; byte equality holds only for the same quantizer")
+    assert exported.find("onnx", "int8").sha256 == shipped.sha256
+
+
 def _logits(path, fmt, precision, images):
     from edgedigits.runtimes import open_file
     with open_file(path, fmt, precision) as session:

@@ -236,3 +236,17 @@ def test_tensorrt_module_imports_and_explains_without_tensorrt():
         pytest.skip("TensorRT is installed here; this test covers machines without it")
     reason = trt_export.unavailable_reason()
     assert reason and "TensorRT" in reason and "\n" not in reason
+
+
+@pytest.mark.tensorrt
+@pytest.mark.skipif(trt_export.unavailable_reason() is not None,
+                    reason=f"TensorRT engines cannot be built here: {trt_export.unavailable_reason()}")
+def test_int8_engine_builds_from_the_shipped_qdq_model_and_fits_this_machine(tmp_path, default_bundle):
+    source = default_bundle.artifact_path("onnx-int8")
+    machine = trt_export.machine_facts()
+    engine = tmp_path / trt_export.engine_file("int8", machine.compute_capability)
+    facts = trt_export.build_engine(source, engine, "int8", 32, source="onnx-int8", log=lambda *_: None)
+    assert engine.stat().st_size > 0
+    assert facts.trt_version == machine.trt_version and facts.compute_capability == machine.compute_capability
+    assert facts.max_batch == 32 and facts.precision == "int8"
+    assert rebuild_reasons(facts, machine) == []
