@@ -8,8 +8,10 @@ TensorRT's rules (:func:`edgedigits.export.tensorrt.check_explicit_quantization`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -56,11 +58,12 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer logs advice about pre-processing at WARNING
     try:
-        quantize_static(str(fp32_path), str(out_path), _reader(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method],
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                       "QuantizeBias": False})
+        with contextlib.redirect_stdout(sys.stderr):  # the histogram calibrators print their progress
+            quantize_static(str(fp32_path), str(out_path), _reader(calibration), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=methods[method],
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                           "QuantizeBias": False})
     finally:
         root.setLevel(level)
     strip_metadata(out_path)

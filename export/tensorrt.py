@@ -17,6 +17,7 @@ TensorRT itself is imported only inside :func:`build_engine`, :func:`machine_fac
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -296,7 +297,7 @@ def unavailable_reason() -> str | None:
     if not has("cuda"):
         return "cuda-bindings is not installed (pip install cuda-bindings), so the GPU cannot be queried"
     try:
-        import tensorrt  # noqa: F401  (imported only to see that its libraries load)
+        importlib.import_module("tensorrt")  # only to see that its libraries load
     except (ImportError, OSError) as exc:
         return f"TensorRT is installed but does not load ({str(exc).splitlines()[0][:100]})"
     try:
