@@ -64,6 +64,9 @@ CORRUPTIONS = {
 }
 SEVERITIES = (1, 2, 3)
 
+# Lines steeper than this (degrees from horizontal) are not negatives: a slanted stroke is a '1'.
+LINE_MAX_DEG = 45.0
+
 NEGATIVE_KINDS = ("letter", "symbol", "scribble", "line", "blob", "noise", "paper", "blank")
 
 
@@ -194,11 +197,12 @@ def _symbol(rng, split):
 def _scribble(rng, split):
     canvas = np.zeros((CANVAS, CANVAS), np.uint8)
     k = int(rng.integers(4, 9))
-    if split == "train":        # a smooth curve through random points
+    if split == "train":        # a smooth curve, or a zigzag, through random points
         pts = rng.uniform(0.15, 0.85, (k, 2)) * CANVAS
         t = np.linspace(0, k - 1, 12 * k)
         curve = np.stack([np.interp(t, np.arange(k), pts[:, i]) for i in range(2)], 1)
-        curve = cv2.blur(curve.reshape(-1, 1, 2).astype(np.float32), (1, 9)).reshape(-1, 2)
+        if rng.random() < 0.6:
+            curve = cv2.blur(curve.reshape(-1, 1, 2).astype(np.float32), (1, 9)).reshape(-1, 2)
     else:                       # a random walk whose heading drifts
         heading, p, pts = rng.uniform(0, 2 * np.pi), np.array([CANVAS / 2, CANVAS / 2]), []
         for _ in range(10 * k):
@@ -211,10 +215,10 @@ def _scribble(rng, split):
 
 
 def _line(rng, split):
-    """One to three straight strokes, each at least 35 degrees away from vertical (a '1')."""
+    """One to three straight strokes, each at most LINE_MAX_DEG from horizontal (steeper is a '1')."""
     canvas = np.zeros((CANVAS, CANVAS), np.uint8)
     for _ in range(int(rng.choice([1, 1, 2, 3]))):
-        angle = np.deg2rad(rng.uniform(-55, 55))
+        angle = np.deg2rad(rng.uniform(-LINE_MAX_DEG, LINE_MAX_DEG))
         length = rng.uniform(0.4, 0.8) * CANVAS
         c = rng.uniform(0.3, 0.7, 2) * CANVAS
         d = 0.5 * length * np.array([np.cos(angle), np.sin(angle)])
