@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict, dataclass
 
@@ -60,6 +61,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e
 
 
+def top_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The softmax probability of each row's ``labels`` entry, without the full softmax.
+
+    1 / sum(exp(logit - logit[label])). Small batches (a camera frame's few digits) are done in
+    plain Python, which is several times quicker than numpy's machinery on ten numbers.
+    """
+    if len(logits) <= 8:
+        out = np.empty(len(logits), np.float32)
+        for i, (row, k) in enumerate(zip(logits.tolist(), labels.tolist())):
+            top = row[k]
+            out[i] = 1.0 / sum([math.exp(v - top) for v in row])
+        return out
+    top = np.take_along_axis(logits, labels[:, None], axis=1)
+    return (1.0 / np.exp(logits - top).sum(axis=1)).astype(np.float32)
+
+
 class Classification:
     """Result of :meth:`Recognizer.classify` for a batch of N images.
 
@@ -96,7 +113,10 @@ class Classification:
     @property
     def confidences(self) -> np.ndarray:
         if self._confidences is None:
-            self._confidences = self.probabilities.max(axis=1)
+            if self._probabilities is not None:
+                self._confidences = self._probabilities.max(axis=1)
+            else:
+                self._confidences = top_probability(self._logits, self.labels)
         return self._confidences
 
     def __len__(self) -> int:

@@ -4,9 +4,11 @@ Explicit requests are honoured exactly or refused with one sentence listing what
 here: never a silent fallback. ``auto`` considers every available backend (in the priority order
 of :data:`edgedigits.runtimes.NAMES`), each of its devices, and each precision the bundle has an
 artifact for; INT8 only when the bundle's INT8 model passed its accuracy gate. When several
-remain, a short trial on this machine times each of them on real digits (batch 1 and batch 64)
-and picks the one whose worse case is closest to the best at both; the result is cached per
-machine, bundle and library versions, so the trial runs once. ``EDGEDIGITS_BACKEND``
+remain, a short trial on this machine (about a second) times each of them on real digits at
+batch 1, 4, 16 and 64 and picks the one whose worst case is closest to the fastest at every
+size; when no single one is within 10 % everywhere (e.g. ONNX Runtime wins single images and
+OpenVINO large batches), batch sizes are routed to the fastest of one precision. The result is
+cached per machine, bundle manifest and library versions, so the trial runs once. ``EDGEDIGITS_BACKEND``
 ('name', 'name:device' or 'name:device:precision') stands in for ``auto`` from the environment;
 ``EDGEDIGITS_TRIAL=0`` replaces the trial with the fixed priority order.
 """

@@ -52,7 +52,10 @@ def test_classify_accepts_every_documented_layout(rec, sample):
     result = rec.classify(batch)
     assert result.probabilities.shape == (50, 10) and result.probabilities.dtype == np.float32
     np.testing.assert_allclose(result.probabilities.sum(1), 1, rtol=1e-5)
-    np.testing.assert_allclose(result.confidences, result.probabilities.max(1))
+    np.testing.assert_allclose(result.confidences, result.probabilities.max(1), rtol=1e-5)
+    for n in (1, 5, 50):  # the small-batch and the numpy paths agree with the full softmax
+        r = rec.classify(batch[:n])
+        np.testing.assert_allclose(r.confidences, rec.classify(batch[:n]).probabilities.max(1), rtol=1e-5)
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -1,0 +1,320 @@
+"""Speed of every available backend x precision, through the SDK and through the bare library call.
+
+    python benchmarks/bench_runtimes.py [--model BUNDLE] [--quick]
+
+For each backend x device x precision the bundle can run here:
+- batch-1 latency (p50, p99) through ``Recognizer.classify`` (uint8 crop in, labels out) and
+  through the library's own call on the very same loaded model (float32 batch in, logits out),
+  measured in alternating blocks so both see the same machine load;
+- throughput (images/s) at batch 64 and 256 through the SDK session, with 1 thread and with all
+  cores;
+- the INT8/FP32 speed ratio per backend;
+- the ``auto`` pick through ``Recognizer()``, against the fastest backend at each workload;
+- OpenVINO's own ``benchmark_app`` on the same model files at batch 256 (throughput hint, async
+  requests), against the best backend's batch-256 throughput.
+
+Results go to ``benchmarks/results/runtimes.json`` and ``runtimes.md``. Figures are medians of
+repeated measurements; the machine's load average is recorded, since other work on a shared
+machine moves them. This is not a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgedigits import __version__, runtimes
+from edgedigits.bundle import load_bundle
+from edgedigits.export.samples import load_sample
+from edgedigits.recognizer import Recognizer
+from edgedigits.runtimes._cache import cpu_name
+from edgedigits.runtimes.base import cpu_count
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_OVERHEAD = 0.10
+TARGET_AUTO = 0.10
+TARGET_BENCHMARK_APP = 0.90
+
+
+# -- measuring ------------------------------------------------------------------------------------
+def bare_call(session):
+    """The library's own inference call on the object the SDK session loaded (no SDK code around it)."""
+    name = session.backend
+    if name == "onnxruntime":
+        sess, feed, out = session._sess, session._input, session._output
+        return lambda x: sess.run(out, {feed: x})[0]
+    if name == "openvino":
+        request = session._request
+        return lambda x: request.infer(x, share_inputs=True, share_outputs=True)[0]
+    if name == "opencv":
+        net = session._net
+
+        def run(x):
+            net.setInput(x)
+            return net.forward()
+        return run
+    if name == "torch":
+        import torch
+        net = session._net
+
+        def run(x):
+            with torch.inference_mode():
+                return net(torch.from_numpy(x)).numpy()
+        return run
+    return None
+
+
+def latencies(calls: dict, blocks: int, per_block: int) -> dict:
+    """Per-call seconds of each callable, alternating blocks of ``per_block`` calls between them."""
+    times = {k: [] for k in calls}
+    for f in calls.values():
+        for _ in range(20):
+            f()
+    clock = time.perf_counter
+    for _ in range(blocks):
+        for k, f in calls.items():
+            bucket = times[k]
+            for _ in range(per_block):
+                t = clock()
+                f()
+                bucket.append(clock() - t)
+    return {k: np.asarray(v) for k, v in times.items()}
+
+
+def throughput(run, x: np.ndarray, seconds: float, repeats: int = 5) -> float:
+    """Median images/s of ``run(x)`` over ``repeats`` windows of about ``seconds`` each."""
+    run(x)
+    t = time.perf_counter()
+    run(x)
+    per_call = max(time.perf_counter() - t, 1e-6)
+    calls = max(2, int(seconds / per_call))
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            run(x)
+        rates.append(len(x) * calls / (time.perf_counter() - t))
+    return float(np.median(rates))
+
+
+def p(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q) * 1e6)
+
+
+# -- benchmark_app ------------------------------------------------------------------------------
+def benchmark_app(model: Path, precision: str, batch: int, seconds: int) -> dict:
+    """Throughput (images/s) OpenVINO's benchmark_app reports for ``model`` at ``batch``."""
+    exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
+    if not Path(exe).exists():
+        return {"error": "benchmark_app not found (it comes with the openvino wheel)"}
+    cmd = [exe, "-m", str(model), "-d", "CPU", "-shape", f"input[{batch},1,28,28]", "-t", str(seconds),
+           "-hint", "throughput"]
+    if precision == "fp32":
+        cmd += ["-infer_precision", "f32"]  # as the SDK's FP32 sessions (else bf16 on this CPU)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 60)
+    found = re.search(r"Throughput:\s+([\d.]+)\s+FPS", r.stdout)
+    if r.returncode != 0 or not found:
+        return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:] or ["failed"], "command": " ".join(cmd)}
+    requests = re.search(r"(\d+) inference requests", r.stdout)
+    return {"images_per_s": float(found.group(1)), "command": " ".join(cmd[1:]),
+            "requests": int(requests.group(1)) if requests else None}
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+def combos(bundle) -> list[tuple[str, str, str, str]]:
+    """(backend, device, precision, artifact id) for everything this machine can run of ``bundle``."""
+    out = []
+    for b in runtimes.available_backends():
+        for d in b.devices():
+            for prec in b.precisions(d):
+                a = b.artifact_for(bundle, prec, d)
+                if a is not None:
+                    out.append((b.name, d, prec, a.id))
+    return out
+
+
+def bench_combo(bundle, backend, device, precision, images, args) -> dict:
+    row = {"backend": backend, "device": device, "precision": precision}
+    crop = images[0]
+    x1 = np.ascontiguousarray(images[:1, None], dtype=np.float32) / np.float32(255)
+    with Recognizer(bundle, backend=backend, device=device, precision=precision) as rec:
+        row["artifact"] = rec.info.artifact
+        bare = bare_call(rec._session)
+        calls = {"sdk": lambda: rec.classify(crop).labels, "sdkconf": lambda: rec.classify(crop).confidences}
+        if bare is not None:
+            calls["bare"] = lambda: bare(x1)
+        lat = latencies(calls, args.blocks, args.per_block)
+        for k, v in lat.items():
+            row[f"b1_{k}_p50_us"], row[f"b1_{k}_p99_us"] = p(v, 50), p(v, 99)
+        if bare is not None:
+            row["sdk_overhead"] = row["b1_sdk_p50_us"] / row["b1_bare_p50_us"] - 1
+            row["sdk_overhead_with_confidences"] = row["b1_sdkconf_p50_us"] / row["b1_bare_p50_us"] - 1
+    for threads, label in ((None, "all"), (1, "1t")):
+        with Recognizer(bundle, backend=backend, device=device, precision=precision, threads=threads) as rec:
+            for n in (64, 256):
+                xb = np.ascontiguousarray(images[:n, None], dtype=np.float32) / np.float32(255)
+                row[f"b{n}_{label}_ips"] = throughput(rec.logits, xb, args.seconds)
+    return row
+
+
+def bench_auto(bundle, images, args) -> dict:
+    """The auto pick, measured through the Recognizer like the per-backend rows."""
+    crop = images[0]
+    with Recognizer(bundle) as rec:
+        info = rec.info
+        lat = latencies({"sdk": lambda: rec.classify(crop).labels}, args.blocks, args.per_block)["sdk"]
+        row = {"backend": info.backend, "device": info.device, "precision": info.precision,
+               "artifact": info.artifact, "routes": list(info.routes), "why": info.why,
+               "b1_sdk_p50_us": p(lat, 50), "b1_sdk_p99_us": p(lat, 99)}
+        for n in (64, 256):
+            xb = np.ascontiguousarray(images[:n, None], dtype=np.float32) / np.float32(255)
+            row[f"b{n}_all_ips"] = throughput(rec.logits, xb, args.seconds)
+    return row
+
+
+def summarise(rows: list[dict], auto: dict, bapp: dict) -> dict:
+    """Targets and ratios from the measured rows."""
+    fastest_b1 = min(rows, key=lambda r: r["b1_sdk_p50_us"])
+    best = {n: max(rows, key=lambda r: r[f"b{n}_all_ips"]) for n in (64, 256)}
+    fastest_bare = min((r for r in rows if "b1_bare_p50_us" in r), key=lambda r: r["b1_bare_p50_us"])
+    s = {
+        "fastest_batch1": _key(fastest_b1), "fastest_batch1_bare": _key(fastest_bare),
+        "sdk_overhead_fastest": fastest_bare.get("sdk_overhead"),
+        "sdk_overhead_fastest_with_confidences": fastest_bare.get("sdk_overhead_with_confidences"),
+        "auto_vs_fastest": {
+            "batch1_latency_ratio": auto["b1_sdk_p50_us"] / fastest_b1["b1_sdk_p50_us"],
+            **{f"batch{n}_throughput_ratio": auto[f"b{n}_all_ips"] / best[n][f"b{n}_all_ips"] for n in (64, 256)},
+            "fastest": {"batch1": _key(fastest_b1), "batch64": _key(best[64]), "batch256": _key(best[256])},
+        },
+        "int8_vs_fp32": {},
+    }
+    for r in rows:
+        if r["precision"] != "int8":
+            continue
+        base = next((q for q in rows if (q["backend"], q["device"], q["precision"]) == (r["backend"], r["device"], "fp32")), None)
+        if base:
+            s["int8_vs_fp32"][f"{r['backend']}/{r['device']}"] = {
+                "batch256_throughput": r["b256_all_ips"] / base["b256_all_ips"],
+                "batch1_latency": base["b1_sdk_p50_us"] / r["b1_sdk_p50_us"]}
+    ratios = {}
+    for prec, res in bapp.items():
+        if "images_per_s" in res:
+            ours = max((r for r in rows if r["precision"] == prec), key=lambda r: r["b256_all_ips"])
+            ratios[prec] = {"best_backend": _key(ours), "ours_ips": ours["b256_all_ips"],
+                            "benchmark_app_ips": res["images_per_s"],
+                            "ratio": ours["b256_all_ips"] / res["images_per_s"]}
+    s["vs_benchmark_app"] = ratios
+    overall = max(rows, key=lambda r: r["b256_all_ips"])
+    s["best_batch256"] = _key(overall)
+    ref = ratios.get(overall["precision"])
+    auto_ratios = s["auto_vs_fastest"]
+    s["targets"] = {
+        "sdk_overhead_le_10pct": (s["sdk_overhead_fastest"] is not None
+                                  and s["sdk_overhead_fastest"] <= TARGET_OVERHEAD),
+        "auto_within_10pct": (auto_ratios["batch1_latency_ratio"] <= 1 + TARGET_AUTO
+                              and all(auto_ratios[f"batch{n}_throughput_ratio"] >= 1 - TARGET_AUTO for n in (64, 256))),
+        "best_ge_0_9x_benchmark_app": bool(ref) and ref["ratio"] >= TARGET_BENCHMARK_APP,
+    }
+    return s
+
+
+def _key(r: dict) -> str:
+    return f"{r['backend']}/{r['device']}/{r['precision']}"
+
+
+def markdown(result: dict) -> str:
+    m, rows, s, auto = result["machine"], result["rows"], result["summary"], result["auto"]
+    out = [f"# Runtime benchmark ({result['date']})", "",
+           f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; load average {m['load_before']} before, "
+           f"{m['load_after']} after (shared machine: other jobs were running). Bundle: `{result['bundle']}`. "
+           f"Images: {result['images']}. Command: `{result['command']}`.", "",
+           "| backend/device/precision | artifact | b1 SDK p50 / p99 (us) | b1 bare p50 / p99 (us) "
+           "| SDK overhead: labels / +confidences | b64 img/s 1 thread / all | b256 img/s 1 thread / all |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        bare = (f"{r['b1_bare_p50_us']:.0f} / {r['b1_bare_p99_us']:.0f}" if "b1_bare_p50_us" in r else "-")
+        over = (f"{r['sdk_overhead']:+.1%} / {r['sdk_overhead_with_confidences']:+.1%}"
+                if "sdk_overhead" in r else "-")
+        out.append(f"| {_key(r)} | {r['artifact']} | {r['b1_sdk_p50_us']:.0f} / {r['b1_sdk_p99_us']:.0f} | {bare} "
+                   f"| {over} | {r['b64_1t_ips']:,.0f} / {r['b64_all_ips']:,.0f} "
+                   f"| {r['b256_1t_ips']:,.0f} / {r['b256_all_ips']:,.0f} |")
+    a = s["auto_vs_fastest"]
+    out += ["", f"**auto** picked {auto['backend']}/{auto['device']}/{auto['precision']}"
+            + (f" routed ({'; '.join(auto['routes'])})" if auto["routes"] else "")
+            + f": batch 1 {auto['b1_sdk_p50_us']:.0f} us p50, batch 64 {auto['b64_all_ips']:,.0f} img/s, "
+              f"batch 256 {auto['b256_all_ips']:,.0f} img/s.", "",
+            f"- auto vs fastest: batch-1 latency {a['batch1_latency_ratio']:.2f}x of {a['fastest']['batch1']}, "
+            f"batch-64 throughput {a['batch64_throughput_ratio']:.2f}x of {a['fastest']['batch64']}, "
+            f"batch-256 throughput {a['batch256_throughput_ratio']:.2f}x of {a['fastest']['batch256']}.",
+            f"- SDK overhead at batch 1 for the fastest bare backend ({s['fastest_batch1_bare']}): "
+            f"{s['sdk_overhead_fastest']:+.1%} for labels (classify(crop).labels), "
+            f"{s['sdk_overhead_fastest_with_confidences']:+.1%} with confidences (classify(crop).confidences)."
+            if s["sdk_overhead_fastest"] is not None else "- SDK overhead: -"]
+    for prec, v in s["vs_benchmark_app"].items():
+        out.append(f"- {prec}: best backend {v['best_backend']} {v['ours_ips']:,.0f} img/s at batch 256 vs "
+                   f"benchmark_app {v['benchmark_app_ips']:,.0f} img/s on the same model: {v['ratio']:.2f}x.")
+    for k, v in s["int8_vs_fp32"].items():
+        out.append(f"- INT8/FP32 speed, {k}: {v['batch256_throughput']:.2f}x throughput at batch 256, "
+                   f"{v['batch1_latency']:.2f}x at batch 1.")
+    t = s["targets"]
+    out += ["", "Targets: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in t.items()) + "."]
+    for prec, res in result["benchmark_app"].items():
+        out.append(f"\nbenchmark_app ({prec}): `benchmark_app {res.get('command', '')}`")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="bundle folder (default: the shipped bundle)")
+    parser.add_argument("--quick", action="store_true", help="short run (for checking the script)")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for runtimes.json and runtimes.md")
+    args = parser.parse_args(argv)
+    args.blocks, args.per_block, args.seconds, bapp_seconds = (4, 100, 0.1, 3) if args.quick else (10, 300, 0.4, 15)
+    bundle = load_bundle(args.model)
+    images, _ = load_sample("heldout")
+    load_before = "%.2f %.2f %.2f" % os.getloadavg()
+    rows = []
+    for backend, device, precision, artifact in combos(bundle):
+        print(f"{backend}/{device}/{precision} ({artifact}) ...", file=sys.stderr, flush=True)
+        rows.append(bench_combo(bundle, backend, device, precision, images, args))
+    print("auto ...", file=sys.stderr, flush=True)
+    auto = bench_auto(bundle, images, args)
+    bapp = {}
+    if runtimes.get_backend("openvino").available:
+        for prec in ("fp32", "int8"):
+            a = bundle.find("openvino", prec) or bundle.find("onnx", prec)
+            if a is not None:
+                print(f"benchmark_app {prec} ({a.id}) ...", file=sys.stderr, flush=True)
+                bapp[prec] = {"artifact": a.id, **benchmark_app(bundle.artifact_path(a), prec, 256, bapp_seconds)}
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "edgedigits": __version__,
+        "command": "python benchmarks/bench_runtimes.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "bundle": str(bundle.path), "images": "the shipped held-out MNIST test sample (real digits)",
+        "machine": {"cpu": cpu_name(), "cores": cpu_count(), "os": platform.platform(), "load_before": load_before,
+                    "load_after": "%.2f %.2f %.2f" % os.getloadavg()},
+        "libraries": {b.name: b.version() for b in runtimes.backends() if b.available},
+        "rows": rows, "auto": auto, "benchmark_app": bapp,
+    }
+    result["summary"] = summarise(rows, auto, bapp)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from edgedigits._io import write_bytes_atomic, write_json_atomic
+    write_json_atomic(out / "runtimes.json", result)
+    text = markdown(result)
+    write_bytes_atomic(out / "runtimes.md", text.encode())
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
