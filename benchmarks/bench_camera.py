@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from edgedigits.camera.loop import DEFAULT_MIN_CONFIDENCE, Options, Pipeline, run_camera
+from edgedigits.camera.novelty import DEFAULT_MAX_NOVELTY, NoveltyGate
 from edgedigits.camera.render import Score, _iou, render_video, score
 from edgedigits.recognizer import Recognizer
 
@@ -78,61 +79,76 @@ def time_processing(pipeline, frames) -> tuple[float, list[float], list]:
     return time.perf_counter() - t0, lat, results
 
 
-def time_with_decoding(recognizer, path, min_confidence) -> float:
+def time_with_decoding(recognizer, path) -> float:
     class Null(io.TextIOBase):
         def write(self, s):
             return len(s)
     stderr, sys.stderr = sys.stderr, io.StringIO()       # the loop's summary line
     try:
-        summary = run_camera(Options(source=str(path), headless=True, json=True, min_confidence=min_confidence),
-                             recognizer, out=Null())
+        summary = run_camera(Options(source=str(path), headless=True, json=True), recognizer, out=Null())
     finally:
         sys.stderr = stderr
     return summary.fps
 
 
 def accuracy(recognizer, frames, truth) -> dict:
-    """Read rate and false detections per frame for each --min-confidence of the sweep."""
-    pipeline = Pipeline(recognizer, min_confidence=0.0)
-    results = [pipeline(f) for f in frames]
+    """Read rate and false detections per frame over a sweep of --min-confidence, with the
+    novelty check at its default and turned off."""
+    pipeline = Pipeline(recognizer, min_confidence=0.0, max_novelty=None)
+    gate = NoveltyGate()
+    results = []
+    for f in frames:
+        res = pipeline(f)
+        dist = gate.distances(np.stack(res.crops), np.array([d.label for d in res.digits])) if res.digits else []
+        results.append((res, dist))
     sweep = {}
-    for t in SWEEP:
-        total, kinds = Score(), Counter()
-        for res, tr in zip(results, truth):
-            kept = [d for d in res.digits if d.confidence >= t]
-            s = score(tr.digits, [d.box for d in kept], [d.label for d in kept])
-            total.add(s)
-            for d in kept:                    # attribute each false detection to what it hit
-                if max((_iou(g.box, d.box) for g in tr.digits), default=0) >= 0.3:
-                    continue
-                hit = max(((_iou(b, d.box), kind.split()[0]) for b, kind in tr.marks), default=(0, ""))
-                kinds[hit[1] if hit[0] > 0.2 else "other"] += 1
-        sweep[t] = {"read_rate": round(total.read_rate, 4), "wrong": total.wrong,
-                    "missed": total.digits - total.correct - total.wrong,
-                    "false_per_frame": round(total.false_per_frame, 4), "false_by_kind": dict(kinds),
-                    "digits": total.digits, "frames": total.frames}
-    letters = Counter()
-    for res, tr in zip(results, truth):       # which letters are confidently read as digits
-        for d in res.digits:
-            for b, kind in tr.marks:
-                if kind.startswith("letter") and _iou(b, d.box) > 0.2 and d.confidence >= DEFAULT_MIN_CONFIDENCE:
-                    letters[kind.split()[1]] += 1
-    return {"sweep": sweep, "letters_kept_at_default": dict(letters)}
+    for novelty in (DEFAULT_MAX_NOVELTY, None):
+        for t in SWEEP:
+            total, kinds, letters = Score(), Counter(), Counter()
+            for (res, dist), tr in zip(results, truth):
+                kept = [d for d, n in zip(res.digits, dist)
+                        if d.confidence >= t and (novelty is None or n <= novelty)]
+                total.add(score(tr.digits, [d.box for d in kept], [d.label for d in kept]))
+                for d in kept:                # attribute each false detection to what it hit
+                    if max((_iou(g.box, d.box) for g in tr.digits), default=0) >= 0.3:
+                        continue
+                    hit = max(((_iou(b, d.box), kind) for b, kind in tr.marks), default=(0, ""))
+                    kind = hit[1] if hit[0] > 0.2 else "other"
+                    kinds[kind.split()[0]] += 1
+                    if kind.startswith("letter"):
+                        letters[kind.split()[1]] += 1
+            sweep[f"{t} / {novelty if novelty else 'off'}"] = {
+                "min_confidence": t, "max_novelty": novelty, "read_rate": round(total.read_rate, 4),
+                "wrong": total.wrong, "missed": total.digits - total.correct - total.wrong,
+                "false_per_frame": round(total.false_per_frame, 4), "false_by_kind": dict(kinds),
+                "letters": dict(letters), "digits": total.digits, "frames": total.frames}
+    return sweep
 
 
-def measure(path, frames, repeats, threads, model) -> dict:
+CONFIGS = (("1 core", 1, 1), ("all cores", None, 1), ("all cores, library threads = cores", None, None))
+
+
+def measure(path, frames, repeats, name, cores, threads, model) -> dict:
+    """Speed of one configuration: ``cores`` CPUs allowed (None = all), ``threads`` for ORT/OpenCV."""
+    allowed = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, allowed[:cores] if cores else allowed)   # inherited by threads made now
+    threads = threads or len(os.sched_getaffinity(0))
     cv2.setNumThreads(threads)
     rec = Recognizer(model, backend="onnxruntime", threads=threads)
     pipeline = Pipeline(rec)
     proc, p50, p95, dec = [], [], [], []
-    for _ in range(repeats):
-        seconds, lat, _ = time_processing(pipeline, frames)
-        proc.append(len(frames) / seconds)
-        p50.append(float(np.percentile(lat, 50)))
-        p95.append(float(np.percentile(lat, 95)))
-        dec.append(time_with_decoding(rec, path, DEFAULT_MIN_CONFIDENCE))
-    rec.close()
-    return {"threads": threads, "processing_fps": round(statistics.median(proc), 1),
+    try:
+        for _ in range(repeats):
+            seconds, lat, _ = time_processing(pipeline, frames)
+            proc.append(len(frames) / seconds)
+            p50.append(float(np.percentile(lat, 50)))
+            p95.append(float(np.percentile(lat, 95)))
+            dec.append(time_with_decoding(rec, path))
+    finally:
+        rec.close()
+        os.sched_setaffinity(0, allowed)
+    return {"config": name, "cpus": len(allowed[:cores] if cores else allowed), "threads": threads,
+            "processing_fps": round(statistics.median(proc), 1),
             "fps_with_decoding": round(statistics.median(dec), 1),
             "latency_ms_p50": round(statistics.median(p50), 3), "latency_ms_p95": round(statistics.median(p95), 3),
             "runs": {"processing_fps": [round(v, 1) for v in proc], "fps_with_decoding": [round(v, 1) for v in dec]}}
@@ -143,27 +159,31 @@ def markdown(res: dict) -> str:
              f"Video: {res['video']}. Digits: {res['digits_from']}. Machine: {res['machine']} "
              f"(load average at start {res['load_average']}). Backend: onnxruntime FP32. Medians of "
              f"{res['repeats']} runs. Command: `{res['command']}`.", "",
-             "| threads | processing FPS | FPS incl. decoding | latency p50 (ms) | latency p95 (ms) |",
-             "|---|---|---|---|---|"]
+             "| configuration | CPUs | ORT/OpenCV threads | processing FPS | FPS incl. decoding "
+             "| latency p50 (ms) | latency p95 (ms) |",
+             "|---|---|---|---|---|---|---|"]
     for r in res["speed"]:
-        lines.append(f"| {r['threads']} | {r['processing_fps']} | {r['fps_with_decoding']} | "
+        lines.append(f"| {r['config']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | {r['fps_with_decoding']} | "
                      f"{r['latency_ms_p50']} | {r['latency_ms_p95']} |")
     lines += ["", f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
-                  f"per frame. Default --min-confidence: {DEFAULT_MIN_CONFIDENCE}.", "",
-              "| min confidence | digits read right | wrong label | missed | false / frame | false by kind |",
-              "|---|---|---|---|---|---|"]
-    for t, s in res["accuracy"]["sweep"].items():
+                  f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
+                  f"{DEFAULT_MAX_NOVELTY}.", "",
+              "| min confidence | max novelty | digits read right | wrong label | missed | false / frame "
+              "| false by kind | letters kept |",
+              "|---|---|---|---|---|---|---|---|"]
+    for s in res["accuracy"].values():
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(s["false_by_kind"].items())) or "-"
-        lines.append(f"| {t} | {100 * s['read_rate']:.2f} % | {s['wrong']} | {s['missed']} | "
-                     f"{s['false_per_frame']} | {kinds} |")
-    lines += ["", f"Letters kept at the default threshold (detections over {res['frames']} frames): "
-                  f"{res['accuracy']['letters_kept_at_default'] or 'none'}.", ""]
+        letters = ", ".join(f"{k} {v}" for k, v in sorted(s["letters"].items())) or "-"
+        lines.append(f"| {s['min_confidence']} | {s['max_novelty'] or 'off'} | {100 * s['read_rate']:.2f} % | "
+                     f"{s['wrong']} | {s['missed']} | {s['false_per_frame']} | {kinds} | {letters} |")
+    lines.append("")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--frames", type=int, default=900)
+    ap.add_argument("--per-sheet", type=int, default=5, help="frames per rendered sheet")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default=None)
     ap.add_argument("--seed", type=int, default=2026)
@@ -172,13 +192,15 @@ def main(argv=None) -> int:
     (images, labels), source = digits_source()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sheets.mp4"
-        truth = render_video(path, images, labels, frames=args.frames, seed=args.seed)
+        truth = render_video(path, images, labels, frames=args.frames, seed=args.seed,
+                             frames_per_sheet=args.per_sheet)
         frames = decode_all(path)
-        speed = [measure(path, frames, args.repeats, t, args.model) for t in (1, os.cpu_count() or 1)]
+        speed = [measure(path, frames, args.repeats, name, cores, threads, args.model)
+                 for name, cores, threads in CONFIGS]
         cv2.setNumThreads(1)
         rec = Recognizer(args.model, backend="onnxruntime", threads=1)
         acc = accuracy(rec, frames, truth)
-    res = {"video": f"{args.frames} frames 640x480 MP4 (mp4v), a new sheet every 10 frames, 3-6 digits and 0-2 "
+    res = {"video": f"{args.frames} frames 640x480 MP4 (mp4v), a new sheet every {args.per_sheet} frames, 3-6 digits and 0-2 "
                     f"marks (lines, smudges, letters) per sheet, seed {args.seed}",
            "digits_from": source, "frames": args.frames, "repeats": args.repeats,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "

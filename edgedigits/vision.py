@@ -50,6 +50,9 @@ class FinderConfig:
         max_stroke: widest mean stroke of a (non-thin) blob, as a fraction of its box's longer
             side (MNIST: median 0.11, 99.9th percentile 0.22; a filled smudge: 0.25 and more).
         min_density: smallest fraction of the box covered by ink (long diagonal hairlines).
+        line_aspect / line_elongation: a straight stroke (its minimum-area rectangle this many
+            times longer than wide) lying flatter than this width / height is a line, not a 1
+            (no MNIST training digit is both).
         reject_border: drop blobs touching the frame edge (cut-off digits, the table beyond the sheet).
         join: closing kernel size in pixels that joins broken strokes (0 = off).
         background_cell: the paper is estimated on a grid of cells this many pixels wide.
@@ -58,12 +61,14 @@ class FinderConfig:
     min_contrast_levels: int = 14
     min_height: int = 12
     max_height_fraction: float = 0.95
-    min_aspect: float = 0.08
+    min_aspect: float = 0.03
     max_aspect: float = 1.8
     thin_aspect: float = 0.4
     max_density: float = 0.75
     max_stroke: float = 0.25
     min_density: float = 0.06
+    line_aspect: float = 1.2
+    line_elongation: float = 5.0
     reject_border: bool = True
     join: int = 3
     background_cell: int = 8
@@ -216,18 +221,25 @@ def normalize_candidate(darkness: np.ndarray, mask: np.ndarray, width: float | N
     when already known.
     """
     soft = cv2.dilate(mask, None)
-    ink = np.where(soft > 0, darkness, 0).astype(np.float32)
-    strokes = darkness[mask > 0]
-    top = float(np.percentile(strokes, 90)) if strokes.size else 255.0
+    ink = cv2.bitwise_and(darkness, darkness, mask=soft)
+    counts = np.bincount(darkness[mask > 0], minlength=256)
+    top = float(np.searchsorted(np.cumsum(counts), 0.9 * counts.sum())) if counts.any() else 255.0
     lo = 0.25 * top
-    ink = np.clip((ink - lo) * (255.0 / max(1.0, top - lo)), 0, 255)
+    levels = np.arange(256, dtype=np.float32)
+    ink = cv2.LUT(ink, np.clip((levels - lo) * (255.0 / max(1.0, top - lo)), 0, 255).astype(np.uint8))
     width = stroke_width(mask) if width is None else width
     target = MNIST_STROKE_FRACTION * max(mask.shape)
     grow = int(round(target - width))
     if grow >= 2:
         k = grow + 1
         ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    return mnist_normalize(ink.astype(np.uint8))
+    return mnist_normalize(ink)
+
+
+def _elongation(contours) -> float:
+    """Length / width of the minimum-area rectangle around some contours."""
+    (_, _), (a, b), _ = cv2.minAreaRect(np.concatenate(contours))
+    return max(a, b) / max(1.0, min(a, b))
 
 
 def _own_ink(mask: np.ndarray, contours, box) -> np.ndarray:
@@ -276,6 +288,8 @@ def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> lis
         density = cv2.countNonZero(own) / float(w * h)
         width = stroke_width(own)
         if not _plausible(box, density, gray.shape, config, width / max(w, h)):
+            continue
+        if w >= config.line_aspect * h and _elongation([kept[g] for g in group]) >= config.line_elongation:
             continue
         crop = normalize_candidate(darkness[y:y + h, x:x + w], own, width)
         out.append(Candidate(box=box, crop=crop, density=density))

@@ -19,13 +19,14 @@ import numpy as np
 
 from ..recognizer import Digit
 from ..vision import DEFAULT_CONFIG, FinderConfig, Number, find_digits, group_numbers
+from .novelty import DEFAULT_MAX_NOVELTY, NoveltyGate
 from .overlay import VideoSaver, Window, display_available, draw
 from .sources import SourceError, _log, open_source
 
-# Results below this confidence are dropped as "not a digit". Measured on rendered sheets
-# (benchmarks/bench_camera.py --confidence): it keeps 99.7 % of real digits and drops most
-# lines, smudges and some letters; see benchmarks/results/camera.md for the trade-off.
-DEFAULT_MIN_CONFIDENCE = 0.6
+# Results below this confidence, or farther than DEFAULT_MAX_NOVELTY from every training
+# example of their class (see .novelty), are dropped as "not a digit". Both measured on rendered
+# sheets by benchmarks/bench_camera.py; the trade-off is in benchmarks/results/camera.md.
+DEFAULT_MIN_CONFIDENCE = 0.5
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Options:
     max_frames: int | None = None
     realtime: bool = False
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    max_novelty: float | None = DEFAULT_MAX_NOVELTY
     stall_timeout: float = 3.0
     max_reconnects: int = 10
     finder: FinderConfig = DEFAULT_CONFIG
@@ -60,20 +62,28 @@ class Pipeline:
     Args:
         recognizer: an :class:`edgedigits.Recognizer` (any backend).
         min_confidence: results below it are dropped as non-digits.
+        max_novelty: results farther than this from every training example of their class are
+            dropped as non-digits (see :mod:`.novelty`); None turns the check off.
         config: limits of the digit finder.
     """
 
     def __init__(self, recognizer, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                 config: FinderConfig = DEFAULT_CONFIG):
+                 max_novelty: float | None = DEFAULT_MAX_NOVELTY, config: FinderConfig = DEFAULT_CONFIG):
         self.recognizer, self.min_confidence, self.config = recognizer, min_confidence, config
+        self.max_novelty = max_novelty
+        self.novelty = NoveltyGate() if max_novelty is not None else None
 
     def __call__(self, image: np.ndarray) -> FrameResult:
         candidates = find_digits(image, self.config)
         if not candidates:
             return FrameResult([], [])
         crops = [c.crop for c in candidates]
-        result = self.recognizer.classify(np.stack(crops))
-        keep = np.flatnonzero(result.confidences >= self.min_confidence)
+        batch = np.stack(crops)
+        result = self.recognizer.classify(batch)
+        ok = result.confidences >= self.min_confidence
+        if self.novelty is not None and ok.any():
+            ok[ok] = self.novelty.distances(batch[ok], result.labels[ok]) <= self.max_novelty
+        keep = np.flatnonzero(ok)
         digits = [Digit(candidates[i].box, int(result.labels[i]), float(result.confidences[i])) for i in keep]
         numbers = group_numbers([d.box for d in digits], [d.label for d in digits])
         # Report digits in reading order: number by number, left to right within each.
@@ -196,7 +206,7 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
         recognizer = Recognizer()
     out = out or sys.stdout
     stop = stop or threading.Event()
-    pipeline = Pipeline(recognizer, options.min_confidence, options.finder)
+    pipeline = Pipeline(recognizer, options.min_confidence, options.max_novelty, options.finder)
     info = getattr(recognizer, "info", None)
     backend = f"{info.backend}/{info.device}/{info.precision}" if info is not None else "unknown"
     window = None

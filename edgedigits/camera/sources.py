@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import threading
 import time
@@ -61,9 +62,14 @@ def quiet_opencv():
 
 
 class VideoFileSource:
-    """Every frame of a video file, or (``realtime``) the frame due now at the file's frame rate."""
+    """Every frame of a video file, or (``realtime``) the frame due now at the file's frame rate.
+
+    Without ``realtime`` a decoder thread reads ahead into a short queue, so decoding the next
+    frames overlaps with processing this one (on another core); no frame is skipped.
+    """
 
     live = False
+    READ_AHEAD = 8
 
     def __init__(self, path: Path, realtime: bool = False, stop: threading.Event | None = None):
         self.name = str(path)
@@ -78,27 +84,56 @@ class VideoFileSource:
         self.realtime = realtime
         self.dropped = 0
         self._stop = stop or threading.Event()
+        self._closed = threading.Event()
         self._next = 0
         self._start = None
+        self._queue = None
+        if not realtime:
+            self._queue = queue.Queue(self.READ_AHEAD)
+            self._decoder = threading.Thread(target=self._decode_ahead, name="edgedigits-decoder", daemon=True)
+            self._decoder.start()
 
-    def _decode(self) -> np.ndarray | None:
+    def _decode_ahead(self) -> None:
+        try:
+            while not self._closed.is_set():
+                ok, image = self._cap.read()
+                item = image if ok else None
+                while not self._closed.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if item is None:
+                    return
+        finally:
+            self._cap.release()
+
+    def _read_paced(self) -> np.ndarray | None:
+        if self._start is None:
+            self._start = _now()
+        due = int((_now() - self._start) * self.fps)
+        while self._next < due:                 # late: skip to the frame due now
+            if not self._cap.grab():
+                return None
+            self._next += 1
+            self.dropped += 1
+        wait = self._start + self._next / self.fps - _now()
+        if wait > 0 and self._stop.wait(wait):
+            return None
         ok, image = self._cap.read()
         return image if ok else None
 
+    def _read_queued(self) -> np.ndarray | None:
+        while not self._stop.is_set():
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
     def read(self) -> Frame | None:
-        if self.realtime:
-            if self._start is None:
-                self._start = _now()
-            due = int((_now() - self._start) * self.fps)
-            while self._next < due:             # late: skip to the frame due now
-                if not self._cap.grab():
-                    return None
-                self._next += 1
-                self.dropped += 1
-            wait = self._start + self._next / self.fps - _now()
-            if wait > 0 and self._stop.wait(wait):
-                return None
-        image = self._decode()
+        image = self._read_paced() if self.realtime else self._read_queued()
         if image is None:
             return None
         frame = Frame(self._next, self._next / self.fps, image, _now())
@@ -106,7 +141,11 @@ class VideoFileSource:
         return frame
 
     def close(self) -> None:
-        self._cap.release()
+        self._closed.set()
+        if self._queue is None:
+            self._cap.release()
+        else:
+            self._decoder.join(timeout=2.0)
 
 
 class ImagesSource:

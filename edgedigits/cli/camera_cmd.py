@@ -19,9 +19,20 @@ def _min_confidence(text: str) -> float:
     return value
 
 
+def _nonneg_float(text: str) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
+    return value
+
+
 def add_arguments(p) -> None:
     from . import nonneg_int, positive_float, positive_int
-    from ..camera.loop import DEFAULT_MIN_CONFIDENCE
+    from ..camera.loop import DEFAULT_MAX_NOVELTY, DEFAULT_MIN_CONFIDENCE
     p.add_argument("--source", default="0",
                    help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
                         "video file, image file, folder of images, or 'demo' (synthetic live sheets of digits)")
@@ -39,12 +50,17 @@ def add_arguments(p) -> None:
                    help="pace a video file at its frame rate and drop late frames, like a live camera")
     p.add_argument("--min-confidence", type=_min_confidence, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                    help=f"drop results below this confidence as non-digits (default {DEFAULT_MIN_CONFIDENCE})")
+    p.add_argument("--max-novelty", type=_nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
+                   help="drop results farther than D from every training example of their digit (letters, "
+                        f"marks; default {DEFAULT_MAX_NOVELTY}; 0 turns the check off)")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     p.add_argument("--backend", default="auto", help="inference backend (default auto; see 'edgedigits backends')")
     p.add_argument("--device", default="auto", help="device of the backend (default auto)")
     p.add_argument("--precision", default="auto", help="fp32, fp16, int8 or auto")
-    p.add_argument("--threads", type=nonneg_int, default=0, metavar="N",
-                   help="CPU threads for inference and OpenCV (default 0 = the libraries' defaults)")
+    p.add_argument("--threads", type=nonneg_int, default=1, metavar="N",
+                   help="CPU threads for inference and OpenCV (default 1: with a few small crops per frame one "
+                        "thread is fastest, and capture/decoding already run in their own thread; 0 = the "
+                        "libraries' defaults)")
     p.add_argument("--stall-timeout", type=positive_float, default=3.0, metavar="S",
                    help="reconnect a live source after S seconds without a new frame (default 3)")
     p.add_argument("--reconnects", type=positive_int, default=10, metavar="N",
@@ -66,6 +82,7 @@ def run(args) -> int:
     options = Options(source=args.source, headless=args.headless, json=args.json, save=args.save,
                       save_crops=args.save_crops, duration=args.duration, max_frames=args.max_frames,
                       realtime=args.realtime, min_confidence=args.min_confidence,
+                      max_novelty=args.max_novelty or None,
                       stall_timeout=args.stall_timeout, max_reconnects=args.reconnects)
     with recognizer:
         run_camera(options, recognizer)

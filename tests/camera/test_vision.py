@@ -74,11 +74,14 @@ def test_a_thin_tall_one_is_kept_and_thin_strokes_are_thickened(recognizer):
     assert cands[0].crop.max() == 255 and (cands[0].crop > 128).sum() >= 25
 
 
-@pytest.mark.parametrize("mark", ["horizontal line", "filled smudge", "specks", "cut off at the edge", "huge"])
+@pytest.mark.parametrize("mark", ["horizontal line", "slanted line", "filled smudge", "specks", "cut off at the edge",
+                                  "huge"])
 def test_non_digit_blobs_are_rejected_by_shape(mark):
     sheet = np.full((240, 320), 225, np.uint8)
     if mark == "horizontal line":
         cv2.line(sheet, (40, 120), (260, 130), 30, 4)
+    elif mark == "slanted line":
+        cv2.line(sheet, (60, 150), (200, 60), 30, 4)               # 33 degrees: flatter than any 1
     elif mark == "filled smudge":
         cv2.ellipse(sheet, (160, 120), (40, 30), 20, 0, 360, 90, -1)
         sheet = cv2.GaussianBlur(sheet, (0, 0), 3)
