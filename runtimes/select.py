@@ -170,6 +170,10 @@ def candidates(bundle: Bundle, backend: str = AUTO, device: str = AUTO, precisio
         BackendError: an explicit backend, device or precision is unknown, unavailable, or has
             no artifact in the bundle; the message lists what is available.
     """
+    for what, value in (("backend", backend), ("device", device), ("precision", precision)):
+        if not isinstance(value, str) or not value:
+            raise BackendError(f"{what} must be a name such as 'auto', got {value!r}.")
+    precision = precision.lower()
     if precision != AUTO and precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; precisions are: auto, {', '.join(PRECISIONS)}.")
     pool = _backends_for(backend.lower())

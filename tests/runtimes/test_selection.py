@@ -107,17 +107,19 @@ def test_explicit_unavailable_backend_lists_what_is_available(default_bundle):
     (dict(device="npu"), "no device 'npu' for auto/npu/auto: the available backends have cpu here"),
     (dict(backend="onnxruntime", device="cuda"), "the onnxruntime backend has cpu here"),
     (dict(backend="torch", precision="int8"), "torch/auto/int8 cannot run int8 here; it offers: fp32"),
+    (dict(device=None), "device must be a name such as 'auto', got None"),
+    (dict(backend=""), "backend must be a name such as 'auto', got ''"),
 ])
 def test_impossible_requests_are_refused_with_what_exists(default_bundle, kwargs, message):
     with pytest.raises(BackendError, match=message):
         choose(default_bundle, **kwargs)
 
 
-def test_missing_artifact_for_a_precision_names_what_the_bundle_has(default_bundle):
-    if default_bundle.find("onnx", "int8") is not None:
-        pytest.skip("the shipped bundle has an INT8 model")
+def test_missing_artifact_for_a_precision_names_what_the_bundle_has(default_bundle, tmp_path):
+    fp32_only = _with_manifest(default_bundle, tmp_path / "fp32", lambda m: m.update(
+        artifacts=[a for a in m["artifacts"] if a["precision"] != "int8"]))
     with pytest.raises(BackendError, match=r"has no artifact for onnxruntime/auto/int8 \(it has: onnx-fp32"):
-        choose(default_bundle, backend="onnxruntime", precision="int8")
+        choose(fp32_only, backend="onnxruntime", precision="int8")
 
 
 def test_environment_variable_stands_in_for_auto(int8_bundle, monkeypatch):
