@@ -60,7 +60,7 @@ def calibration_set(size: int, data_dir=None, seed: int = CALIBRATION_SEED) -> I
     """
     if size < MIN_CALIBRATION:
         raise UsageError(f"--calib-size {size} is too little calibration data for reliable INT8 ranges; "
-                         f"use at least {MIN_CALIBRATION} images (default 500).")
+                         f"use at least {MIN_CALIBRATION} images.")
     images, labels, source = _split("train", "calibration", data_dir)
     if size > len(images):
         raise UsageError(f"--calib-size {size} asks for more images than the {source} holds ({len(images)}); "

@@ -8,25 +8,28 @@ HELP = ("export a model to ONNX, OpenVINO IR and TensorRT (FP32, --fp16, --int8)
 
 
 def add_arguments(parser) -> None:
+    from ..export import pipeline as p  # light: numpy and edgedigits only; the libraries load in run()
+    from ..export.targets import FORMATS
     from . import positive_int
     parser.add_argument("--model", metavar="PATH", default=None,
                         help="a bundle folder or a training checkpoint (runs/NAME/checkpoint.pt); "
                              "default: the model shipped with edgedigits")
-    parser.add_argument("--out", metavar="DIR", default="edgedigits-export",
-                        help="output bundle folder (default: ./edgedigits-export)")
+    parser.add_argument("--out", metavar="DIR", default=p.DEFAULT_OUT,
+                        help=f"output bundle folder (default: ./{p.DEFAULT_OUT})")
     parser.add_argument("--formats", metavar="LIST", default=None,
-                        help="comma-separated: onnx, openvino, tensorrt (default: all; those this machine "
+                        help=f"comma-separated: {', '.join(FORMATS)} (default: all; those this machine "
                              "cannot build are skipped with the reason)")
     parser.add_argument("--int8", action="store_true",
                         help="add INT8 artifacts (static quantization, calibrated on MNIST training images)")
     parser.add_argument("--fp16", action="store_true", help="add FP16 artifacts where the format supports them")
-    parser.add_argument("--calib-size", metavar="N", type=positive_int, default=500,
-                        help="calibration images for INT8 (default 500; from MNIST train, else the shipped sample)")
-    parser.add_argument("--max-drop", metavar="PP", type=float, default=0.3,
+    parser.add_argument("--calib-size", metavar="N", type=positive_int, default=p.DEFAULT_CALIB_SIZE,
+                        help=f"calibration images for INT8 (default {p.DEFAULT_CALIB_SIZE}; from MNIST train, "
+                             "else the shipped sample)")
+    parser.add_argument("--max-drop", metavar="PP", type=float, default=p.DEFAULT_MAX_DROP,
                         help="reject an artifact whose MNIST test accuracy is more than PP percentage points "
-                             "below FP32 (default 0.3)")
-    parser.add_argument("--max-batch", metavar="N", type=positive_int, default=64,
-                        help="largest batch of the TensorRT optimization profile (default 64)")
+                             f"below FP32 (default {p.DEFAULT_MAX_DROP})")
+    parser.add_argument("--max-batch", metavar="N", type=positive_int, default=p.DEFAULT_MAX_BATCH,
+                        help=f"largest batch of the TensorRT optimization profile (default {p.DEFAULT_MAX_BATCH})")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="MNIST folder (default: $EDGEDIGITS_DATA or the cache; without MNIST the shipped "
