@@ -146,7 +146,8 @@ def _summary(items: list[Backend]) -> str:
 
 def _backends_for(name: str) -> list[Backend]:
     if name == AUTO:
-        usable = [b for b in available_backends() if b.auto_candidate]
+        # The PyTorch reference is probed (which imports torch) only when nothing else can run.
+        usable = [b for b in backends() if b.auto_candidate and b.available]
         return usable or available_backends()
     chosen = get_backend(name)
     ok, reason = chosen.availability()
