@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -163,3 +165,13 @@ def test_a_closed_recognizer_refuses_work(sample):
     r.close()
     with pytest.raises(BackendError, match="was closed"):
         r.classify(sample[0][:1])
+
+
+def test_auto_does_not_import_pytorch_on_a_device(tmp_path):
+    code = ("import sys; from edgedigits.recognizer import Recognizer; r = Recognizer(); "
+            "print(r.info.backend, 'torch' in sys.modules)")
+    env = {**os.environ, "EDGEDIGITS_CACHE_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    backend, imported = r.stdout.split()
+    assert backend != "torch" and imported == "False"
