@@ -120,8 +120,9 @@ def check_output(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder; choose another --out.")
     parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:   # probe the nearest folder that exists
+        parent = parent.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
         probe = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
         os.rmdir(probe)
     except OSError as exc:

@@ -35,8 +35,9 @@ def _copy_default(tmp_path: Path) -> Path:
 
 
 def test_missing_model(tmp_path):
-    line = _refused(tmp_path, "--model", tmp_path / "nowhere")
+    line = _refused(tmp_path, "--model", tmp_path / "nowhere", out=tmp_path / "new" / "deep" / "out")
     assert "does not exist" in line and "checkpoint" in line
+    assert not (tmp_path / "new").exists()
 
 
 def test_bundle_file_that_does_not_match_its_checksum(tmp_path):
