@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .errors import InputError
 from .preprocess import mnist_normalize, to_gray
 
 # MNIST digits, fitted into 20 px, have strokes about 2-3 px wide: a stroke width of ~12 % of
@@ -54,6 +55,8 @@ class FinderConfig:
             times longer than wide) lying flatter than this width / height is a line, not a 1
             (no MNIST training digit is both).
         reject_border: drop blobs touching the frame edge (cut-off digits, the table beyond the sheet).
+        polarity: 'dark-on-light' (pen on paper), 'light-on-dark' (chalk on a board, MNIST
+            images) or 'auto' (light-on-dark when most of the frame is dark).
         join: closing kernel size in pixels that joins broken strokes (0 = off).
         background_cell: the paper is estimated on a grid of cells this many pixels wide.
     """
@@ -72,6 +75,7 @@ class FinderConfig:
     reject_border: bool = True
     join: int = 3
     background_cell: int = 8
+    polarity: str = "auto"
 
 
 DEFAULT_CONFIG = FinderConfig()
@@ -99,12 +103,11 @@ class Number:
     members: list[int]
 
 
-def paper_darkness(gray: np.ndarray, cell: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(darkness, paper): how much darker each pixel is than the paper around it, as a fraction
-    0 (paper) .. 255 (black), and the estimated paper brightness; both uint8 like ``gray``.
+def paper_brightness(gray: np.ndarray, cell: int = 8) -> np.ndarray:
+    """The brightness of the paper under every pixel (uint8, like ``gray``).
 
-    The paper's brightness is the local maximum of a low-resolution copy, blurred and scaled
-    back up: it follows lighting gradients and shadows wider than a few cells but ignores ink.
+    It is the local maximum of a low-resolution copy, blurred and scaled back up: it follows
+    lighting gradients and shadows wider than a few cells but ignores the ink.
     """
     h, w = gray.shape
     cell = max(1, min(cell, min(h, w) // 8))
@@ -112,24 +115,30 @@ def paper_darkness(gray: np.ndarray, cell: int = 8) -> tuple[np.ndarray, np.ndar
     small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA)
     small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
     small = cv2.blur(small, (3, 3))
-    paper = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    paper = np.maximum(paper, gray)     # no pixel is brighter than its paper
-    ratio = cv2.divide(gray, paper, scale=255)
-    return cv2.subtract(np.full_like(ratio, 255), ratio), paper
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def ink_mask(gray: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> tuple[np.ndarray, np.ndarray]:
-    """(darkness, binary ink mask) of a grayscale frame; see :func:`paper_darkness`."""
+def relative_darkness(gray: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    """How much darker each pixel is than its paper, as a fraction: 0 (paper) .. 255 (black)."""
+    ratio = cv2.divide(gray, cv2.max(paper, gray), scale=255)
+    return cv2.bitwise_not(ratio)
+
+
+def ink_mask(gray: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(smoothed gray, paper brightness, binary ink mask) of a grayscale frame.
+
+    A pixel is ink when it is darker than its paper by at least ``config.contrast`` (a fraction)
+    and by at least ``config.min_contrast_levels`` grey levels.
+    """
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
-    darkness, paper = paper_darkness(smooth, config.background_cell)
-    _, mask = cv2.threshold(darkness, int(config.contrast * 255), 255, cv2.THRESH_BINARY)
-    deep = cv2.subtract(paper, smooth)
-    _, deep = cv2.threshold(deep, config.min_contrast_levels, 255, cv2.THRESH_BINARY)
-    mask = cv2.bitwise_and(mask, deep)
+    paper = paper_brightness(smooth, config.background_cell)
+    relative = cv2.convertScaleAbs(paper, alpha=1.0 - config.contrast)
+    absolute = cv2.subtract(paper, np.full_like(paper, config.min_contrast_levels))
+    mask = cv2.compare(smooth, cv2.min(relative, absolute), cv2.CMP_LT)
     if config.join > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (config.join, config.join))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-    return darkness, mask
+    return smooth, paper, mask
 
 
 def _union(a, b):
@@ -236,6 +245,14 @@ def normalize_candidate(darkness: np.ndarray, mask: np.ndarray, width: float | N
     return mnist_normalize(ink)
 
 
+def _light_on_dark(gray: np.ndarray, polarity: str) -> bool:
+    if polarity == "auto":
+        return cv2.mean(gray)[0] < 100
+    if polarity not in ("dark-on-light", "light-on-dark"):
+        raise InputError(f"polarity must be 'auto', 'dark-on-light' or 'light-on-dark', not {polarity!r}.")
+    return polarity == "light-on-dark"
+
+
 def _elongation(contours) -> float:
     """Length / width of the minimum-area rectangle around some contours."""
     (_, _), (a, b), _ = cv2.minAreaRect(np.concatenate(contours))
@@ -266,7 +283,9 @@ def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> lis
         Classify all their crops in one batch; low-confidence results are not digits.
     """
     gray = to_gray(image)
-    darkness, mask = ink_mask(gray, config)
+    if _light_on_dark(gray, config.polarity):
+        gray = cv2.bitwise_not(gray)
+    smooth, paper, mask = ink_mask(gray, config)
     # Outer contours are the connected components of ink; holes belong to their digit.
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     smallest = max(3, config.min_height // 4)
@@ -291,7 +310,8 @@ def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> lis
             continue
         if w >= config.line_aspect * h and _elongation([kept[g] for g in group]) >= config.line_elongation:
             continue
-        crop = normalize_candidate(darkness[y:y + h, x:x + w], own, width)
+        window = (slice(y, y + h), slice(x, x + w))
+        crop = normalize_candidate(relative_darkness(smooth[window], paper[window]), own, width)
         out.append(Candidate(box=box, crop=crop, density=density))
     out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
     return out

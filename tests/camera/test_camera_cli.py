@@ -65,6 +65,19 @@ def test_numbers_in_json_join_digits_of_one_line(tmp_path, heldout, cli):
     assert [n["value"] for n in rec["numbers"]] == ["4721"]
 
 
+def test_folder_of_shipped_examples_light_and_dark_backgrounds(cli):
+    """The package's example images: MNIST crops (white on black) and photos (pen on paper)."""
+    from importlib import resources
+    folder = resources.files("edgedigits") / "assets" / "digits"
+    r = cli("camera", "--source", folder, "--json", "--headless")
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".png"))
+    assert len(records) == len(names) == 10
+    for name, rec in zip(names, records):
+        assert [d["label"] for d in rec["digits"]] == [int(name[-5])], (name, rec)
+
+
 def test_demo_runs_without_camera_or_display_and_stops_on_duration(cli):
     r = cli("camera", "--source", "demo", "--duration", "2", "--json", env=HEADLESS_ENV, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -133,8 +133,11 @@ def test_group_numbers_lines_and_gaps():
 
 
 def test_bad_input_is_one_clear_error():
+    from edgedigits.vision import FinderConfig
     with pytest.raises(InputError):
         find_digits("frame.png")
+    with pytest.raises(InputError, match="polarity"):
+        find_digits(np.zeros((40, 40), np.uint8), FinderConfig(polarity="white"))
     with pytest.raises(InputError):
         find_digits(np.zeros((0, 10), np.uint8))
 
