@@ -1,0 +1,65 @@
+"""The robust training options: camera-like augmentations, rendered digits, outlier exposure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import requires_torch
+
+pytestmark = requires_torch
+
+
+def _batch(torch):
+    from edgedigits.export.samples import load_sample
+    images = load_sample("heldout")[0][:64]
+    return torch.from_numpy(images.copy()).float().div_(255).unsqueeze(1)
+
+
+def test_robust_augmentation_is_deterministic_and_in_range():
+    import torch
+
+    from edgedigits.train import _augment, robust_config
+    aug = robust_config().augment
+    x = _batch(torch)
+    a = _augment(torch, x.clone(), aug, torch.Generator().manual_seed(1))
+    b = _augment(torch, x.clone(), aug, torch.Generator().manual_seed(1))
+    c = _augment(torch, x.clone(), aug, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+
+
+def test_each_new_augmentation_changes_the_batch():
+    import torch
+
+    from edgedigits.train import Augment, _augment
+    off = dict(rotate_deg=0.0, scale=(1.0, 1.0), shift_px=0.0, shear_deg=0.0, thickness_p=0.0,
+               contrast=(1.0, 1.0), noise_std=0.0, blur_p=0.0)
+    x = _batch(torch)
+    plain = _augment(torch, x.clone(), Augment(**off), torch.Generator().manual_seed(0))
+    assert torch.allclose(plain, x, atol=1e-5)      # everything off: the batch passes unchanged
+    for extra in ({"elastic_p": 1.0}, {"light_p": 1.0}, {"noise_p": 1.0},
+                  {"blur_p": 1.0, "blur_sigma_max": 1.3}, {"thickness_p": 1.0, "stroke_range": (1.5, 2.0)}):
+        y = _augment(torch, x.clone(), Augment(**{**off, **extra}), torch.Generator().manual_seed(0))
+        assert (y - x).abs().mean() > 0.01, extra
+
+
+def test_robust_config_rejects_unknown_and_bad_options():
+    from edgedigits.errors import UsageError
+    from edgedigits.train import robust_config
+    with pytest.raises(UsageError, match="unknown training option 'epochz'"):
+        robust_config(epochz=3)
+    with pytest.raises(UsageError, match="outlier_weight must be >= 0"):
+        robust_config(outlier_weight=-1.0).validate()
+
+
+def test_a_short_robust_run_records_its_recipe(tmp_path, mnist_dir):
+    from edgedigits.train import robust_config, train
+    cfg = robust_config(model="digitnet_xs", epochs=1, subset=1024, val_size=200, outlier_pool=300,
+                        rendered_digits=200)
+    bundle = train(cfg, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
+    recipe = json.loads((bundle / "manifest.json").read_text())["training"]["recipe"]
+    assert recipe["outlier_weight"] == 0.5 and recipe["rendered_digits"] == 200
+    assert recipe["train_images"] == 1024 + 200
+    assert recipe["augment"]["light_p"] > 0 and recipe["augment"]["elastic_p"] > 0
