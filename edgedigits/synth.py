@@ -16,7 +16,7 @@ corruptions        not used (training has its own torch        :func:`corrupt` o
 rendered digits    Hershey SIMPLEX, DUPLEX, TRIPLEX,           Hershey PLAIN, COMPLEX, COMPLEX_SMALL,
                    SCRIPT_SIMPLEX                              SCRIPT_COMPLEX
 letters, symbols   the same glyph lists, TRAIN fonts           the same glyph lists, EVAL fonts
-scribbles          smooth splines through random points        random walks with momentum
+scribbles          splines, zigzags and chains of arcs         random walks with a drifting heading
 lines, blobs,      same generators, independent random         same generators, independent random
 noise, paper       streams                                     streams
 8x8 handwriting    never (scikit-learn's digits are the        :func:`sklearn_digits`
@@ -65,7 +65,10 @@ CORRUPTIONS = {
 SEVERITIES = (1, 2, 3)
 
 # Lines steeper than this (degrees from horizontal) are not negatives: a slanted stroke is a '1'.
-LINE_MAX_DEG = 45.0
+LINE_MAX_DEG = 35.0
+
+# Scribbles narrower than this (width / height) are redrawn: they would read as a '1'.
+MIN_SCRIBBLE_ASPECT = 0.5
 
 NEGATIVE_KINDS = ("letter", "symbol", "scribble", "line", "blob", "noise", "paper", "blank")
 
@@ -195,9 +198,29 @@ def _symbol(rng, split):
 
 
 def _scribble(rng, split):
+    """A free stroke; one whose box is tall and narrow reads as a '1', so it is drawn again."""
+    while True:
+        canvas = _scribble_once(rng, split)
+        ys, xs = np.nonzero(canvas)
+        if np.ptp(xs) >= MIN_SCRIBBLE_ASPECT * np.ptp(ys):
+            return canvas
+
+
+def _scribble_once(rng, split):
     canvas = np.zeros((CANVAS, CANVAS), np.uint8)
-    k = int(rng.integers(4, 9))
-    if split == "train":        # a smooth curve, or a zigzag, through random points
+    k = int(rng.integers(5, 9))
+    if split == "train" and rng.random() < 0.4:    # arcs bending left and right in turn (few closed loops)
+        heading, p, pts = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.7, 2) * CANVAS, []
+        sign = rng.choice([-1, 1])
+        for _ in range(k):
+            sign = -sign
+            turn, steps = sign * rng.uniform(0.05, 0.3), int(rng.integers(3, 11))
+            for _ in range(steps):
+                heading += turn
+                p = np.clip(p + 4 * np.array([np.cos(heading), np.sin(heading)]), 8, CANVAS - 8)
+                pts.append(p.copy())
+        curve = np.array(pts)
+    elif split == "train":      # a smooth curve, or a zigzag, through random points
         pts = rng.uniform(0.15, 0.85, (k, 2)) * CANVAS
         t = np.linspace(0, k - 1, 12 * k)
         curve = np.stack([np.interp(t, np.arange(k), pts[:, i]) for i in range(2)], 1)
