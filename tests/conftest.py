@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from _support import has_module, requires_openvino, requires_torch, run_cli  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,24 +64,6 @@ def default_bundle():
     return load_bundle()
 
 
-def run_cli(*args, env=None, cwd=None, timeout=600, input=None):
-    """Run the real `edgedigits` command in a subprocess; returns CompletedProcess (text)."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "edgedigits", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout, input=input)
-
-
 @pytest.fixture
 def cli():
     return run_cli
-
-
-def has_module(name: str) -> bool:
-    from edgedigits._deps import has
-    return has(name)
-
-
-requires_torch = pytest.mark.skipif(not has_module("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)")
-requires_openvino = pytest.mark.skipif(not has_module("openvino"),
-                                       reason="OpenVINO is not installed (pip install 'edgedigits[openvino]')")

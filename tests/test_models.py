@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import requires_torch
+from _support import requires_torch
 
 pytestmark = requires_torch
 

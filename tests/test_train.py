@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import requires_torch
+from _support import requires_torch
 
 pytestmark = requires_torch
 SMALL = ["--model", "digitnet_xs", "--subset", "4096", "--val-size", "500", "--batch-size", "128", "--threads", "1"]
@@ -32,7 +32,7 @@ def _interrupt_after_first_checkpoint(args, out, env):
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, mnist_dir):
     """Run A: three epochs straight. Run B: the same, Ctrl-C after its first checkpoint, then --resume."""
-    from conftest import run_cli
+    from _support import run_cli
     base = tmp_path_factory.mktemp("train")
     env = {"EDGEDIGITS_DATA": str(mnist_dir)}
     args = [*SMALL, "--subset", "16384", "--epochs", "3"]

@@ -1,0 +1,30 @@
+"""Helpers shared by test modules: `from _support import run_cli, requires_torch, ...`.
+
+(Kept out of conftest.py: with several conftest.py files under tests/, `import conftest` is
+ambiguous.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, env=None, cwd=None, timeout=600, input=None):
+    """Run the real `edgedigits` command in a subprocess; returns CompletedProcess (text)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "edgedigits", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout, input=input)
+
+
+def has_module(name: str) -> bool:
+    from edgedigits._deps import has
+    return has(name)
+
+
+requires_torch = pytest.mark.skipif(not has_module("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)")
+requires_openvino = pytest.mark.skipif(not has_module("openvino"),
+                                       reason="OpenVINO is not installed (pip install 'edgedigits[openvino]')")
