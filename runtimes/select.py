@@ -174,10 +174,10 @@ def candidates(bundle: Bundle, backend: str = AUTO, device: str = AUTO, precisio
     for what, value in (("backend", backend), ("device", device), ("precision", precision)):
         if not isinstance(value, str) or not value:
             raise BackendError(f"{what} must be a name such as 'auto', got {value!r}.")
-    precision = precision.lower()
+    backend, device, precision = backend.lower(), device.lower(), precision.lower()
     if precision != AUTO and precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; precisions are: auto, {', '.join(PRECISIONS)}.")
-    pool = _backends_for(backend.lower())
+    pool = _backends_for(backend)
     notes = notes if notes is not None else []
     found: list[Candidate] = []
     for b in pool:
