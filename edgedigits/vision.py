@@ -59,6 +59,8 @@ class FinderConfig:
             images) or 'auto' (light-on-dark when most of the frame is dark).
         join: closing kernel size in pixels that joins broken strokes (0 = off).
         background_cell: the paper is estimated on a grid of cells this many pixels wide.
+        paper_window: ... as the brightest cell within this fraction of the frame's shorter side:
+            ink blobs narrower than that (strokes, smudges) are seen whole, not as rings.
     """
     contrast: float = 0.2
     min_contrast_levels: int = 14
@@ -75,6 +77,7 @@ class FinderConfig:
     reject_border: bool = True
     join: int = 3
     background_cell: int = 8
+    paper_window: float = 0.15
     polarity: str = "auto"
 
 
@@ -103,17 +106,19 @@ class Number:
     members: list[int]
 
 
-def paper_brightness(gray: np.ndarray, cell: int = 8) -> np.ndarray:
+def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15) -> np.ndarray:
     """The brightness of the paper under every pixel (uint8, like ``gray``).
 
-    It is the local maximum of a low-resolution copy, blurred and scaled back up: it follows
-    lighting gradients and shadows wider than a few cells but ignores the ink.
+    It is the local maximum (over ``window`` x the shorter side) of a low-resolution copy,
+    blurred and scaled back up: it follows lighting gradients and wide shadows but ignores
+    the ink.
     """
     h, w = gray.shape
     cell = max(1, min(cell, min(h, w) // 8))
     sw, sh = max(1, w // cell), max(1, h // cell)
     small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA)
-    small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+    k = max(3, int(round(window * min(h, w) / cell)) | 1)
+    small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     small = cv2.blur(small, (3, 3))
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -131,7 +136,7 @@ def ink_mask(gray: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> tuple[n
     and by at least ``config.min_contrast_levels`` grey levels.
     """
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
-    paper = paper_brightness(smooth, config.background_cell)
+    paper = paper_brightness(smooth, config.background_cell, config.paper_window)
     relative = cv2.convertScaleAbs(paper, alpha=1.0 - config.contrast)
     absolute = cv2.subtract(paper, np.full_like(paper, config.min_contrast_levels))
     mask = cv2.compare(smooth, cv2.min(relative, absolute), cv2.CMP_LT)
@@ -147,10 +152,26 @@ def _union(a, b):
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _pieces_of_one_digit(a, b) -> bool:
-    """Whether boxes a and b look like two pieces of one digit (stacked, overlapping columns)."""
+def _side_fragment(a, b) -> bool:
+    """Whether b is a stray stroke of digit a: much shorter, within a's rows, right beside it.
+
+    A dot or comma (under a fifth of the digit's height) is not taken in.
+    """
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
+    if not 0.2 * ah <= bh <= 0.5 * ah:
+        return False
+    inside_rows = min(ay + ah, by + bh) - max(ay, by) >= 0.8 * bh
+    gap = max(ax, bx) - min(ax + aw, bx + bw)
+    return inside_rows and gap <= 0.15 * ah and _union(a, b)[2] <= 1.2 * ah
+
+
+def _pieces_of_one_digit(a, b) -> bool:
+    """Whether boxes a and b look like two pieces of one digit (stacked, or a stray stroke beside)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    if _side_fragment(a, b) or _side_fragment(b, a):
+        return True
     x_overlap = min(ax + aw, bx + bw) - max(ax, bx)
     if x_overlap < 0.5 * min(aw, bw):
         return False

@@ -256,10 +256,26 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
     return summary
 
 
+class _Reading:
+    """Headless, non-JSON runs print what is read: a line when the numbers in view change
+    (at most every ``every`` seconds of the source's time)."""
+
+    def __init__(self, out, every: float = 0.5):
+        self.out, self.every, self.last, self.when = out, every, None, -1e9
+
+    def update(self, frame, result: FrameResult) -> None:
+        values = tuple(n.value for n in result.numbers)
+        if values != self.last and frame.time - self.when >= self.every:
+            self.out.write(f"frame {frame.index} ({frame.time:.2f} s): {'  '.join(values) or '-'}\n")
+            self.out.flush()
+            self.last, self.when = values, frame.time
+
+
 def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
     start = time.perf_counter()
     smoothed = None
     summary.stopped = "running"
+    reading = _Reading(out) if not options.json and window is None else None
     try:
         while not stop.is_set():
             if options.max_frames and summary.frames >= options.max_frames:
@@ -280,6 +296,8 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
             if options.json:
                 out.write(json.dumps(frame_record(frame.index, frame.time, latency_ms, result)) + "\n")
                 out.flush()
+            if reading:
+                reading.update(frame, result)
             if options.save_crops and result.digits:
                 _save_crops(options.save_crops, frame.index, result)
             if window or saver:
