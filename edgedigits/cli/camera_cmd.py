@@ -37,7 +37,8 @@ def add_arguments(p) -> None:
                    help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
                         "video file, image file, folder of images, or 'demo' (synthetic live sheets of digits)")
     p.add_argument("--headless", action="store_true",
-                   help="no preview window (automatic without a display or with headless OpenCV)")
+                   help="no preview window (automatic without a display or with headless OpenCV); "
+                        "without --json the numbers read are printed whenever they change")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per processed frame on stdout (summary goes to stderr)")
     p.add_argument("--save", type=Path, default=None, metavar="OUT.mp4",
