@@ -2,7 +2,7 @@
 
     python benchmarks/bench_camera.py [--frames 600] [--repeats 3]
 
-Measures, on 1 thread and on all cores:
+Measures, with ONNX Runtime FP32 on 1 core and on all cores:
 - processing FPS: frames already decoded in memory -> find digits -> one batch through the
   model -> numbers (what the loop does per frame, without decoding or drawing);
 - FPS including decoding: the real `edgedigits camera --source video.mp4 --json` loop
@@ -128,42 +128,66 @@ def accuracy(recognizer, frames, truth) -> dict:
 CONFIGS = (("1 core", 1, 1), ("all cores", None, 1), ("all cores, library threads = cores", None, None))
 
 
-def measure(path, frames, repeats, name, cores, threads, model) -> dict:
-    """Speed of one configuration: ``cores`` CPUs allowed (None = all), ``threads`` for ORT/OpenCV."""
-    allowed = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, allowed[:cores] if cores else allowed)   # inherited by threads made now
-    threads = threads or len(os.sched_getaffinity(0))
-    cv2.setNumThreads(threads)
-    rec = Recognizer(model, backend="onnxruntime", threads=threads)
-    pipeline = Pipeline(rec)
-    proc, p50, p95, dec = [], [], [], []
-    try:
-        for _ in range(repeats):
-            seconds, lat, _ = time_processing(pipeline, frames)
-            proc.append(len(frames) / seconds)
-            p50.append(float(np.percentile(lat, 50)))
-            p95.append(float(np.percentile(lat, 95)))
-            dec.append(time_with_decoding(rec, path))
-    finally:
-        rec.close()
-        os.sched_setaffinity(0, allowed)
-    return {"config": name, "cpus": len(allowed[:cores] if cores else allowed), "threads": threads,
-            "processing_fps": round(statistics.median(proc), 1),
-            "fps_with_decoding": round(statistics.median(dec), 1),
-            "latency_ms_p50": round(statistics.median(p50), 3), "latency_ms_p95": round(statistics.median(p95), 3),
-            "runs": {"processing_fps": [round(v, 1) for v in proc], "fps_with_decoding": [round(v, 1) for v in dec]}}
+class Config:
+    """One speed configuration: ``cores`` CPUs allowed (None = all), ``threads`` for ORT/OpenCV."""
+
+    def __init__(self, name, cores, threads, model):
+        self.all = sorted(os.sched_getaffinity(0))
+        self.name, self.cpus = name, self.all[:cores] if cores else self.all
+        self.threads = threads or len(self.cpus)
+        with self:
+            self.recognizer = Recognizer(model, backend="onnxruntime", precision="fp32", threads=self.threads)
+        self.pipeline = Pipeline(self.recognizer)
+        self.proc, self.p50, self.p95, self.dec = [], [], [], []
+
+    def __enter__(self):
+        os.sched_setaffinity(0, self.cpus)        # inherited by the threads started meanwhile
+        cv2.setNumThreads(self.threads)
+        return self
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.all)
+
+    def run_once(self, path, frames) -> None:
+        with self:
+            seconds, lat, _ = time_processing(self.pipeline, frames)
+            self.proc.append(len(frames) / seconds)
+            self.p50.append(float(np.percentile(lat, 50)))
+            self.p95.append(float(np.percentile(lat, 95)))
+            self.dec.append(time_with_decoding(self.recognizer, path))
+
+    def result(self) -> dict:
+        info = self.recognizer.info
+        self.recognizer.close()
+        med = statistics.median
+        return {"config": self.name, "cpus": len(self.cpus), "threads": self.threads,
+                "backend": f"{info.backend}/{info.device}/{info.precision}",
+                "processing_fps": round(med(self.proc), 1), "fps_with_decoding": round(med(self.dec), 1),
+                "latency_ms_p50": round(med(self.p50), 3), "latency_ms_p95": round(med(self.p95), 3),
+                "runs": {"processing_fps": [round(v, 1) for v in self.proc],
+                         "fps_with_decoding": [round(v, 1) for v in self.dec]}}
+
+
+def measure(path, frames, repeats, model) -> list[dict]:
+    """All configurations, interleaved run by run so that a change in machine load hits all alike."""
+    configs = [Config(name, cores, threads, model) for name, cores, threads in CONFIGS]
+    for _ in range(repeats):
+        for c in configs:
+            c.run_once(path, frames)
+    return [c.result() for c in configs]
 
 
 def markdown(res: dict) -> str:
     lines = ["# Camera loop benchmark", "",
              f"Video: {res['video']}. Digits: {res['digits_from']}. Machine: {res['machine']} "
-             f"(load average at start {res['load_average']}). Backend: onnxruntime FP32. Medians of "
-             f"{res['repeats']} runs. Command: `{res['command']}`.", "",
-             "| configuration | CPUs | ORT/OpenCV threads | processing FPS | FPS incl. decoding "
+             f"(load average at start {res['load_average']}, end {res['load_average_end']}: the 2 cores "
+             f"are shared with other work, so speeds vary between runs). "
+             f"Medians of {res['repeats']} runs, configurations interleaved. Command: `{res['command']}`.", "",
+             "| configuration | backend | CPUs | ORT/OpenCV threads | processing FPS | FPS incl. decoding "
              "| latency p50 (ms) | latency p95 (ms) |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for r in res["speed"]:
-        lines.append(f"| {r['config']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | {r['fps_with_decoding']} | "
+        lines.append(f"| {r['config']} | {r['backend']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | {r['fps_with_decoding']} | "
                      f"{r['latency_ms_p50']} | {r['latency_ms_p95']} |")
     lines += ["", f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
                   f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
@@ -184,7 +208,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=900)
     ap.add_argument("--per-sheet", type=int, default=5, help="frames per rendered sheet")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--model", default=None)
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args(argv)
@@ -195,17 +219,16 @@ def main(argv=None) -> int:
         truth = render_video(path, images, labels, frames=args.frames, seed=args.seed,
                              frames_per_sheet=args.per_sheet)
         frames = decode_all(path)
-        speed = [measure(path, frames, args.repeats, name, cores, threads, args.model)
-                 for name, cores, threads in CONFIGS]
+        speed = measure(path, frames, args.repeats, args.model)
         cv2.setNumThreads(1)
-        rec = Recognizer(args.model, backend="onnxruntime", threads=1)
-        acc = accuracy(rec, frames, truth)
+        with Recognizer(args.model, backend="onnxruntime", precision="fp32", threads=1) as rec:
+            acc = accuracy(rec, frames, truth)
     res = {"video": f"{args.frames} frames 640x480 MP4 (mp4v), a new sheet every {args.per_sheet} frames, 3-6 digits and 0-2 "
                     f"marks (lines, smudges, letters) per sheet, seed {args.seed}",
            "digits_from": source, "frames": args.frames, "repeats": args.repeats,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
                       f"OpenCV {cv2.__version__}",
-           "load_average": load,
+           "load_average": load, "load_average_end": [round(v, 2) for v in os.getloadavg()],
            "command": "python benchmarks/bench_camera.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "speed": speed, "accuracy": acc}
     RESULTS.mkdir(parents=True, exist_ok=True)
