@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import statistics
@@ -187,7 +186,8 @@ def markdown(res: dict) -> str:
              "| latency p50 (ms) | latency p95 (ms) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in res["speed"]:
-        lines.append(f"| {r['config']} | {r['backend']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | {r['fps_with_decoding']} | "
+        lines.append(f"| {r['config']} | {r['backend']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | "
+                     f"{r['fps_with_decoding']} | "
                      f"{r['latency_ms_p50']} | {r['latency_ms_p95']} |")
     lines += ["", f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
                   f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
@@ -223,7 +223,8 @@ def main(argv=None) -> int:
         cv2.setNumThreads(1)
         with Recognizer(args.model, backend="onnxruntime", precision="fp32", threads=1) as rec:
             acc = accuracy(rec, frames, truth)
-    res = {"video": f"{args.frames} frames 640x480 MP4 (mp4v), a new sheet every {args.per_sheet} frames, 3-6 digits and 0-2 "
+    res = {"video": f"{args.frames} frames 640x480 MP4 (mp4v), a new sheet every {args.per_sheet} frames, "
+                    f"3-6 digits and 0-2 "
                     f"marks (lines, smudges, letters) per sheet, seed {args.seed}",
            "digits_from": source, "frames": args.frames, "repeats": args.repeats,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "

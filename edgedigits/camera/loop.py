@@ -20,7 +20,7 @@ import numpy as np
 from ..recognizer import Digit
 from ..vision import DEFAULT_CONFIG, FinderConfig, Number, find_digits, group_numbers
 from .novelty import DEFAULT_MAX_NOVELTY, NoveltyGate
-from .overlay import VideoSaver, Window, display_available, draw
+from .overlay import VideoSaver, Window, check_video_path, display_available, draw
 from .sources import SourceError, _log, open_source
 
 # Results below this confidence, or farther than DEFAULT_MAX_NOVELTY from every training
@@ -216,6 +216,8 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
             window = Window()
         else:
             _log(f"running headless: {why}")
+    if options.save:
+        check_video_path(options.save)
     with _Signals(stop) as signals:
         source = open_source(options.source, realtime=options.realtime, stop=stop,
                              stall_timeout=options.stall_timeout, max_reconnects=options.max_reconnects)
@@ -229,8 +231,8 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
                 timer.start()
             _loop(options, source, pipeline, summary, out, stop, window, saver)
             clean = True
-        except SourceError as exc:
-            summary.stopped = f"source failed: {exc}"
+        except SourceError:
+            summary.stopped = "the source failed"
             clean = True
             raise
         finally:

@@ -154,7 +154,8 @@ def _layout_numbers(rng, size, alphas, lengths, margin):
         gw = sum(a.shape[1] for a in group) + sum(gaps)
         gh = max(a.shape[0] for a in group)
         for _ in range(200):
-            x, y = int(rng.integers(margin, max(margin + 1, w - gw - margin))), int(rng.integers(margin, max(margin + 1, h - gh - margin)))
+            x = int(rng.integers(margin, max(margin + 1, w - gw - margin)))
+            y = int(rng.integers(margin, max(margin + 1, h - gh - margin)))
             if x + gw <= w - margin and y + gh <= h - margin and _free((x, y, gw, gh), taken, int(0.9 * gh)):
                 break
         else:

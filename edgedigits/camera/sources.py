@@ -170,7 +170,8 @@ class ImagesSource:
                 image = read_image(path)
             except ValueError as exc:
                 if len(self._paths) == 1:
-                    raise SourceError(f"{path} {str(exc).rstrip('.')}; pass an image, a video, a folder, a camera index or 'demo'.") from None
+                    raise SourceError(f"{path} {str(exc).rstrip('.')}; pass an image, a video, a folder, "
+                                      f"a camera index or 'demo'.") from None
                 self.skipped += 1
                 _log(f"skipping {path}: {exc}")
                 continue
