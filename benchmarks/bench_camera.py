@@ -189,7 +189,12 @@ def markdown(res: dict) -> str:
         lines.append(f"| {r['config']} | {r['backend']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | "
                      f"{r['fps_with_decoding']} | "
                      f"{r['latency_ms_p50']} | {r['latency_ms_p95']} |")
-    lines += ["", f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
+    lines += ["", "Processing = find digits + one batched inference + novelty check + numbers, on frames "
+                  "already decoded; incl. decoding = the real `edgedigits camera --source video.mp4 --json` "
+                  "loop (a decoder thread reads ahead; JSON to a null sink). More library threads are "
+                  "slower: a frame holds a few 28x28 crops and small images, so handing work to threads "
+                  "costs more than it saves; the camera's default is --threads 1.", ""]
+    lines += [f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
                   f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
                   f"{DEFAULT_MAX_NOVELTY}.", "",
               "| min confidence | max novelty | digits read right | wrong label | missed | false / frame "
