@@ -51,6 +51,9 @@ class FinderConfig:
         max_stroke: widest mean stroke of a (non-thin) blob, as a fraction of its box's longer
             side (MNIST: median 0.11, 99.9th percentile 0.22; a filled smudge: 0.25 and more).
         min_density: smallest fraction of the box covered by ink (long diagonal hairlines).
+        split_aspect / split_ink: a blob at least ``split_aspect`` times wider than tall is
+            split at its emptiest column when that column holds at most ``split_ink`` of the
+            fullest one (touching digits; on MNIST this splits 0.06 % of single digits).
         line_aspect / line_elongation: a straight stroke (its minimum-area rectangle this many
             times longer than wide) lying flatter than this width / height is a line, not a 1
             (no MNIST training digit is both).
@@ -72,6 +75,8 @@ class FinderConfig:
     max_density: float = 0.75
     max_stroke: float = 0.25
     min_density: float = 0.06
+    split_aspect: float = 1.25
+    split_ink: float = 0.12
     line_aspect: float = 1.2
     line_elongation: float = 5.0
     reject_border: bool = True
@@ -214,14 +219,16 @@ def _merge_pieces(boxes: list[tuple]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _plausible(box, density: float | None, frame_shape, config: FinderConfig, stroke: float = 0.0) -> bool:
-    """Whether a blob's box (and, when known, its ink density and relative stroke width) can be a digit."""
+def _plausible(box, density: float | None, frame_shape, config: FinderConfig, stroke: float = 0.0,
+               split_ok: bool = False) -> bool:
+    """Whether a blob's box (and, when known, its ink density and relative stroke width) can be
+    a digit; with ``split_ok`` a blob too wide for one digit may still hold several."""
     x, y, w, h = box
     fh, fw = frame_shape
     if h < config.min_height or h > config.max_height_fraction * fh:
         return False
     aspect = w / h
-    if not config.min_aspect <= aspect <= config.max_aspect:
+    if aspect < config.min_aspect or aspect > config.max_aspect and not split_ok:
         return False
     if config.reject_border and (x <= 0 or y <= 0 or x + w >= fw or y + h >= fh):
         return False
@@ -274,9 +281,9 @@ def _light_on_dark(gray: np.ndarray, polarity: str) -> bool:
     return polarity == "light-on-dark"
 
 
-def _elongation(contours) -> float:
-    """Length / width of the minimum-area rectangle around some contours."""
-    (_, _), (a, b), _ = cv2.minAreaRect(np.concatenate(contours))
+def _elongation(points: np.ndarray) -> float:
+    """Length / width of the minimum-area rectangle around some points."""
+    (_, _), (a, b), _ = cv2.minAreaRect(points)
     return max(a, b) / max(1.0, min(a, b))
 
 
@@ -289,6 +296,42 @@ def _own_ink(mask: np.ndarray, contours, box) -> np.ndarray:
     inside = np.zeros((h, w), np.uint8)
     cv2.drawContours(inside, contours, -1, 255, cv2.FILLED, offset=(-x, -y))
     return cv2.bitwise_and(inside, mask[y:y + h, x:x + w])
+
+
+def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
+    """[(box, own ink)] of the digits in a blob: itself, or its parts when digits touch."""
+    x, y, w, h = box
+    margin = max(1, int(0.15 * h))             # a part is at least as wide as a thin 1
+    if w < config.split_aspect * h or w - 2 * margin < 1:
+        return [(box, own)]
+    cols = cv2.reduce(own, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[0]
+    j = margin + int(np.argmin(cols[margin:w - margin]))
+    if cols[j] > config.split_ink * cols.max():
+        return [(box, own)]
+    parts = []
+    for x0, x1 in ((0, j), (j + 1, w)):
+        piece = own[:, x0:x1]
+        if not piece.any():
+            continue
+        bx, by, bw, bh = cv2.boundingRect(piece)
+        sub_box = (x + x0 + bx, y + by, bw, bh)
+        parts += _split_touching(sub_box, piece[by:by + bh, bx:bx + bw], config)
+    return parts
+
+
+def _candidate(box, own: np.ndarray, smooth: np.ndarray, paper: np.ndarray, shape,
+               config: FinderConfig) -> Candidate | None:
+    """The candidate for one blob (its box and ink mask), or None when it cannot be a digit."""
+    x, y, w, h = box
+    density = cv2.countNonZero(own) / float(w * h)
+    width = stroke_width(own)
+    if not _plausible(box, density, shape, config, width / max(w, h)):
+        return None
+    if w >= config.line_aspect * h and _elongation(cv2.findNonZero(own)) >= config.line_elongation:
+        return None
+    window = (slice(y, y + h), slice(x, x + w))
+    crop = normalize_candidate(relative_darkness(smooth[window], paper[window]), own, width)
+    return Candidate(box=box, crop=crop, density=density)
 
 
 def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> list[Candidate]:
@@ -321,19 +364,13 @@ def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> lis
         box = boxes[group[0]]
         for g in group[1:]:
             box = _union(box, boxes[g])
-        x, y, w, h = box
-        if not _plausible(box, None, gray.shape, config):
+        if not _plausible(box, None, gray.shape, config, split_ok=True):
             continue
         own = _own_ink(mask, [kept[g] for g in group], box)
-        density = cv2.countNonZero(own) / float(w * h)
-        width = stroke_width(own)
-        if not _plausible(box, density, gray.shape, config, width / max(w, h)):
-            continue
-        if w >= config.line_aspect * h and _elongation([kept[g] for g in group]) >= config.line_elongation:
-            continue
-        window = (slice(y, y + h), slice(x, x + w))
-        crop = normalize_candidate(relative_darkness(smooth[window], paper[window]), own, width)
-        out.append(Candidate(box=box, crop=crop, density=density))
+        for part, part_own in _split_touching(box, own, config):
+            found = _candidate(part, part_own, smooth, paper, gray.shape, config)
+            if found is not None:
+                out.append(found)
     out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
     return out
 

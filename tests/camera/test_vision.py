@@ -8,7 +8,7 @@ import pytest
 
 from edgedigits.camera.render import FrameJitter, Score, Style, paper, render_scene, score, shifted
 from edgedigits.errors import InputError
-from edgedigits.vision import find_digits, group_numbers
+from edgedigits.vision import FinderConfig, find_digits, group_numbers
 
 
 def _sheet(gray_level=220, size=(320, 240)):
@@ -133,7 +133,6 @@ def test_group_numbers_lines_and_gaps():
 
 
 def test_bad_input_is_one_clear_error():
-    from edgedigits.vision import FinderConfig
     with pytest.raises(InputError):
         find_digits("frame.png")
     with pytest.raises(InputError, match="polarity"):
@@ -145,3 +144,22 @@ def test_bad_input_is_one_clear_error():
 def test_paper_texture_alone_is_not_ink(rng):
     frame = np.clip(paper(rng, (640, 480)), 0, 255).astype(np.uint8)
     assert find_digits(frame) == []
+
+
+def test_touching_digits_are_split(heldout, recognizer):
+    """Two digits joined by a pen stroke form one blob; it is split between them."""
+    images, labels = heldout
+    sheet = np.full((160, 300), 225, np.uint8)
+    x, placed = 40, []
+    for digit in (4, 7):
+        tile = 255 - cv2.resize(images[np.flatnonzero(labels == digit)[0]], (84, 84), interpolation=cv2.INTER_CUBIC)
+        ys, xs = np.nonzero(tile < 100)
+        left = x - xs.min()
+        sheet[40:124, left:left + 84] = np.minimum(sheet[40:124, left:left + 84], tile)
+        placed.append(((left + xs.min(), 40 + ys[xs.argmin()]), (left + xs.max(), 40 + ys[xs.argmax()])))
+        x = left + xs.max() + 6
+    cv2.line(sheet, placed[0][1], placed[1][0], 40, 2)                          # the joining stroke
+    assert len(find_digits(sheet, FinderConfig(split_aspect=99))) == 1           # one blob ...
+    cands = sorted(find_digits(sheet), key=lambda c: c.box[0])
+    assert len(cands) == 2                                                       # ... two digits
+    assert list(recognizer.classify(np.stack([c.crop for c in cands])).labels) == [4, 7]
