@@ -86,6 +86,7 @@ class BenchOptions:
     frames: int | None = None
     robustness: bool = True
     progress: bool = True
+    command: str = "edgedigits bench"
 
     @property
     def settings(self) -> Settings:
@@ -476,7 +477,7 @@ def run_bench(opts: BenchOptions, log=None) -> BenchResult:
              "evaluation": source, "video": f"{s.frames} frames, 640x480, rendered by edgedigits.camera.render "
                                             "(seed 2026, a new sheet every 10 frames)",
              "threads": "each library's default (all cores); each row in a fresh process", "seconds": round(time.perf_counter() - start, 1),
-             "command": "edgedigits bench" + (" --quick" if opts.quick else "")}
+             "command": opts.command}
     return BenchResult([r for r, _ in planned], machine, setup, rob, notes)
 
 
@@ -556,7 +557,9 @@ def markdown(result: BenchResult, chart: str | None = "bench.png") -> str:
         lines += ["", "## Robustness", "",
                   f"Accuracy (%) of the ONNX models (ONNX Runtime) on the first {rob['images']:,} evaluation images "
                   "under each camera-like corruption of `edgedigits.synth` at severity 1 / 2 / 3 (the same "
-                  "corruptions `edgedigits eval` uses).", ""]
+                  "corruptions, severities and seed `edgedigits eval` uses, so on the same images the figures match its corruption "
+                  "rows; its wider suite - non-digits, other handwriting, rejection - is in "
+                  "`benchmarks/eval_robustness.py`).", ""]
         lines += robustness_table(rob)
         weak = weakest(rob)
         lines += ["", "Below 95 % (FP32): " + (", ".join(f"{k} {s} ({100 * a:.1f} %)" for k, s, a in weak)

@@ -33,6 +33,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import shlex
     import sys
     from pathlib import Path
 
@@ -41,7 +42,8 @@ def run(args) -> int:
     opts = BenchOptions(model=args.model, out=Path(args.out) if args.out else None, quick=args.quick,
                         backends=parse_backends(args.backends), data=args.data,
                         cache=Path(args.cache) if args.cache else None, limit_images=args.limit_images,
-                        frames=args.frames, robustness=not args.no_robustness)
+                        frames=args.frames, robustness=not args.no_robustness,
+                        command=shlex.join(["edgedigits", *sys.argv[1:]]))
     result = run_bench(opts)
     print(table(result))
     if result.notes:
