@@ -143,3 +143,12 @@ def test_chart_and_markdown_without_any_measured_row(tmp_path):
                           "settings": {"latency_calls": 1, "throughput_batch": 1, "throughput_windows": 1},
                           "video": "v", "threads": "t"})
     assert "skipped: backend not available here: no GPU" in markdown(result)
+
+
+def test_missing_model_or_data_is_one_clear_sentence(cli, tmp_path):
+    for args in (("--model", tmp_path / "nowhere"), ("--data", tmp_path / "no-mnist")):
+        r = _bench(cli, tmp_path, *args, "--backends", "onnxruntime")
+        assert r.returncode != 0
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(args[1].name) in lines[0], r.stderr
+        assert "Traceback" not in r.stderr
