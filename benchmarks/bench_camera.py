@@ -197,7 +197,9 @@ def markdown(res: dict) -> str:
     lines += [f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
                   f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
                   f"{DEFAULT_MAX_NOVELTY}.", "",
-              "| min confidence | max novelty | digits read right | wrong label | missed | false / frame "
+              f"Digit instances: {next(iter(res['accuracy'].values()))['digits']} over {res['frames']} frames. "
+              "'Not reported' = not found, or dropped by --min-confidence / --max-novelty.", "",
+              "| min confidence | max novelty | digits read right | wrong label | not reported | false / frame "
               "| false by kind | letters kept |",
               "|---|---|---|---|---|---|---|---|"]
     for s in res["accuracy"].values():
