@@ -52,7 +52,7 @@ def add_arguments(p) -> None:
     p.add_argument("--min-confidence", type=_min_confidence, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                    help=f"drop results below this confidence as non-digits (default {DEFAULT_MIN_CONFIDENCE})")
     p.add_argument("--max-novelty", type=_nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
-                   help="drop results farther than D from every training example of their digit (letters, "
+                   help="drop results farther than D from the nearest training examples of their digit (letters, "
                         f"marks; default {DEFAULT_MAX_NOVELTY}; 0 turns the check off)")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     p.add_argument("--backend", default="auto", help="inference backend (default auto; see 'edgedigits backends')")
