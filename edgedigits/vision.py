@@ -34,6 +34,7 @@ from .preprocess import mnist_normalize, to_gray
 # MNIST digits, fitted into 20 px, have strokes about 2-3 px wide: a stroke width of ~12 % of
 # the box's longer side. Thinner pen strokes are thickened to this before normalisation.
 MNIST_STROKE_FRACTION = 0.12
+_LEVELS = np.arange(256, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -259,11 +260,10 @@ def normalize_candidate(darkness: np.ndarray, mask: np.ndarray, width: float | N
     """
     soft = cv2.dilate(mask, None)
     ink = cv2.bitwise_and(darkness, darkness, mask=soft)
-    counts = np.bincount(darkness[mask > 0], minlength=256)
-    top = float(np.searchsorted(np.cumsum(counts), 0.9 * counts.sum())) if counts.any() else 255.0
+    cumulative = np.cumsum(cv2.calcHist([darkness], [0], mask, [256], [0, 256]).ravel())
+    top = float(np.searchsorted(cumulative, 0.9 * cumulative[-1])) if cumulative[-1] > 0 else 255.0
     lo = 0.25 * top
-    levels = np.arange(256, dtype=np.float32)
-    ink = cv2.LUT(ink, np.clip((levels - lo) * (255.0 / max(1.0, top - lo)), 0, 255).astype(np.uint8))
+    ink = cv2.LUT(ink, np.clip((_LEVELS - lo) * (255.0 / max(1.0, top - lo)), 0, 255).astype(np.uint8))
     width = stroke_width(mask) if width is None else width
     target = MNIST_STROKE_FRACTION * max(mask.shape)
     grow = int(round(target - width))
