@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -66,26 +67,32 @@ def decode_all(path) -> list[np.ndarray]:
     return frames
 
 
-def time_processing(pipeline, frames) -> tuple[float, list[float], list]:
-    """(seconds, per-frame latencies in ms, per-frame results) of the pipeline over ``frames``."""
+def time_processing(pipeline, frames, workers: int = 1) -> tuple[float, list[float]]:
+    """(seconds, per-frame latencies in ms) of the pipeline over ``frames``, ``workers`` at once."""
+    def timed(f):
+        a = time.perf_counter()
+        pipeline(f)
+        return (time.perf_counter() - a) * 1000
+
     for f in frames[:20]:                      # warm-up
         pipeline(f)
-    lat, results = [], []
     t0 = time.perf_counter()
-    for f in frames:
-        a = time.perf_counter()
-        results.append(pipeline(f))
-        lat.append((time.perf_counter() - a) * 1000)
-    return time.perf_counter() - t0, lat, results
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            lat = list(pool.map(timed, frames))
+    else:
+        lat = [timed(f) for f in frames]
+    return time.perf_counter() - t0, lat
 
 
-def time_with_decoding(recognizer, path) -> float:
+def time_with_decoding(recognizer, path, workers: int = 1) -> float:
     class Null(io.TextIOBase):
         def write(self, s):
             return len(s)
     stderr, sys.stderr = sys.stderr, io.StringIO()       # the loop's summary line
     try:
-        summary = run_camera(Options(source=str(path), headless=True, json=True), recognizer, out=Null())
+        summary = run_camera(Options(source=str(path), headless=True, json=True, workers=workers), recognizer,
+                             out=Null())
     finally:
         sys.stderr = stderr
     return summary.fps
@@ -124,16 +131,20 @@ def accuracy(recognizer, frames, truth) -> dict:
     return sweep
 
 
-CONFIGS = (("1 core", 1, 1), ("all cores", None, 1), ("all cores, library threads = cores", None, None))
+# (name, CPUs allowed (None = all), ORT/OpenCV threads (None = one per CPU), frames in flight)
+CONFIGS = (("1 core", 1, 1, 1), ("all cores, --workers 2", None, 1, 2),
+           ("all cores, library threads = cores", None, None, 1))
 
 
 class Config:
-    """One speed configuration: ``cores`` CPUs allowed (None = all), ``threads`` for ORT/OpenCV."""
+    """One speed configuration: ``cores`` CPUs allowed (None = all), ``threads`` for ORT/OpenCV,
+    ``workers`` frames processed at once."""
 
-    def __init__(self, name, cores, threads, model):
+    def __init__(self, name, cores, threads, workers, model):
         self.all = sorted(os.sched_getaffinity(0))
         self.name, self.cpus = name, self.all[:cores] if cores else self.all
         self.threads = threads or len(self.cpus)
+        self.workers = workers
         with self:
             self.recognizer = Recognizer(model, backend="onnxruntime", precision="fp32", threads=self.threads)
         self.pipeline = Pipeline(self.recognizer)
@@ -149,17 +160,17 @@ class Config:
 
     def run_once(self, path, frames) -> None:
         with self:
-            seconds, lat, _ = time_processing(self.pipeline, frames)
+            seconds, lat = time_processing(self.pipeline, frames, self.workers)
             self.proc.append(len(frames) / seconds)
             self.p50.append(float(np.percentile(lat, 50)))
             self.p95.append(float(np.percentile(lat, 95)))
-            self.dec.append(time_with_decoding(self.recognizer, path))
+            self.dec.append(time_with_decoding(self.recognizer, path, self.workers))
 
     def result(self) -> dict:
         info = self.recognizer.info
         self.recognizer.close()
         med = statistics.median
-        return {"config": self.name, "cpus": len(self.cpus), "threads": self.threads,
+        return {"config": self.name, "cpus": len(self.cpus), "threads": self.threads, "workers": self.workers,
                 "backend": f"{info.backend}/{info.device}/{info.precision}",
                 "processing_fps": round(med(self.proc), 1), "fps_with_decoding": round(med(self.dec), 1),
                 "latency_ms_p50": round(med(self.p50), 3), "latency_ms_p95": round(med(self.p95), 3),
@@ -169,7 +180,7 @@ class Config:
 
 def measure(path, frames, repeats, model) -> list[dict]:
     """All configurations, interleaved run by run so that a change in machine load hits all alike."""
-    configs = [Config(name, cores, threads, model) for name, cores, threads in CONFIGS]
+    configs = [Config(*spec, model) for spec in CONFIGS]
     for _ in range(repeats):
         for c in configs:
             c.run_once(path, frames)
@@ -182,18 +193,21 @@ def markdown(res: dict) -> str:
              f"(load average at start {res['load_average']}, end {res['load_average_end']}: the 2 cores "
              f"are shared with other work, so speeds vary between runs). "
              f"Medians of {res['repeats']} runs, configurations interleaved. Command: `{res['command']}`.", "",
-             "| configuration | backend | CPUs | ORT/OpenCV threads | processing FPS | FPS incl. decoding "
-             "| latency p50 (ms) | latency p95 (ms) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| configuration | backend | CPUs | ORT/OpenCV threads | workers | processing FPS "
+             "| FPS incl. decoding | latency p50 (ms) | latency p95 (ms) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in res["speed"]:
-        lines.append(f"| {r['config']} | {r['backend']} | {r['cpus']} | {r['threads']} | {r['processing_fps']} | "
+        lines.append(f"| {r['config']} | {r['backend']} | {r['cpus']} | {r['threads']} | {r['workers']} | "
+                     f"{r['processing_fps']} | "
                      f"{r['fps_with_decoding']} | "
                      f"{r['latency_ms_p50']} | {r['latency_ms_p95']} |")
     lines += ["", "Processing = find digits + one batched inference + novelty check + numbers, on frames "
                   "already decoded; incl. decoding = the real `edgedigits camera --source video.mp4 --json` "
                   "loop (a decoder thread reads ahead; JSON to a null sink). More library threads are "
                   "slower: a frame holds a few 28x28 crops and small images, so handing work to threads "
-                  "costs more than it saves; the camera's default is --threads 1.", ""]
+                  "costs more than it saves (the camera's default is --threads 1); processing whole frames "
+                  "in parallel (--workers) is how more cores help. Latency = one frame's processing time.",
+                  ""]
     lines += [f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
                   f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
                   f"{DEFAULT_MAX_NOVELTY}.", "",

@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,7 @@ class Options:
     duration: float | None = None
     max_frames: int | None = None
     realtime: bool = False
+    workers: int = 1
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     max_novelty: float | None = DEFAULT_MAX_NOVELTY
     stall_timeout: float = 3.0
@@ -273,23 +276,47 @@ class _Reading:
             self.last, self.when = values, frame.time
 
 
+def _processed(options: Options, source, pipeline: Pipeline, stop: threading.Event, summary: Summary):
+    """Yield (frame, result, finished_at) in frame order, with up to ``options.workers`` frames
+    in flight (each worker runs the whole pipeline on its own frame).
+
+    A live source is processed one frame at a time: waiting for a second frame to arrive would
+    delay the result of the first by a frame interval.
+    """
+    limit = options.max_frames or float("inf")
+    workers = 1 if getattr(source, "live", False) else options.workers
+    submitted, ended = 0, False
+    pending: deque = deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="edgedigits-worker") if workers > 1 else None
+    try:
+        while True:
+            while not ended and len(pending) < workers and submitted < limit and not stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    ended = True
+                    break
+                submitted += 1
+                pending.append((frame, pool.submit(pipeline, frame.image) if pool else None))
+            if not pending:
+                break
+            frame, future = pending.popleft()
+            result = future.result() if future else pipeline(frame.image)
+            yield frame, result, time.perf_counter()
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if submitted >= limit:
+        summary.stopped = f"--max-frames {options.max_frames} reached"
+    elif not stop.is_set():
+        summary.stopped = "end of source"
+
+
 def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
     start = time.perf_counter()
-    smoothed = None
     summary.stopped = "running"
     reading = _Reading(out) if not options.json and window is None else None
     try:
-        while not stop.is_set():
-            if options.max_frames and summary.frames >= options.max_frames:
-                summary.stopped = f"--max-frames {options.max_frames} reached"
-                return
-            frame = source.read()
-            if frame is None:
-                if not stop.is_set():
-                    summary.stopped = "end of source"
-                return
-            result = pipeline(frame.image)
-            done = time.perf_counter()
+        for frame, result, done in _processed(options, source, pipeline, stop, summary):
             latency_ms = (done - frame.captured) * 1000.0
             summary.frames += 1
             summary.digits += len(result.digits)
@@ -304,9 +331,8 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
                 _save_crops(options.save_crops, frame.index, result)
             if window or saver:
                 elapsed = done - start
-                smoothed = summary.frames / elapsed if elapsed > 0 else 0.0
-                hud = f"{smoothed:.0f} FPS | {summary.backend} | frame {frame.index}"
-                annotated = draw(frame.image, result, hud)
+                fps = summary.frames / elapsed if elapsed > 0 else 0.0
+                annotated = draw(frame.image, result, f"{fps:.0f} FPS | {summary.backend} | frame {frame.index}")
                 if saver:
                     saver.write(annotated)
                 if window:

@@ -62,6 +62,9 @@ def add_arguments(p) -> None:
                    help="CPU threads for inference and OpenCV (default 1: with a few small crops per frame one "
                         "thread is fastest, and capture/decoding already run in their own thread; 0 = the "
                         "libraries' defaults)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="video/folder frames processed at once, one per thread (default 1; 2 or more use "
+                        "more cores for throughput, results stay in frame order; live sources use 1)")
     p.add_argument("--stall-timeout", type=positive_float, default=3.0, metavar="S",
                    help="reconnect a live source after S seconds without a new frame (default 3)")
     p.add_argument("--reconnects", type=positive_int, default=10, metavar="N",
@@ -82,7 +85,7 @@ def run(args) -> int:
                             threads=args.threads or None)
     options = Options(source=args.source, headless=args.headless, json=args.json, save=args.save,
                       save_crops=args.save_crops, duration=args.duration, max_frames=args.max_frames,
-                      realtime=args.realtime, min_confidence=args.min_confidence,
+                      realtime=args.realtime, workers=args.workers, min_confidence=args.min_confidence,
                       max_novelty=args.max_novelty or None,
                       stall_timeout=args.stall_timeout, max_reconnects=args.reconnects)
     with recognizer:

@@ -199,3 +199,16 @@ def test_truth_helpers_count_false_and_wrong():
     truths = [Truth((0, 0, 10, 20), 4, 0), Truth((30, 0, 10, 20), 7, 0)]
     s = score(truths, [(0, 0, 10, 20), (31, 1, 9, 19), (100, 100, 5, 5)], [4, 1, 3])
     assert (s.correct, s.wrong, s.false) == (1, 1, 1)
+
+
+def test_workers_keep_frame_order_and_results(sheet_video, recognizer):
+    path, truth = sheet_video
+    outputs = []
+    for workers in (1, 3):
+        out = io.StringIO()
+        summary = run_camera(Options(source=str(path), headless=True, json=True, workers=workers), recognizer,
+                             out=out)
+        assert summary.frames == len(truth) and summary.stopped == "end of source"
+        outputs.append([json.loads(line) for line in out.getvalue().splitlines()])
+    strip = [[(r["frame"], r["digits"], r["numbers"]) for r in recs] for recs in outputs]
+    assert strip[0] == strip[1]
