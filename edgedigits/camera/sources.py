@@ -32,7 +32,8 @@ class SourceError(EdgeDigitsError):
 class Frame:
     """One frame: its 0-based index in the source, its time in seconds, and when it was captured.
 
-    ``time`` is the position in the source (a file: index / fps; live: seconds since the start);
+    ``time`` is the position in the source (a video: index / fps; live: seconds since the start;
+    images: their position in the folder, one second apart);
     ``captured`` is the ``time.perf_counter()`` at which the frame was read.
     """
     index: int
