@@ -4,7 +4,8 @@
     candidates = find_digits(frame)           # boxes + 28x28 MNIST-like crops, one per blob
     batch = np.stack([c.crop for c in candidates])
 
-The pipeline, for dark ink on light paper under uneven light:
+The pipeline, for dark ink on light paper under uneven light (a mostly dark frame, such as
+chalk on a board or an MNIST image, is inverted first):
 
 1. grayscale, light blur against sensor noise;
 2. the paper's brightness is estimated at low resolution (a max filter removes the ink, a blur
@@ -12,9 +13,11 @@ The pipeline, for dark ink on light paper under uneven light:
    shadow or a lighting gradient does not turn into ink;
 3. pixels clearly darker than their paper are ink; a small closing joins thin or broken strokes;
 4. connected components of ink (the hole of a 0, 6, 8 or 9 is paper, not a component) are
-   merged when they are pieces of one digit (a detached bar of a 5 or a 7, a broken stroke);
-5. blobs that cannot be digits are rejected by size, aspect and ink density (a 1 is tall and
-   thin and always allowed a dense box; a round filled smudge is not);
+   merged when they are pieces of one digit (a detached bar of a 5 or a 7, a broken stroke, a
+   stray stroke beside it), and a blob of touching digits is split at its emptiest column;
+5. blobs that cannot be digits are rejected by size, aspect, ink density and stroke width (a 1
+   is tall and thin and always allowed a dense box; a round filled smudge is not; a straight
+   stroke lying flatter than any 1 is a line);
 6. each survivor is normalised the MNIST way by :func:`edgedigits.preprocess.mnist_normalize`
    after its stroke width and intensity are brought to MNIST's.
 
