@@ -22,7 +22,7 @@ setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[train,export,openvino,test]"
 
 demo: setup
-	$(BIN)/edgedigits predict edgedigits/assets/digits
+	$(BIN)/edgedigits camera --source demo --duration 15
 
 test: setup-dev
 	$(BIN)/python -m pytest -q -ra tests

@@ -17,7 +17,7 @@ class DigitNet(nn.Module):
     """Stages of 3x3 Conv-BN-ReLU; ``widths[i]`` channels, ``strides[i]`` stride."""
 
     def __init__(self, widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), num_classes: int = 10,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, head: str = "gap"):
         super().__init__()
         layers, cin = [], 1
         for width, stride in zip(widths, strides):
@@ -25,9 +25,16 @@ class DigitNet(nn.Module):
                        nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
             cin = width
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        # "gap": global average pooling then a linear layer (position-free, fewest parameters);
+        # "flatten": a linear layer over the whole last feature map (keeps where strokes are).
+        if head not in ("gap", "flatten"):
+            raise ValueError(f"head must be 'gap' or 'flatten', not {head!r}")
+        side = 28
+        for stride in strides:
+            side = (side + 2 - 3) // stride + 1
+        self.pool = nn.AdaptiveAvgPool2d(1) if head == "gap" else nn.Identity()
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(cin, num_classes)
+        self.head = nn.Linear(cin if head == "gap" else cin * side * side, num_classes)
         self.widths, self.strides = tuple(widths), tuple(strides)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +85,12 @@ def count_params(model: nn.Module) -> int:
 def digitnet_s(**kwargs) -> DigitNet:
     """The shipped model: about 67k parameters, 4.9M MACs per image."""
     return DigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), **kwargs)
+
+
+@register_model
+def digitnet_sf(**kwargs) -> DigitNet:
+    """digitnet_s with a linear layer over the whole 7x7 feature map: about 98k parameters, 4.9M MACs."""
+    return DigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), head="flatten", **kwargs)
 
 
 @register_model
