@@ -3,9 +3,9 @@
     python benchmarks/bench_runtimes.py [--model BUNDLE] [--quick]
 
 For each backend x device x precision the bundle can run here:
-- batch-1 latency (p50, p99) through ``Recognizer.classify`` (uint8 crop in, labels out) and
-  through the library's own call on the very same loaded model (float32 batch in, logits out),
-  measured in alternating blocks so both see the same machine load;
+- batch-1 latency (p50, p99) through ``Recognizer.classify`` (uint8 crop in, labels out; and
+  labels + confidences) and through the library's own call on the very same loaded model
+  (float32 batch in, logits out), calls alternating one by one so all see the same machine load;
 - throughput (images/s) at batch 64 and 256 through the SDK session, with 1 thread and with all
   cores;
 - the INT8/FP32 speed ratio per backend;
@@ -74,21 +74,26 @@ def bare_call(session):
     return None
 
 
-def latencies(calls: dict, blocks: int, per_block: int) -> dict:
-    """Per-call seconds of each callable, alternating blocks of ``per_block`` calls between them."""
-    times = {k: [] for k in calls}
-    for f in calls.values():
+def latencies(calls: dict, rounds: int) -> dict:
+    """Per-call seconds of each callable, calling them in turn ``rounds`` times.
+
+    Alternating single calls (not blocks) makes every callable see the same machine load, which
+    matters on a shared machine where load changes within milliseconds; the order is reversed
+    every other round, because a call right after another library's call pays for that library's
+    worker threads still spinning.
+    """
+    times = {k: np.empty(rounds) for k in calls}
+    items = list(calls.items())
+    for _, f in items:
         for _ in range(20):
             f()
     clock = time.perf_counter
-    for _ in range(blocks):
-        for k, f in calls.items():
-            bucket = times[k]
-            for _ in range(per_block):
-                t = clock()
-                f()
-                bucket.append(clock() - t)
-    return {k: np.asarray(v) for k, v in times.items()}
+    for i in range(rounds):
+        for k, f in (items if i % 2 == 0 else items[::-1]):  # who follows whom changes every round
+            t = clock()
+            f()
+            times[k][i] = clock() - t
+    return times
 
 
 def throughput(run, x: np.ndarray, seconds: float, repeats: int = 5) -> float:
@@ -153,7 +158,7 @@ def bench_combo(bundle, backend, device, precision, images, args) -> dict:
         calls = {"sdk": lambda: rec.classify(crop).labels, "sdkconf": lambda: rec.classify(crop).confidences}
         if bare is not None:
             calls["bare"] = lambda: bare(x1)
-        lat = latencies(calls, args.blocks, args.per_block)
+        lat = latencies(calls, args.rounds_b1)
         for k, v in lat.items():
             row[f"b1_{k}_p50_us"], row[f"b1_{k}_p99_us"] = p(v, 50), p(v, 99)
         if bare is not None:
@@ -174,7 +179,8 @@ def _batch(images, n: int) -> np.ndarray:
 def bench_auto(bundle, images, rows, args) -> dict:
     """The auto pick against the fastest backend of each workload, measured side by side.
 
-    The contenders run in alternating blocks/windows, so machine load hits them alike.
+    The contenders run in alternating calls (latency) and windows (throughput), so machine load hits
+    them alike.
     """
     crop = images[0]
     fastest = {"b1": min(rows, key=lambda r: r["b1_sdk_p50_us"]),
@@ -184,14 +190,14 @@ def bench_auto(bundle, images, rows, args) -> dict:
         recs.setdefault(_key(r), Recognizer(bundle, backend=r["backend"], device=r["device"], precision=r["precision"]))
     try:
         info = recs["auto"].info
-        lat = latencies({k: (lambda rec=rec: rec.classify(crop).labels) for k, rec in recs.items()},
-                        args.blocks, args.per_block)
+        b1 = _key(fastest["b1"])
+        lat = latencies({k: (lambda rec=recs[k]: rec.classify(crop).labels) for k in ("auto", b1)}, args.rounds_b1)
         ips = {}
         for n in (64, 256):
             xb = _batch(images, n)
             windows = {k: [] for k in recs}
-            for _ in range(args.rounds):
-                for k, rec in recs.items():
+            for i in range(args.rounds):
+                for k, rec in (list(recs.items()) if i % 2 == 0 else list(recs.items())[::-1]):
                     windows[k].append(throughput(rec.logits, xb, args.seconds, repeats=1))
             ips[n] = {k: float(np.median(v)) for k, v in windows.items()}
     finally:
@@ -201,7 +207,6 @@ def bench_auto(bundle, images, rows, args) -> dict:
            "artifact": info.artifact, "routes": list(info.routes), "why": info.why,
            "b1_sdk_p50_us": p(lat["auto"], 50), "b1_sdk_p99_us": p(lat["auto"], 99),
            "b64_all_ips": ips[64]["auto"], "b256_all_ips": ips[256]["auto"]}
-    b1 = _key(fastest["b1"])
     row["side_by_side"] = {
         "batch1": {"fastest": b1, "fastest_p50_us": p(lat[b1], 50),
                    "ratio": p(lat["auto"], 50) / p(lat[b1], 50)},
@@ -337,9 +342,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS), help="folder for runtimes.json and runtimes.md")
     args = parser.parse_args(argv)
     if args.quick:
-        args.blocks, args.per_block, args.seconds, args.rounds, args.bapp_seconds, args.bapp_rounds = 4, 100, 0.1, 2, 3, 1
+        args.rounds_b1, args.seconds, args.rounds, args.bapp_seconds, args.bapp_rounds = 400, 0.1, 2, 3, 1
     else:
-        args.blocks, args.per_block, args.seconds, args.rounds, args.bapp_seconds, args.bapp_rounds = 10, 300, 0.4, 7, 6, 3
+        args.rounds_b1, args.seconds, args.rounds, args.bapp_seconds, args.bapp_rounds = 3000, 0.3, 7, 5, 3
     bundle = load_bundle(args.model)
     images, _ = load_sample("heldout")
     load_before = "%.2f %.2f %.2f" % os.getloadavg()
