@@ -21,7 +21,6 @@ machine moves them. This is not a test: nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
