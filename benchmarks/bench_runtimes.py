@@ -264,7 +264,7 @@ def summarise(rows: list[dict], auto: dict, bapp: dict) -> dict:
     for r in rows:
         if r["precision"] != "int8":
             continue
-        base = next((q for q in rows if (q["backend"], q["device"], q["precision"]) == (r["backend"], r["device"], "fp32")), None)
+        base = next((q for q in rows if _key(q) == f"{r['backend']}/{r['device']}/fp32"), None)
         if base:
             s["int8_vs_fp32"][f"{r['backend']}/{r['device']}"] = {
                 "batch256_throughput": r["b256_all_ips"] / base["b256_all_ips"],

@@ -24,7 +24,8 @@ import numpy as np
 from .._io import atomic_path, write_json_atomic
 from ..bundle import Artifact, Bundle
 from ..errors import BackendError, BundleError, ExportError
-from ..export.tensorrt import EngineFacts, MachineFacts, build_engine, machine_facts, rebuild_reasons, unavailable_reason
+from ..export.tensorrt import (EngineFacts, MachineFacts, build_engine, machine_facts, rebuild_reasons,
+                                unavailable_reason)
 from ._cache import cache_dir, digest, read_json
 from .base import Backend, Session
 
