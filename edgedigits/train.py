@@ -71,6 +71,7 @@ class TrainConfig:
     outlier_fraction: float = 0.25
     outlier_pool: int = 20000         # negatives generated once per run (seeded) and augmented per batch
     rendered_digits: int = 0          # Hershey-font digits (synth training fonts) added to the training set
+    init_from: str = ""               # start from these weights (a weights.pt state dict or a bundle folder)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -263,6 +264,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
                           weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history, start_epoch = [], 0
+    if cfg.init_from and state is None:
+        model.load_state_dict(_initial_weights(torch, cfg.init_from))
+        log(f"starting from the weights in {cfg.init_from}")
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -350,6 +354,19 @@ def _extra_sources(cfg: TrainConfig, xtr, ytr, log):
         log(f"outlier exposure: {len(outliers):,} generated non-digits (synth training split), "
             f"weight {cfg.outlier_weight}")
     return xtr, ytr, outliers
+
+
+def _initial_weights(torch, source: str) -> dict:
+    """The state dict in ``source``: a weights.pt file, or a bundle folder holding one."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / "weights.pt"
+    if not path.is_file():
+        raise UsageError(f"init_from {source!r} is neither a weights.pt file nor a bundle folder holding one.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged or foreign file
+        raise UsageError(f"init_from {path} is not a readable state dict ({type(exc).__name__}).") from exc
 
 
 def robust_config(**overrides) -> TrainConfig:

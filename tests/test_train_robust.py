@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import requires_torch
+from _support import requires_torch
 
 pytestmark = requires_torch
 
@@ -63,3 +63,12 @@ def test_a_short_robust_run_records_its_recipe(tmp_path, mnist_dir):
     assert recipe["outlier_weight"] == 0.5 and recipe["rendered_digits"] == 200
     assert recipe["train_images"] == 1024 + 200
     assert recipe["augment"]["light_p"] > 0 and recipe["augment"]["elastic_p"] > 0
+
+
+def test_init_from_must_name_weights(tmp_path, mnist_dir):
+    from edgedigits.errors import UsageError
+    from edgedigits.train import robust_config, train
+    cfg = robust_config(model="digitnet_xs", epochs=1, subset=512, val_size=200, outlier_pool=100,
+                        rendered_digits=0, init_from=str(tmp_path / "nothing"))
+    with pytest.raises(UsageError, match="neither a weights.pt file nor a bundle folder"):
+        train(cfg, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
