@@ -36,10 +36,10 @@ def _facts(**over):
 @pytest.mark.skipif(TRT.available, reason="TensorRT is available here")
 def test_unavailable_with_a_reason_and_refused_when_asked_for(default_bundle):
     ok, reason = TRT.availability()
-    assert not ok and "TensorRT is not installed" in reason
+    assert not ok and "TensorRT" in reason and "not installed" in reason
     assert TRT.devices() == []
     from edgedigits.runtimes.select import choose
-    with pytest.raises(BackendError, match="the tensorrt backend is not available here: TensorRT is not installed"):
+    with pytest.raises(BackendError, match="the tensorrt backend is not available here: .*not installed"):
         choose(default_bundle, backend="tensorrt")
 
 
