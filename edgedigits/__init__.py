@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from .bundle import Bundle, load_bundle
 from .errors import (BackendError, BundleError, DataError, EdgeDigitsError, ExportError, InputError,
                      MissingDependencyError)
+from .recognizer import Classification, Digit, Recognizer, RuntimeInfo
 
-__all__ = ["__version__", "Bundle", "load_bundle", "EdgeDigitsError", "BundleError", "BackendError",
+__all__ = ["__version__", "Recognizer", "Classification", "Digit", "RuntimeInfo", "Bundle", "load_bundle", "EdgeDigitsError", "BundleError", "BackendError",
            "DataError", "ExportError", "InputError", "MissingDependencyError"]

@@ -84,25 +84,28 @@ class Classification:
         labels: N int64, the most likely digit of each image.
         probabilities: N x 10 float32 softmax probabilities.
         confidences: N float32, the probability of each label.
+        rejected: N bool, True where the input is not a digit (confidence below the recognizer's
+            ``min_confidence``); ``accepted`` is its negation.
 
     Probabilities and confidences are computed from the logits on first access, so an app that
     needs only the labels does not pay for them.
     """
 
-    __slots__ = ("labels", "_logits", "_probabilities", "_confidences")
+    __slots__ = ("labels", "min_confidence", "_logits", "_probabilities", "_confidences")
 
     def __init__(self, labels: np.ndarray, probabilities: np.ndarray | None = None, *,
-                 logits: np.ndarray | None = None):
+                 logits: np.ndarray | None = None, min_confidence: float = 0.0):
         if probabilities is None and logits is None:
             raise TypeError("Classification needs probabilities or logits")
         self.labels = labels
+        self.min_confidence = min_confidence
         self._logits = logits
         self._probabilities = probabilities
         self._confidences = None
 
     @classmethod
-    def from_logits(cls, logits: np.ndarray) -> "Classification":
-        return cls(logits.argmax(axis=1), logits=logits)
+    def from_logits(cls, logits: np.ndarray, min_confidence: float = 0.0) -> "Classification":
+        return cls(logits.argmax(axis=1), logits=logits, min_confidence=min_confidence)
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -119,11 +122,19 @@ class Classification:
                 self._confidences = top_probability(self._logits, self.labels)
         return self._confidences
 
+    @property
+    def rejected(self) -> np.ndarray:
+        return self.confidences < self.min_confidence
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return ~self.rejected
+
     def __len__(self) -> int:
         return len(self.labels)
 
     def __repr__(self) -> str:
-        return f"Classification(labels={self.labels.tolist()!r})"
+        return f"Classification(labels={self.labels.tolist()!r}, rejected={self.rejected.tolist()!r})"
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,10 @@ class Recognizer:
         precision: 'auto', 'fp32', 'fp16' or 'int8'. 'auto' uses INT8 only when the bundle's INT8
             model passed its accuracy gate.
         threads: intra-op threads for the backend (None = the library's default, all cores).
+        min_confidence: below this confidence an input is reported as not a digit
+            (``Classification.rejected``; :meth:`read` drops it). None = the threshold calibrated
+            for this model and recorded in its manifest (see :mod:`edgedigits.rejection`); 0
+            rejects nothing. Also settable later as ``rec.min_confidence``.
 
     Raises:
         BackendError: the requested backend, device or precision is unknown or not available here
@@ -186,15 +201,27 @@ class Recognizer:
     """
 
     def __init__(self, model=None, backend: str = "auto", device: str = "auto", precision: str = "auto",
-                 *, threads: int | None = None):
+                 *, threads: int | None = None, min_confidence: float | None = None):
+        from .rejection import min_confidence_for
         from .runtimes.select import choose
         self.bundle: Bundle = model if isinstance(model, Bundle) else load_bundle(model)
+        self.min_confidence = min_confidence_for(self.bundle) if min_confidence is None else min_confidence
         self._lock = threading.Lock()
         choice = choose(self.bundle, backend, device, precision)
         self._session = choice.open(self.bundle, threads)
         self.info = RuntimeInfo(choice.backend, choice.device, choice.precision, choice.artifact.id,
                                 str(self._session.path), str(self.bundle.path), choice.why,
                                 tuple(choice.describe_routes()) if choice.routes else ())
+
+    @property
+    def min_confidence(self) -> float:
+        """Inputs whose confidence is below this are not digits (0..1)."""
+        return self._min_confidence
+
+    @min_confidence.setter
+    def min_confidence(self, value: float) -> None:
+        from .rejection import check_min_confidence
+        self._min_confidence = check_min_confidence(value)
 
     def logits(self, images) -> np.ndarray:
         """Raw float32 N x 10 logits for ``images`` (accepted as by :meth:`classify`)."""
@@ -204,10 +231,12 @@ class Recognizer:
 
     def classify(self, images) -> Classification:
         """Classify 28x28 MNIST-like crops (see :data:`EXPECTED` for accepted shapes)."""
-        return Classification.from_logits(self.logits(images))
+        return Classification.from_logits(self.logits(images), self._min_confidence)
 
     def read(self, frame) -> list[Digit]:
         """The digits in a whole image (BGR or grayscale, any size), each with box, label and confidence.
+
+        Marks found that are not digits (confidence below ``min_confidence``) are left out.
 
         Uses :func:`edgedigits.vision.find_digits` when it is installed with the package; otherwise
         the whole image is read as one digit (box = the whole image; no digit if it has no ink).
@@ -217,7 +246,7 @@ class Recognizer:
             return []
         result = self.classify(np.stack(crops))
         return [Digit(tuple(int(v) for v in box), int(label), float(conf))
-                for box, label, conf in zip(boxes, result.labels, result.confidences)]
+                for box, label, conf, ok in zip(boxes, result.labels, result.confidences, result.accepted) if ok]
 
     def close(self) -> None:
         """Release the backend's resources."""
