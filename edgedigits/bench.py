@@ -604,6 +604,8 @@ def chart_png(rows: list[Row], path: Path, size=(900, 600)) -> None:
                             cv2.LINE_AA)
     for v in _nice_ticks(y0, y1):
         _, y = px(x0, v)
+        if y < top + 12:                                            # keep clear of the axis title
+            continue
         cv2.line(img, (left - 5, y), (left, y), (0, 0, 0), 1)
         cv2.putText(img, f"{v:g}", (10, y + 5), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     colors = [(200, 80, 0), (0, 140, 0), (0, 0, 200), (150, 0, 150), (0, 150, 200), (100, 100, 100)]
