@@ -3,7 +3,7 @@
     python benchmarks/eval_robustness.py [--bundle NAME=PATH ...] [--data MNIST_DIR]
 
 Without ``--bundle`` it compares the shipped bundle with the training runs that exist under
-``runs/`` (s_v1, s_v2: the original recipe for 50 epochs; robust*: the robust recipe). Every
+``runs/`` (s_v1, s_v2: the original recipe for 50 epochs, v2 milder; robust: the robust recipe). Every
 bundle is run with onnxruntime, FP32 and (where the bundle has one) INT8, on the same suite
 (``edgedigits eval`` builds it; every source is held out from training, see edgedigits.synth).
 
@@ -31,15 +31,18 @@ from edgedigits.rejection import TARGET_FALSE_REJECT, calibrate, confidence, min
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_RUNS = ("s_v1", "s_v2", "robust", "robust_b")
+DEFAULT_RUNS = ("s_v1", "s_v2", "robust")
 
 
 def _default_bundles() -> dict:
+    """The shipped bundle and each run's exported bundle (with INT8), else its training bundle."""
     found = {"shipped": default_bundle_path()}
     for name in DEFAULT_RUNS:
-        path = ROOT / "runs" / name / "bundle"
-        if (path / "manifest.json").is_file():
-            found[name] = path
+        for sub in ("export", "bundle"):
+            path = ROOT / "runs" / name / sub
+            if (path / "manifest.json").is_file():
+                found[name] = path
+                break
     return found
 
 
