@@ -11,7 +11,7 @@ SMALL = ["--corruption-images", "40", "--negatives", "64", "--rendered", "40"]
 
 @pytest.fixture(scope="module")
 def report(mnist_dir):
-    from conftest import run_cli
+    from _support import run_cli
     r = run_cli("eval", *SMALL, "--data", mnist_dir, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import has_module
+from _support import has_module
 from edgedigits import synth
 from edgedigits.errors import InputError
 from edgedigits.export.samples import load_sample
