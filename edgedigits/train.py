@@ -369,6 +369,26 @@ def _initial_weights(torch, source: str) -> dict:
         raise UsageError(f"init_from {path} is not a readable state dict ({type(exc).__name__}).") from exc
 
 
+def shipped_config(**overrides) -> TrainConfig:
+    """The recipe of the shipped model (digitnet_sf, 99.67% on MNIST test, trained with 1 thread).
+
+    Milder augmentation than the defaults: the camera path already normalises crops like MNIST,
+    and heavier photometric changes cost MNIST accuracy with this recipe (measured: 99.49-99.57%).
+    """
+    aug = Augment(rotate_deg=8.0, scale=(0.9, 1.1), shift_px=2.0, shear_deg=5.0, thickness_p=0.25,
+                  contrast=(0.85, 1.0), noise_std=0.01, blur_p=0.05)
+    return _with(TrainConfig(model="digitnet_sf", epochs=40, seed=2, label_smoothing=0.1, val_size=2000,
+                             augment=aug), overrides)
+
+
+def _with(cfg: TrainConfig, overrides: dict) -> TrainConfig:
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise UsageError(f"unknown training option {key!r}.")
+        setattr(cfg, key, value)
+    return cfg
+
+
 def robust_config(**overrides) -> TrainConfig:
     """The robust recipe: camera-like augmentation, rendered digits and outlier exposure.
 
@@ -380,13 +400,12 @@ def robust_config(**overrides) -> TrainConfig:
                   contrast=(0.4, 1.0), noise_std=0.02, blur_p=0.25, stroke_range=(-0.8, 1.4),
                   blur_sigma_max=1.3, elastic_p=0.3, elastic_px=1.5, light_p=0.25, light_depth=0.7,
                   noise_p=0.25, noise_max=0.25)
-    cfg = TrainConfig(epochs=50, augment=aug, outlier_weight=0.5, outlier_fraction=0.25,
-                      outlier_pool=20000, rendered_digits=10000)
-    for key, value in overrides.items():
-        if not hasattr(cfg, key):
-            raise UsageError(f"unknown training option {key!r}.")
-        setattr(cfg, key, value)
-    return cfg
+    return _with(TrainConfig(epochs=50, augment=aug, outlier_weight=0.5, outlier_fraction=0.25,
+                             outlier_pool=20000, rendered_digits=10000), overrides)
+
+
+# Named recipes for `edgedigits train --recipe`.
+RECIPES = {"shipped": shipped_config, "robust": robust_config, "basic": lambda **o: _with(TrainConfig(), o)}
 
 
 def _jsonable(obj):

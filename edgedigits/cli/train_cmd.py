@@ -9,18 +9,22 @@ HELP = "train a model on MNIST (needs PyTorch) and write a checkpoint and a bund
 
 
 def add_arguments(p) -> None:
-    from ..train import TrainConfig
-    d = TrainConfig()
-    p.add_argument("--model", default=d.model, help=f"architecture name (default {d.model})")
-    p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
-    p.add_argument("--lr", type=positive_float, default=d.lr, help=f"peak learning rate (default {d.lr})")
-    p.add_argument("--seed", type=nonneg_int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument("--threads", type=nonneg_int, default=0, help="CPU threads (default: all cores)")
-    p.add_argument("--subset", type=nonneg_int, default=0,
+    from ..train import RECIPES
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="shipped",
+                   help="training recipe (default 'shipped': reproduces the model shipped with edgedigits; "
+                        "'robust': camera-like augmentation and outlier exposure; 'basic': the first recipe). "
+                        "The options below override the recipe's values")
+    p.add_argument("--model", default=None, help="architecture name (default: the recipe's)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="batch size")
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate")
+    p.add_argument("--seed", type=nonneg_int, default=None, help="random seed")
+    p.add_argument("--threads", type=nonneg_int, default=0,
+                   help="CPU threads (default: all cores; results are bit-identical only for the same count)")
+    p.add_argument("--subset", type=nonneg_int, default=None,
                    help="train on only the first N training images (default: all)")
-    p.add_argument("--val-size", type=positive_int, default=d.val_size,
-                   help=f"training images held out for validation (default {d.val_size})")
+    p.add_argument("--val-size", type=positive_int, default=None,
+                   help="training images held out for validation")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--data", default=None, help="MNIST folder (default: $EDGEDIGITS_DATA, then the cache)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -32,11 +36,12 @@ def run(args) -> int:
     need("torch", "'edgedigits train'")
     from ..models import list_models
     from ..errors import UsageError
-    from ..train import TrainConfig, train
-    if args.model not in list_models():
+    from ..train import RECIPES, train
+    if args.model is not None and args.model not in list_models():
         raise UsageError(f"unknown --model {args.model!r}; choose one of: {', '.join(list_models())}.")
-    cfg = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed, subset=args.subset, val_size=args.val_size)
+    overrides = {key: getattr(args, key) for key in ("model", "epochs", "batch_size", "lr", "seed", "subset",
+                                                      "val_size") if getattr(args, key) is not None}
+    cfg = RECIPES[args.recipe](**overrides)
     bundle = train(cfg, args.out, data_dir=args.data, threads=args.threads, resume=args.resume,
                    progress=not args.no_progress)
     print(f"bundle written to {bundle}")
