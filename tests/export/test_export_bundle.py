@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgedigits.bundle import load_bundle
+
 from edgedigits._deps import has
 from edgedigits.export.tensorrt import check_explicit_quantization
 
@@ -90,7 +92,7 @@ def test_manifest_records_every_artifact(exported, manifest):
     assert int8.build["checks"]["evaluation"] == {"images": 10000, "source": "mnist-test"}
     assert manifest["export"]["calibration"] == {"images": 500, "source": "mnist-train"}
     assert manifest["export"]["evaluation"] == {"images": 10000, "source": "mnist-test"}
-    assert manifest["training"] and manifest["model"]["name"] == "digitnet_s"
+    assert manifest["training"] and manifest["model"]["name"] == load_bundle().model_name
 
 
 def test_fp32_onnx_is_the_shipped_file_unchanged(exported, default_bundle):

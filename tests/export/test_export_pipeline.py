@@ -151,7 +151,7 @@ def test_export_from_a_training_checkpoint_is_checked_against_pytorch(tmp_path, 
     import torch
     weights = torch.load(default_bundle.artifact_path("torch-fp32"), weights_only=True)
     ckpt = tmp_path / "checkpoint.pt"
-    torch.save({"config": {"model": "digitnet_s", "epochs": 30}, "model": weights, "epoch": 30}, ckpt)
+    torch.save({"config": {"model": default_bundle.model_name, "epochs": 30}, "model": weights, "epoch": 30}, ckpt)
     out = tmp_path / "out"
     result = export_cli("--model", ckpt, "--formats", "onnx", "--data", mnist_dir, "--out", out)
     assert result.returncode == 0, result.stderr
