@@ -10,7 +10,7 @@ on the raw pixels, trained here, on
 - MNIST: trained on the first ``--mnist-train`` training images (a subset: an RBF SVM on all
   60,000 takes too long on 2 cores), tested on the full 10,000-image test set.
 
-End-to-end CNN: the shipped edgedigits bundle (DigitNet-S, trained on MNIST only), FP32 and INT8
+End-to-end CNN: the shipped edgedigits bundle (trained on MNIST only), FP32 and INT8
 ONNX models through ``Recognizer`` on ONNX Runtime. On the 8x8 digits the CNN gets the same 30 %
 test images, upsampled and normalised to MNIST style (:func:`edgedigits.synth.sklearn_digits`,
 built on :mod:`edgedigits.preprocess`); it was never trained on them, the SVM was.
@@ -90,7 +90,7 @@ def cnn_rows(dataset: str, bundle, xte, yte, calls: int, train: dict) -> list[di
         with Recognizer(bundle, backend="onnxruntime", device="cpu", precision=precision) as rec:
             preds = np.concatenate([rec.classify(xte[i:i + 1000]).labels for i in range(0, len(xte), 1000)])
             latency = p50_us(lambda x: rec.classify(x).labels, xte, calls)
-        rows.append({"dataset": dataset, "model": "edgedigits CNN (DigitNet-S, ONNX Runtime)", "precision": precision,
+        rows.append({"dataset": dataset, "model": f"edgedigits CNN ({bundle.model_name}, ONNX Runtime)", "precision": precision,
                      "train_images": train["images"], "test_images": int(len(xte)),
                      "accuracy": float((preds == yte).mean()), "size_bytes": artifact.total_size,
                      "latency_us_p50": latency, "train_seconds": train["seconds"],
