@@ -43,7 +43,7 @@ def as_batch(images) -> np.ndarray:
     if x.shape[0] == 0:
         raise InputError(f"got an empty batch (shape {images.shape}); expected {EXPECTED}.")
     if x.dtype == np.uint8:
-        y = x.astype(np.float32, order="C")
+        y = x.astype(np.float32, order="C")   # measured quicker than one casting np.multiply
         y *= np.float32(1 / 255)
         return y
     if np.issubdtype(x.dtype, np.floating):
@@ -227,7 +227,9 @@ class Recognizer:
         """Raw float32 N x 10 logits for ``images`` (accepted as by :meth:`classify`)."""
         x = as_batch(images)
         with self._lock:
-            return self._session.run(x)
+            if self._session.closed:
+                return self._session.run(x)     # raises the session's "closed" error
+            return self._session._run_checked(x)  # as_batch already gave what check_input demands
 
     def classify(self, images) -> Classification:
         """Classify 28x28 MNIST-like crops (see :data:`EXPECTED` for accepted shapes)."""
