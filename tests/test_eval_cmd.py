@@ -49,7 +49,7 @@ def test_table_output(cli, mnist_dir):
 @pytest.mark.parametrize("args, code, message", [
     (["--min-confidence", "1.5"], 2, "min_confidence must be between 0 and 1"),
     (["--min-confidence", "x"], 2, "invalid float value"),
-    (["--corruption-images", "0"], 2, "expected a number of at least 1"),
+    (["--corruption-images", "0"], 2, "expected a whole number of at least 1"),
     (["--model", "no/such/bundle"], 1, "does not exist"),
 ])
 def test_bad_arguments_are_one_sentence(cli, args, code, message):

@@ -90,7 +90,7 @@ def test_resume_without_checkpoint(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "expected a number of at least 1"),
+    (["--epochs", "0"], "expected a whole number of at least 1"),
     (["--lr", "abc"], "expected a number"),
     (["--model", "resnet"], "unknown --model 'resnet'"),
 ])

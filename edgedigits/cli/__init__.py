@@ -55,34 +55,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
+def number(kind=float, low=None, high=None, low_open: bool = False):
+    """An argparse ``type`` parsing ``kind`` within [low, high] (``low_open``: strictly above low)."""
+    import argparse
+
+    if low is not None and high is not None:
+        wanted = f"a number between {low} and {high}"
+    elif low is not None:
+        wanted = f"a number {'above' if low_open else 'of at least'} {low}"
+    else:
+        wanted = "a number"
+    if kind is int:
+        wanted = wanted.replace("a number", "a whole number", 1)
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high) or value != value:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+        return value
+
+    return parse
 
 
-def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
-    return value
+positive_int = number(int, 1)
+nonneg_int = number(int, 0)
+positive_float = number(float, 0, low_open=True)
+nonneg_float = number(float, 0)
+probability = number(float, 0, 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,30 +8,8 @@ NAME = "camera"
 HELP = "read digits live from a camera, stream, video file, image(s) or the built-in demo"
 
 
-def _min_confidence(text: str) -> float:
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
-    return value
-
-
 def add_arguments(p) -> None:
-    from . import nonneg_int, positive_float, positive_int
+    from . import nonneg_float, nonneg_int, positive_float, positive_int, probability
     from ..camera.loop import DEFAULT_MAX_NOVELTY, DEFAULT_MIN_CONFIDENCE
     p.add_argument("--source", default="0",
                    help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
@@ -49,9 +27,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
     p.add_argument("--realtime", action="store_true",
                    help="pace a video file at its frame rate and drop late frames, like a live camera")
-    p.add_argument("--min-confidence", type=_min_confidence, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                    help=f"drop results below this confidence as non-digits (default {DEFAULT_MIN_CONFIDENCE})")
-    p.add_argument("--max-novelty", type=_nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
+    p.add_argument("--max-novelty", type=nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
                    help="drop results farther than D from the nearest training examples of their digit (letters, "
                         f"marks; default {DEFAULT_MAX_NOVELTY}; 0 turns the check off)")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
