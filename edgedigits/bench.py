@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import EdgeDigitsError, UsageError
+from .errors import EdgeDigitsError, UsageError, parse_choices
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 OUTPUTS = ("bench.json", "bench.md", "bench.png")
@@ -146,15 +146,8 @@ class BenchResult:
 # -- checks before any work ---------------------------------------------------------------------
 def parse_backends(text: str | None) -> tuple[str, ...] | None:
     """``'onnxruntime,openvino'`` -> a tuple of backend names; unknown names are one UsageError."""
-    if text is None:
-        return None
     from .runtimes import NAMES
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in NAMES]
-    if unknown or not names:
-        what = f"unknown backend {', '.join(repr(n) for n in unknown)}" if unknown else "no backend given"
-        raise UsageError(f"--backends: {what}; choose from {', '.join(NAMES)} (comma-separated).")
-    return tuple(dict.fromkeys(names))
+    return parse_choices(text, NAMES, "--backends", "backend")
 
 
 def check_out(out: Path) -> None:

@@ -51,3 +51,19 @@ class UsageError(EdgeDigitsError):
     """A command-line argument or option is invalid."""
 
     exit_code = 2
+
+
+def parse_choices(text: str | None, valid, option: str, noun: str) -> tuple[str, ...] | None:
+    """``'a, B,a'`` -> ('a', 'b'): comma-separated names from ``valid``, lower-cased, de-duplicated.
+
+    None stays None (the option was not given). Unknown names, or none at all, raise one
+    :class:`UsageError` naming ``option`` and listing the valid names.
+    """
+    if text is None:
+        return None
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        what = f"unknown {noun} {', '.join(repr(n) for n in unknown)}" if unknown else f"no {noun} given"
+        raise UsageError(f"{option}: {what}; choose from {', '.join(valid)} (comma-separated).")
+    return tuple(dict.fromkeys(names))

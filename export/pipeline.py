@@ -20,7 +20,7 @@ import numpy as np
 
 from .._io import atomic_dir
 from ..bundle import make_artifact, write_manifest
-from ..errors import EdgeDigitsError, ExportError, UsageError
+from ..errors import EdgeDigitsError, ExportError, UsageError, parse_choices
 from .datasets import ImageSet, calibration_set, evaluation_set
 from .source import Source, copy_into, open_source
 from .targets import FORMATS, Target, select
@@ -103,14 +103,7 @@ def _size(n: int | None) -> str:
 
 def parse_formats(text: str | None) -> tuple[str, ...] | None:
     """``'onnx,openvino'`` -> ('onnx', 'openvino'); unknown names are a UsageError listing the valid ones."""
-    if text is None:
-        return None
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in FORMATS]
-    if unknown or not names:
-        what = f"unknown format {', '.join(repr(n) for n in unknown)}" if unknown else "no format given"
-        raise UsageError(f"--formats: {what}; choose from {', '.join(FORMATS)} (comma-separated).")
-    return tuple(dict.fromkeys(names))
+    return parse_choices(text, FORMATS, "--formats", "format")
 
 
 def check_output(out: Path, force: bool) -> None:
