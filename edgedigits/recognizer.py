@@ -46,12 +46,24 @@ def as_batch(images) -> np.ndarray:
         y = x.astype(np.float32, order="C")   # measured quicker than one casting np.multiply
         y *= np.float32(1 / 255)
         return y
-    if np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind == "f":   # (np.issubdtype costs a microsecond, a tenth of the SDK's budget)
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if not np.isfinite(x).all():
+        if not _all_finite(x):
             raise InputError("the images contain NaN or infinite values; pass finite pixel values in 0..1.")
         return x
     raise InputError(f"got dtype {images.dtype}; expected {EXPECTED}.")
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """True when ``x`` holds no NaN or infinity.
+
+    A finite sum proves it (NaN and infinities propagate through a sum), and for a few images one
+    reduction is about three times quicker than ``np.isfinite(x).all()``; only when the quick sum is
+    not finite (or the batch is large, where isfinite is the quicker) is every value tested.
+    """
+    if x.size <= 8192 and math.isfinite(x.sum()):
+        return True
+    return bool(np.isfinite(x).all())
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

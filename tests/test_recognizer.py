@@ -175,3 +175,19 @@ def test_auto_does_not_import_pytorch_on_a_device(tmp_path):
     assert r.returncode == 0, r.stderr
     backend, imported = r.stdout.split()
     assert backend != "torch" and imported == "False"
+
+
+@pytest.mark.parametrize("n", [1, 3, 20])   # 20 images take the large-batch (isfinite) path
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_one_non_finite_pixel_anywhere_is_refused(rec, n, value):
+    batch = np.zeros((n, 1, 28, 28), np.float32)
+    batch[-1, 0, 27, 27] = value
+    with pytest.raises(InputError, match="NaN or infinite"):
+        rec.classify(batch)
+
+
+def test_huge_but_finite_pixels_are_not_called_infinite(rec):
+    # their float32 sum overflows; the check must then look at each value rather than refuse
+    batch = np.full((2, 1, 28, 28), 3e38, np.float32)
+    assert np.isinf(batch.sum())
+    assert rec.classify(batch).labels.shape == (2,)
