@@ -2,14 +2,17 @@
 
 The bundle is the unit of deployment. Its manifest records, for every artifact, its format,
 precision, file, SHA-256, size, measured accuracy and build facts. Loading a bundle treats it as
-untrusted: file paths must stay inside the folder, the schema version must be known, and each
-file's checksum is verified before it is handed to a backend.
+untrusted: the manifest is size- and shape-checked, file paths must stay inside the folder, the
+schema version must be known, each file's checksum is verified before it is handed to a backend,
+and an ONNX model may keep tensor data only in files the manifest lists for it (see SECURITY.md).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
+import re
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,8 +24,17 @@ from .errors import BundleError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-FORMATS = ("onnx", "openvino", "tensorrt", "torch")
+#: How each format's main file name must end (backends pick their parser by it).
+SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "tensorrt": ".engine", "torch": ".pt"}
+FORMATS = tuple(SUFFIXES)
 PRECISIONS = ("fp32", "fp16", "int8")
+#: A manifest is a few KiB; anything larger is refused without being read in full.
+MAX_MANIFEST_BYTES = 1 << 20
+#: Deepest nesting of objects and lists accepted in a manifest.
+MAX_MANIFEST_DEPTH = 32
+#: Manifest sections that must be JSON objects when present.
+SECTIONS = ("model", "input", "output", "training", "metrics", "rejection", "export")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 # What every edgedigits model expects: N x 1 x 28 x 28 float32, white digit on black, pixel / 255.
 INPUT_SPEC = {
@@ -80,38 +92,137 @@ class Artifact:
         return d
 
 
-def _require(cond: bool, where: Path, what: str) -> None:
+def _require(cond: Any, where: Path, what: str) -> None:
     if not cond:
         raise BundleError(f"{where / MANIFEST}: {what}; the bundle is malformed, re-export it.")
 
 
 def _parse_file_entry(root: Path, d: Any, where: str) -> FileEntry:
     _require(isinstance(d, dict), root, f"{where} is not an object")
-    for key, typ in (("file", str), ("sha256", str), ("size", int)):
-        _require(isinstance(d.get(key), typ), root, f"{where} lacks a valid '{key}'")
-    return FileEntry(d["file"], d["sha256"].lower(), d["size"])
+    file, sha256, size = d.get("file"), d.get("sha256"), d.get("size")
+    _require(isinstance(file, str) and file, root, f"{where} lacks a valid 'file' (a path inside the bundle)")
+    _require(isinstance(sha256, str) and _SHA256.fullmatch(sha256), root,
+             f"{where}.sha256 is {_short(sha256)}, not 64 hexadecimal digits")
+    _require(type(size) is int and size >= 0, root, f"{where}.size is {_short(size)}, not a number of bytes")
+    confined(root, file)
+    return FileEntry(file, sha256.lower(), size)
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to a length that fits in a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _parse_artifact(root: Path, a: Any, where: str, ids: set[str]) -> Artifact:
+    entry = _parse_file_entry(root, a, where)
+    fmt, precision, id_ = a.get("format"), a.get("precision"), a.get("id")
+    _require(fmt in FORMATS, root, f"{where} has unknown format {_short(fmt)} (known: {', '.join(FORMATS)})")
+    _require(precision in PRECISIONS, root,
+             f"{where} has unknown precision {_short(precision)} (known: {', '.join(PRECISIONS)})")
+    _require(isinstance(id_, str) and re.fullmatch(rf"{fmt}-{precision}(-[A-Za-z0-9_.]+)?", id_), root,
+             f"{where} has id {_short(id_)}, not '{fmt}-{precision}' as its format and precision require "
+             "(optionally followed by '-' and a tag)")
+    _require(id_ not in ids, root, f"{where} repeats the id {id_!r}")
+    _require(entry.file.endswith(SUFFIXES[fmt]), root,
+             f"{where} is a {fmt} artifact but its file {entry.file!r} does not end in {SUFFIXES[fmt]}")
+    listed = a.get("companions") or []
+    _require(isinstance(listed, list), root, f"{where}.companions is not a list")
+    companions = [_parse_file_entry(root, c, f"{where}.companions[{j}]") for j, c in enumerate(listed)]
+    if fmt == "openvino":
+        weights = entry.file[:-len(SUFFIXES[fmt])] + ".bin"
+        _require(weights in {c.file for c in companions}, root,
+                 f"{where} does not list its weights file {weights!r} among its companions")
+    build, accuracy = a.get("build") or {}, a.get("accuracy")
+    _require(isinstance(build, dict), root, f"{where}.build is not an object")
+    _require(accuracy is None or (type(accuracy) in (int, float) and 0 <= accuracy <= 1), root,
+             f"{where}.accuracy is {_short(accuracy)}, not a fraction between 0 and 1")
+    return Artifact(id_, fmt, precision, entry.file, entry.sha256, entry.size, companions,
+                    None if accuracy is None else float(accuracy), build)
+
+
+def _nesting(value: Any) -> int:
+    """How deeply ``value``'s lists and objects nest (counting stops past the limit)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo and deepest <= MAX_MANIFEST_DEPTH:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _read_manifest(root: Path) -> dict:
+    """The manifest of ``root`` as a dict, read with a size limit and checked for shape."""
+    mpath = confined(root, MANIFEST)
+    try:
+        with open(mpath, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise BundleError(f"{mpath} cannot be read ({exc.strerror}); check the bundle's permissions.") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{mpath} is larger than {MAX_MANIFEST_BYTES // 1024} KiB, far more than a manifest "
+                          "needs, so it was refused without being read in full; re-export the bundle.")
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{mpath} is not valid JSON ({exc}); the bundle is damaged, re-export it.") from exc
+    except RecursionError:  # nested far deeper than the limit
+        depth = MAX_MANIFEST_DEPTH + 1
+    else:
+        depth = _nesting(manifest)
+    _require(depth <= MAX_MANIFEST_DEPTH, root, f"lists and objects nest more than {MAX_MANIFEST_DEPTH} levels deep")
+    _require(isinstance(manifest, dict), root, f"the top level is {_short(manifest)}, not an object")
+    version = manifest.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise BundleError(f"{mpath} has schema version {_short(version)}, but this edgedigits reads version "
+                          f"{SCHEMA_VERSION}; use a matching edgedigits release or re-export the bundle.")
+    for key in SECTIONS:
+        _require(isinstance(manifest.get(key, {}), dict), root, f"'{key}' is not an object")
+    labels = manifest.get("labels")
+    _require(labels is None or (isinstance(labels, list) and len(labels) == len(LABELS)
+                                and all(isinstance(x, str) for x in labels)), root,
+             f"'labels' is not a list of {len(LABELS)} names")
+    _require(isinstance(manifest.get("model", {}).get("name", ""), str), root, "'model.name' is not a string")
+    _require(isinstance(manifest.get("artifacts"), list) and manifest["artifacts"], root,
+             "'artifacts' is missing, empty or not a list")
+    return manifest
+
+
+def _syntax_problem(relative: Any) -> str | None:
+    """Why ``relative`` is not a plain relative path inside a folder, or None."""
+    if (not isinstance(relative, str) or not relative or os.path.isabs(relative)
+            or relative.startswith("/") or any(c in relative for c in ("\\", ":", "\0"))):
+        return "is not a plain relative path"
+    if ".." in relative.split("/"):
+        return "contains '..'"
+    return None
+
+
+def _escape_problem(root: Path, relative: str) -> str | None:
+    """Why ``root / relative`` (symlinks followed) is not inside ``root``, or None."""
+    try:
+        real_root = root.resolve()
+        real = (root / relative).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return "cannot be resolved (a symlink loop)"
+    if real != real_root and real_root not in real.parents:
+        return f"leads outside the bundle (to {real})"
+    return None
 
 
 def confined(root: Path, relative: str) -> Path:
     """``root / relative``, refusing absolute paths, '..' and symlinks that lead out of ``root``."""
-    if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")) or ":" in relative:
-        raise BundleError(f"{root / MANIFEST}: file path {relative!r} is not a plain relative path; "
-                          "a bundle may only refer to files inside its own folder.")
-    parts = Path(relative).parts
-    if ".." in parts:
-        raise BundleError(f"{root / MANIFEST}: file path {relative!r} contains '..'; "
-                          "a bundle may only refer to files inside its own folder.")
-    path = root / relative
-    real_root = root.resolve()
-    real = path.resolve()
-    if real != real_root and real_root not in real.parents:
-        raise BundleError(f"{root / MANIFEST}: {relative!r} leads outside the bundle (to {real}); "
-                          "a bundle may only refer to files inside its own folder.")
-    return path
+    problem = _syntax_problem(relative) or _escape_problem(root, relative)
+    if problem:
+        raise BundleError(f"{root / MANIFEST}: file path {relative!r} {problem}; "
+                          "a bundle may only refer to files inside its own folder, so it is refused: re-export it.")
+    return root / relative
 
 
 class Bundle:
-    """A loaded, validated bundle. Artifact files are checksum-verified on first access."""
+    """A loaded, validated bundle. Artifact files are checksum-verified on first access, and an
+    ONNX artifact's external-data locations are checked before any backend sees it."""
 
     def __init__(self, path: Path, manifest: dict, artifacts: list[Artifact]):
         self.path = path
@@ -130,37 +241,15 @@ class Bundle:
             raise BundleError(f"model bundle {root} does not exist; pass a folder that holds {MANIFEST}.")
         if not root.is_dir():
             raise BundleError(f"{root} is a file, not a model bundle folder; pass the folder that holds {MANIFEST}.")
-        mpath = root / MANIFEST
-        if not mpath.is_file():
+        if not (root / MANIFEST).is_file():
             raise BundleError(f"{root} has no {MANIFEST}, so it is not an edgedigits bundle; "
                               "export one with 'edgedigits export' or train one with 'edgedigits train'.")
-        try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{mpath} is not valid JSON ({exc}); the bundle is damaged, re-export it.") from exc
-        _require(isinstance(manifest, dict), root, "the top level is not an object")
-        version = manifest.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise BundleError(f"{mpath} has schema version {version!r}, but this edgedigits reads version "
-                              f"{SCHEMA_VERSION}; use a matching edgedigits release or re-export the bundle.")
-        _require(isinstance(manifest.get("artifacts"), list) and manifest["artifacts"], root,
-                 "'artifacts' is missing or empty")
-        artifacts, ids = [], set()
+        manifest = _read_manifest(root)
+        artifacts: list[Artifact] = []
+        ids: set[str] = set()
         for i, a in enumerate(manifest["artifacts"]):
-            where = f"artifacts[{i}]"
-            entry = _parse_file_entry(root, a, where)
-            _require(isinstance(a.get("id"), str) and a["id"] not in ids, root, f"{where} has a missing or duplicate id")
-            _require(a.get("format") in FORMATS, root, f"{where} has unknown format {a.get('format')!r}")
-            _require(a.get("precision") in PRECISIONS, root, f"{where} has unknown precision {a.get('precision')!r}")
-            companions = [_parse_file_entry(root, c, f"{where}.companions[{j}]")
-                          for j, c in enumerate(a.get("companions") or [])]
-            for f in (entry, *companions):
-                confined(root, f.file)
-            ids.add(a["id"])
-            acc = a.get("accuracy")
-            artifacts.append(Artifact(a["id"], a["format"], a["precision"], entry.file, entry.sha256, entry.size,
-                                      companions, float(acc) if isinstance(acc, (int, float)) else None,
-                                      a.get("build") or {}))
+            artifacts.append(_parse_artifact(root, a, f"artifacts[{i}]", ids))
+            ids.add(artifacts[-1].id)
         bundle = cls(root, manifest, artifacts)
         if verify:
             bundle.verify()
@@ -177,7 +266,8 @@ class Bundle:
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.manifest.get("metrics", {}).get("mnist_test_accuracy")
+        value = self.manifest.get("metrics", {}).get("mnist_test_accuracy")
+        return float(value) if type(value) in (int, float) else None
 
     def find(self, format: str, precision: str | None = None) -> Artifact | None:
         for a in self.artifacts:
@@ -221,8 +311,45 @@ class Bundle:
             if artifact.id not in self._verified:
                 for f in artifact.files:
                     self.verify_file(f)
+                if artifact.format == "onnx":
+                    self.check_external_data(artifact)
                 self._verified.add(artifact.id)
         return confined(self.path, artifact.file)
+
+    def check_external_data(self, artifact: Artifact) -> None:
+        """Refuse an ONNX ``artifact`` whose tensors keep data in files other than its verified ones.
+
+        A bundle's author writes the manifest and its checksums, so a checksum alone cannot stop
+        a model that tells the runtime to read weights from, say, ``../../etc/shadow``. Every
+        external-data location must be a plain relative path that stays inside the bundle (after
+        symlinks) and names a file the manifest lists for this artifact, hence checksum-verified.
+        """
+        from ._onnxcheck import MalformedModel, external_tensors
+        path = confined(self.path, artifact.file)
+        try:
+            with open(path, "rb") as f:
+                tensors = external_tensors(f.read())
+        except MalformedModel as exc:
+            raise BundleError(f"{path} is not a well-formed ONNX model ({exc}), so it was refused before any "
+                              "backend read it; re-export the bundle.") from None
+        folder = posixpath.dirname(artifact.file)
+        listed = {posixpath.normpath(f.file) for f in artifact.files}
+        for tensor in tensors:
+            if not tensor.locations:
+                raise BundleError(f"{path}: tensor {tensor.name!r} is marked as stored in another file but names "
+                                  "no file; the model is malformed, re-export the bundle.")
+            for location in tensor.locations:
+                where = f"{path}: tensor {tensor.name!r} keeps its data in {_short(location)}"
+                relative = posixpath.join(folder, location)
+                problem = _syntax_problem(location) or _escape_problem(self.path, relative)
+                if problem:
+                    raise BundleError(f"{where}, which {problem}; a bundle may only refer to files inside its own "
+                                      "folder, so the model was refused before any backend read it: re-export the "
+                                      "bundle.")
+                if posixpath.normpath(relative) not in listed:
+                    raise BundleError(f"{where}, a file the manifest does not list for {artifact.id}, so its "
+                                      "checksum was never verified and the model was refused; re-export the bundle "
+                                      "with that file listed among the artifact's companions.")
 
     def verify(self) -> None:
         for a in self.artifacts:

@@ -36,9 +36,16 @@ class TorchSession(Session):
             torch.set_num_threads(threads)  # process-wide in PyTorch
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a hostile or damaged file raises many kinds of error
+            if type(exc).__name__ == "UnpicklingError":
+                raise BackendError(f"{path} holds pickled objects other than tensors (possibly code), so PyTorch's "
+                                   "weights-only loader refused it and none of it ran; use a bundle from a "
+                                   "trusted source or re-export it.") from None
+            raise BackendError(f"PyTorch could not load {path} ({describe(exc)}); re-export the bundle.") from exc
+        try:
             net = create_model(model)
             net.load_state_dict(state)
-        except (RuntimeError, ValueError, KeyError, EOFError, OSError) as exc:
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BackendError(f"PyTorch could not load {path} as {model} weights ({describe(exc)}); "
                                "re-export the bundle.") from exc
         self._device = torch.device(device)
