@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -75,7 +76,7 @@ def assert_cli_refuses(tmp_path: Path, bundle: Path, pattern: str, *extra) -> No
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("edgedigits predict: error: "), lines[0]
-    assert __import__("re").search(pattern, lines[0]), lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
 
 
 # -- ONNX external data -------------------------------------------------------------------------------
@@ -222,8 +223,8 @@ def _model_with_external_tensor(where: str) -> bytes:
             inner = helper.make_graph([helper.make_node("Loop", ["", ""], ["y"], body=loop_body)], "mid", [], [y])
         nodes.append(helper.make_node("If", ["cond"], ["z"], then_branch=inner, else_branch=branch))
     elif where == "function":
-        fn = helper.make_function("test", "F", [], ["c"], [helper.make_node("Constant", [], ["c"], value=external("w"))],
-                                  [helper.make_opsetid("", 17)])
+        constant = helper.make_node("Constant", [], ["c"], value=external("w"))
+        fn = helper.make_function("test", "F", [], ["c"], [constant], [helper.make_opsetid("", 17)])
         functions.append(fn)
     elif where == "training graph":
         init_graph = helper.make_graph([], "init", [], [], initializer=[external("w")])
@@ -531,7 +532,8 @@ def test_bad_manifest_through_the_cli(small_bundle, tmp_path, name, pattern):
 
 
 _json = st.recursive(st.none() | st.booleans() | st.integers(-2, 2**40) | st.floats() | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                     lambda inner: (st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=6), inner, max_size=3)),
                      max_leaves=8)
 _FIELDS = ["schema_version", "model", "model.name", "labels", "metrics", "metrics.mnist_test_accuracy", "rejection",
            "rejection.min_confidence", "export", "artifacts", "artifacts.0", "artifacts.0.id", "artifacts.0.format",
