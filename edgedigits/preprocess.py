@@ -13,46 +13,107 @@ import numpy as np
 from .errors import InputError
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """A uint8 single-channel copy of ``image`` (gray, BGR or BGRA; uint8, uint16 or float)."""
+#: What :func:`to_gray` (and everything built on it) reads, for error messages.
+EXPECTED_IMAGE = ("an HxW (gray), HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) numpy array of uint8, uint16, "
+                  "other integer, bool or float (0..1 or 0..255) pixels")
+
+
+def check_image(image) -> np.ndarray:
+    """``image`` as an HxW, HxWx3 or HxWx4 array after checking it is an image :func:`to_gray` reads.
+
+    Raises:
+        InputError: not a numpy array, a shape other than HxW / HxWx{1,3,4}, an unsupported dtype
+            (complex, strings, objects, ...) or no pixels.
+    """
     if not isinstance(image, np.ndarray):
-        raise InputError(f"expected a numpy array image, got {type(image).__name__}.")
-    if image.size == 0:
+        raise InputError(f"expected a numpy array image, got {type(image).__name__}; pass {EXPECTED_IMAGE}.")
+    img = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if img.ndim != 2 and not (img.ndim == 3 and img.shape[2] in (3, 4)):
+        raise InputError(f"got an image of shape {image.shape}; expected {EXPECTED_IMAGE}.")
+    if img.dtype.kind not in "buif":
+        raise InputError(f"got an image of dtype {image.dtype}; expected {EXPECTED_IMAGE}.")
+    if img.size == 0:
         raise InputError(f"the image is empty (shape {image.shape}); pass an image with pixels.")
-    img = image
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 3:
-        if img.shape[2] not in (3, 4):
-            raise InputError(f"an image with {img.shape[2]} channels cannot be read; pass gray, BGR or BGRA.")
-    elif img.ndim != 2:
-        raise InputError(f"an image must be HxW or HxWxC, not shape {image.shape}.")
+    return img
+
+
+def _float_to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float pixels to uint8: 0..1 (when no finite pixel exceeds 1) or 0..255, clipped.
+
+    Non-finite pixels are sanitised, not refused (a camera frame with a few bad pixels is still
+    worth reading): NaN and -inf become black (0), +inf white (255).
+    """
+    finite = np.isfinite(img)
+    all_finite = bool(finite.all())
+    top = img.max(initial=0.0) if all_finite else img.max(where=finite, initial=0.0)
+    scale = 255.0 if top <= 1.0 else 1.0
+    out = np.clip(img, 0.0, 255.0 / scale).astype(np.float32)   # clipped first: no float32 overflow
+    if not all_finite:
+        np.nan_to_num(out, copy=False, nan=0.0)
+    out *= np.float32(scale)
+    return out.astype(np.uint8)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A uint8, C-contiguous, single-channel version of an image (see :data:`EXPECTED_IMAGE`).
+
+    uint16 keeps its high byte; other integers are clipped to 0..255; bool becomes 0/255; float
+    pixels are read as 0..1 when none exceeds 1, else as 0..255 (see :func:`_float_to_uint8`:
+    NaN and -inf pixels count as black, +inf as white). Any memory layout is accepted. A uint8
+    gray image that is already C-contiguous is returned as is (not copied).
+
+    Raises:
+        InputError: the image cannot be read (see :func:`check_image`).
+    """
+    img = check_image(image)
     if img.dtype == np.uint8:
         pass
-    elif img.dtype == np.uint16:
+    elif img.dtype.kind == "u" and img.dtype.itemsize == 2:    # uint16, either byte order
         img = (img >> 8).astype(np.uint8)
     elif img.dtype == np.bool_:
         img = img.astype(np.uint8) * 255
-    elif np.issubdtype(img.dtype, np.floating):
-        img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        img = np.clip(img * (255.0 if img.max(initial=0.0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    elif np.issubdtype(img.dtype, np.integer):
-        img = np.clip(img, 0, 255).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = _float_to_uint8(img)
     else:
-        raise InputError(f"images of dtype {image.dtype} are not supported; pass uint8, uint16 or float.")
+        img = np.clip(img, 0, 255).astype(np.uint8)
     img = np.ascontiguousarray(img)
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     return img
 
 
+def _check_ink(ink) -> np.ndarray:
+    """``ink`` as uint8 or float32 intensities 0..255, after the checks :func:`mnist_normalize` documents."""
+    if not isinstance(ink, np.ndarray) or ink.ndim != 2 or ink.dtype.kind not in "buif":
+        what = f"shape {ink.shape}, dtype {ink.dtype}" if isinstance(ink, np.ndarray) else type(ink).__name__
+        raise InputError(f"got ink of {what}; expected a 2-D HxW array of uint8, integer, bool or float "
+                         f"intensities 0..255.")
+    if ink.dtype == np.uint8:
+        return ink
+    if ink.dtype == np.bool_:
+        return ink.astype(np.uint8) * 255
+    if ink.dtype.kind == "f" and not np.isfinite(ink).all():
+        raise InputError("the ink holds NaN or infinite values; expected finite intensities 0..255.")
+    return np.clip(ink, 0, 255).astype(np.float32)
+
+
 def mnist_normalize(ink: np.ndarray) -> np.ndarray:
-    """Place a crop of ink (white on black, any size, uint8) into 28x28 the way MNIST did.
+    """Place a crop of ink (white on black, any size) into 28x28 the way MNIST did.
 
     The ink's bounding box is scaled to fit 20x20 keeping the aspect ratio (anti-aliased), then
     shifted so that the intensity centre of mass lands on the centre of the 28x28 image.
-    Returns a uint8 28x28 array (all zero if there is no ink).
+
+    Args:
+        ink: HxW ink intensities 0..255 (uint8, other integers or float, clipped to 0..255;
+            bool ink is 0/255). An empty (0-pixel) crop gives all zeros.
+
+    Returns:
+        A uint8 28x28 array (all zero if there is no ink).
+
+    Raises:
+        InputError: ``ink`` is not a 2-D numeric array, or holds NaN or infinite values.
     """
+    ink = _check_ink(ink)
     out = np.zeros((28, 28), np.uint8)
     if ink.size == 0:
         return out
@@ -81,8 +142,17 @@ def ink_from_gray(gray: np.ndarray) -> np.ndarray:
 
     Works for dark ink on light paper and for light ink on dark backgrounds (decided from the
     border), with Otsu's threshold to suppress the background.
+
+    Args:
+        gray: the crop; any image :func:`to_gray` reads (it is converted the same way).
+
+    Returns:
+        uint8 ink of the crop's height and width.
+
+    Raises:
+        InputError: the crop cannot be read (see :func:`check_image`).
     """
-    g = gray.astype(np.uint8)
+    g = to_gray(gray)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if np.median(border) > 127:     # dark ink on light paper: invert
         g = 255 - g
