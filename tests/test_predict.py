@@ -39,6 +39,81 @@ def test_mixed_folder_reports_each_bad_file_and_processes_the_rest(cli, tmp_path
     assert any("missing.png: error: no such file" in e for e in err)
 
 
+def _hostile_folder(folder: Path) -> dict[str, int]:
+    """Good images in unusual formats among files that are not images; returns the good ones' labels."""
+    raw = (DIGITS / "photo_3.png").read_bytes()
+    (folder / "good.png").write_bytes(raw)
+    seven = cv2.imread(str(DIGITS / "photo_7.png"))
+    cv2.imwrite(str(folder / "alpha.png"), cv2.cvtColor(seven, cv2.COLOR_BGR2BGRA))
+    five = cv2.imread(str(DIGITS / "photo_5.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(folder / "deep.png"), five.astype(np.uint16) * 257)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "zero").write_bytes(b"")
+    (folder / "truncated.png").write_bytes(raw[:len(raw) // 2])
+    (folder / "text.png").write_text("a text file with an image's name")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inside.png").write_bytes(raw)
+    return {"good.png": 3, "alpha.png": 7, "deep.png": 5}
+
+
+def _messages(stderr: str) -> list[str]:
+    """The CLI's own lines on stderr (OpenCV's decoder log lines, '[ WARN:...', are not ours)."""
+    return [line for line in stderr.splitlines() if not line.startswith("[ WARN")]
+
+
+def test_hostile_folder_reports_each_bad_file_once_and_reads_the_rest(cli, tmp_path):
+    good = _hostile_folder(tmp_path)
+    r = cli("predict", tmp_path, "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    rows = {Path(row["file"]).name: row for row in map(json.loads, r.stdout.splitlines())}
+    assert {name: row["label"] for name, row in rows.items() if "label" in row} == good
+    errors = {name: row["error"] for name, row in rows.items() if "error" in row}
+    assert errors == {"empty.png": "is empty", "zero": "is empty",
+                      "truncated.png": errors["truncated.png"], "text.png": errors["text.png"]}
+    assert errors["truncated.png"].startswith("is not an image") and errors["text.png"].startswith("is not an image")
+    assert "sub" not in rows and "inside.png" not in rows   # folders are not searched recursively
+
+
+def test_hostile_folder_in_text_mode_gives_one_line_per_file(cli, tmp_path):
+    _hostile_folder(tmp_path)
+    r = cli("predict", tmp_path)
+    assert r.returncode == 1
+    assert sorted(line.split(":")[0].rsplit("/", 1)[-1] for line in r.stdout.splitlines()) == \
+        ["alpha.png", "deep.png", "good.png"]
+    errors = _messages(r.stderr)
+    assert len(errors) == 4 and all(": error: " in e for e in errors), errors
+
+
+def test_a_folder_of_good_images_in_any_format_exits_0(cli, tmp_path):
+    good = _hostile_folder(tmp_path)
+    for p in tmp_path.iterdir():
+        if p.name not in good and p.is_file():
+            p.unlink()
+    r = cli("predict", tmp_path, tmp_path / "sub", "--json")
+    assert r.returncode == 0, r.stderr
+    labels = [json.loads(line)["label"] for line in r.stdout.splitlines()]
+    assert sorted(labels) == [3, 3, 5, 7] and not _messages(r.stderr)
+
+
+def test_a_tiny_or_blank_image_is_read_without_error(cli, tmp_path):
+    cv2.imwrite(str(tmp_path / "dot.png"), np.zeros((1, 1), np.uint8))
+    cv2.imwrite(str(tmp_path / "strip.png"), np.full((1, 300), 255, np.uint8))
+    r = cli("predict", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["label"] in range(10) for line in r.stdout.splitlines()] == [True, True]
+
+
+def test_camera_on_a_hostile_folder_skips_what_it_cannot_read(cli, tmp_path):
+    good = _hostile_folder(tmp_path)
+    r = cli("camera", "--source", tmp_path, "--json", "--headless", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(d["label"] for rec in records for d in rec["digits"]) == sorted(good.values())
+    skipped = [line for line in _messages(r.stderr) if "skipping" in line]
+    assert len(skipped) == 3, r.stderr            # empty.png, text.png, truncated.png ('zero' is no image name)
+    assert "Traceback" not in r.stderr
+
+
 def test_json_mode_reports_errors_as_objects(cli, tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     r = cli("predict", tmp_path / "x.txt", DIGITS / "mnist_4.png", "--json")
