@@ -13,10 +13,14 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def add_arguments(p) -> None:
+    from . import probability
     p.add_argument("images", nargs="+", help="image files or folders of images")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     p.add_argument("--backend", default="auto", help="inference backend (default auto)")
     p.add_argument("--precision", default="auto", help="fp32, int8 or auto")
+    p.add_argument("--min-confidence", type=probability, default=None,
+                   help="below this confidence an image is reported as not a digit "
+                        "(default: the bundle's calibrated threshold)")
     p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
 
 
@@ -44,7 +48,9 @@ def read_image(path: Path):
         raise ValueError(f"cannot be read ({exc.strerror})") from None
     if raw.size == 0:
         raise ValueError("is empty")
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    from ..camera.sources import quiet_opencv
+    with quiet_opencv():   # a truncated file makes OpenCV log a warning; the sentence below says it
+        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("is not an image OpenCV can decode (PNG, JPEG, BMP, TIFF, WebP, PNM)")
     return image
@@ -55,7 +61,8 @@ def run(args) -> int:
 
     from ..preprocess import prepare_single
     from ..recognizer import Recognizer
-    rec = Recognizer(args.model, backend=args.backend, precision=args.precision)
+    rec = Recognizer(args.model, backend=args.backend, precision=args.precision,
+                     min_confidence=args.min_confidence)
     failures = 0
     files = _expand(args.images)
     if not files:
@@ -73,10 +80,20 @@ def run(args) -> int:
             else:
                 print(f"{path}: error: {message}", file=sys.stderr)
             continue
+        print(_verdict(path, crop, rec, args.json))
+    return 1 if failures else 0
+
+
+def _verdict(path: Path, crop, rec, as_json: bool) -> str:
+    """One output line for a readable image: its digit, or why it is not taken as one."""
+    if not crop.any():
+        label, conf, why = None, 0.0, "no digit (the image has no ink)"
+    else:
         result = rec.classify(crop[None])
         label, conf = int(result.labels[0]), float(result.confidences[0])
-        if args.json:
-            print(json.dumps({"file": str(path), "label": label, "confidence": round(conf, 4)}))
-        else:
-            print(f"{path}: {label} ({conf:.1%})")
-    return 1 if failures else 0
+        why = (f"not a digit (best guess {label} at {conf:.1%}, below min_confidence {rec.min_confidence:.1%})"
+               if result.rejected[0] else None)
+    if as_json:
+        return json.dumps({"file": str(path), "label": label, "confidence": round(conf, 4),
+                           "rejected": why is not None})
+    return f"{path}: {why}" if why else f"{path}: {label} ({conf:.1%})"
