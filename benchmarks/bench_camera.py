@@ -254,9 +254,9 @@ def main(argv=None) -> int:
            "command": "python benchmarks/bench_camera.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "speed": speed, "accuracy": acc}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    from edgedigits._io import write_json_atomic
+    from edgedigits._io import write_bytes_atomic, write_json_atomic
     write_json_atomic(RESULTS / "camera.json", res)
-    (RESULTS / "camera.md").write_text(markdown(res))
+    write_bytes_atomic(RESULTS / "camera.md", markdown(res).encode())
     print(markdown(res))
     return 0
 

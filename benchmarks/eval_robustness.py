@@ -114,8 +114,9 @@ def main(argv=None) -> int:
               "bundles": evaluate(bundles, suite, _validation_images(args.data), args.threads)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "robustness.md").write_text(to_markdown(report))
+    from edgedigits._io import write_bytes_atomic
+    write_bytes_atomic(out / "robustness.json", (json.dumps(report, indent=1) + "\n").encode())
+    write_bytes_atomic(out / "robustness.md", to_markdown(report).encode())
     print(to_markdown(report))
     return 0
 

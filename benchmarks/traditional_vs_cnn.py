@@ -221,8 +221,9 @@ def main(argv=None) -> int:
            "machine": machine, "bundle": str(bundle.path), "rows": rows, "notes": notes}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "traditional_vs_cnn.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "traditional_vs_cnn.md").write_text(markdown(res))
+    from edgedigits._io import write_bytes_atomic
+    write_bytes_atomic(out / "traditional_vs_cnn.json", (json.dumps(res, indent=1) + "\n").encode())
+    write_bytes_atomic(out / "traditional_vs_cnn.md", markdown(res).encode())
     print(markdown(res))
     return 0
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -34,6 +36,47 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root``: a rename publishes names, not their contents."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_dir(Path(folder))
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or the file system cannot, so the caller falls back.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:                        # C library older than glibc 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 @contextlib.contextmanager
@@ -74,8 +117,10 @@ def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]
     """Yield a fresh temporary folder next to ``target``; on success it becomes ``target``.
 
     If ``target`` exists it is replaced only when ``force`` is true (checked before any work by
-    the caller via :func:`check_replaceable`); the old folder is moved aside and removed only
-    after the new one is in place. On failure the temporary folder is removed.
+    the caller via :func:`check_replaceable`). On Linux the two folders are swapped in one step,
+    so ``target`` is never missing; elsewhere the old folder is moved aside first, leaving a
+    moment without ``target``. The old folder is removed once the new one is in place. On
+    failure the temporary folder is removed.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,17 +128,19 @@ def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
-        if target.exists():
+        _fsync_tree(tmp)
+        if target.exists() or target.is_symlink():
             if not force:
                 raise FileExistsError(target)
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.rmdir(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            if not _exchange(tmp, target):       # on success tmp now holds the old folder
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+                os.rmdir(old)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                _remove(old)
         else:
             os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists() or tmp.is_symlink():
+            _remove(tmp)

@@ -315,7 +315,8 @@ def _worker(argv: list[str]) -> int:
     data = np.load(spec["data"])
     measure(row, row.bundle, data["images"], data["labels"], Path(spec["video"]) if spec["video"] else None,
             Settings(**spec["settings"]))
-    Path(spec["result"]).write_text(json.dumps({k: getattr(row, k) for k in MEASURED}))
+    from ._io import write_json_atomic
+    write_json_atomic(spec["result"], {k: getattr(row, k) for k in MEASURED})
     return 0
 
 
