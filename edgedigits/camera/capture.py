@@ -8,6 +8,9 @@ frames we were too slow for are counted as dropped (gaps in ``Frame.index``).
 The thread also watches the device: when ``read()`` sees no new frame for ``stall_timeout``
 seconds (the device stopped delivering, its read blocks, it failed, or it repeats the very same
 image), the source is reopened with exponential back-off and the event is reported on stderr.
+Frames the device delivers but nothing can read (no image, empty, a few pixels, NaN, an odd
+channel count or dtype) are skipped, counted in ``skipped`` and reported; 16-bit, float, gray
+and BGRA frames are converted to 8-bit BGR (see :func:`.sources.camera_frame`).
 A capture whose read is blocked cannot be interrupted safely; it is abandoned to its (daemon)
 thread, which releases it if the read ever returns.
 """
@@ -19,7 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from .sources import Frame, SourceError, _log, _now, quiet_opencv
+from ..errors import InputError
+from .sources import Frame, SourceError, _log, _now, camera_frame, quiet_opencv
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 8.0
@@ -40,6 +44,7 @@ class _Reader(threading.Thread):
         self.owner, self.cap, self.generation = owner, cap, generation
         self.failed = False
         self.frozen = False
+        self.unusable = None           # why the frames since the last good one were skipped
 
     def run(self) -> None:
         owner, last = self.owner, None
@@ -48,9 +53,16 @@ class _Reader(threading.Thread):
                 ok, image = self.cap.read()
                 if owner.generation != self.generation:
                     break
-                if not ok or image is None:
+                if not ok:
                     self.failed = True
                     break
+                try:
+                    image = camera_frame(image)
+                except InputError as exc:
+                    self.unusable = str(exc)
+                    owner._skip(self.unusable)
+                    continue
+                self.unusable = None
                 if _same_image(last, image):
                     self.frozen = True          # a repeated image is not a new frame
                     continue
@@ -89,6 +101,7 @@ class LiveSource:
         self.generation = 0
         self.reconnects = 0
         self.dropped = 0
+        self.skipped = 0
         self.error = None
         self._slot: Frame | None = None
         self._count = 0                 # frames published (the index of the next one)
@@ -124,6 +137,7 @@ class LiveSource:
 
     def _start_reader(self, cap) -> _Reader:
         self.generation += 1
+        self.error = None
         reader = _Reader(self, cap, self.generation)
         reader.start()
         return reader
@@ -134,6 +148,12 @@ class LiveSource:
             self._slot = Frame(self._count, now - self._start, image, now)
             self._count += 1
             self.cond.notify_all()
+
+    def _skip(self, reason: str) -> None:
+        """Count an unusable frame; report the 1st, 10th, 100th, ... so a broken device cannot flood the log."""
+        self.skipped += 1
+        if str(self.skipped).strip("0") == "1":
+            _log(f"{self.name}: skipped an unusable frame ({reason}); {self.skipped} so far")
 
     def _wait_new(self) -> Frame | None:
         """The newest unreturned frame, or None after ``stall_timeout`` / on stop / reader end."""
@@ -166,6 +186,8 @@ class LiveSource:
         r = self._reader
         if r.failed:
             return "it stopped delivering frames" + (f" ({self.error})" if self.error else "")
+        if r.unusable:
+            return f"it delivered only unusable frames for {self.stall_timeout:g} s ({r.unusable})"
         if r.frozen:
             return f"it repeated the same image for {self.stall_timeout:g} s"
         return f"no new frame arrived for {self.stall_timeout:g} s"

@@ -123,6 +123,7 @@ class Summary:
     backend: str
     frames: int = 0
     dropped: int = 0
+    skipped: int = 0
     seconds: float = 0.0
     digits: int = 0
     numbers: int = 0
@@ -137,6 +138,7 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {"source": self.source, "backend": self.backend, "frames": self.frames, "dropped": self.dropped,
+                "skipped": self.skipped,
                 "seconds": round(self.seconds, 3), "fps": round(self.fps, 1),
                 "latency_ms_p50": round(self.latency.percentile(50), 3),
                 "latency_ms_p95": round(self.latency.percentile(95), 3), "digits": self.digits,
@@ -148,6 +150,7 @@ class Summary:
                 f"latency p50 {d['latency_ms_p50']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms; "
                 f"{d['digits']} digits read in {d['numbers']} numbers; backend {d['backend']}; "
                 f"stopped: {d['stopped']}" + (f"; {d['reconnects']} reconnects" if d["reconnects"] else "")
+                + (f"; {d['skipped']} unusable frames skipped" if d["skipped"] else "")
                 + (f"; saved {d['saved']}" if d["saved"] else ""))
 
 
@@ -242,6 +245,7 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
             if timer:
                 timer.cancel()
             summary.dropped = getattr(source, "dropped", 0)
+            summary.skipped = getattr(source, "skipped", 0)
             summary.reconnects = getattr(source, "reconnects", 0)
             source.close()
             if window:

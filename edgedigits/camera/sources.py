@@ -21,7 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import EdgeDigitsError
+from ..errors import EdgeDigitsError, InputError
+
+# A frame smaller than this on either side cannot hold a readable digit: it is a device fault.
+MIN_FRAME_SIDE = 16
 
 
 class SourceError(EdgeDigitsError):
@@ -40,6 +43,37 @@ class Frame:
     time: float
     image: np.ndarray
     captured: float
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """``image`` as the 8-bit BGR frame the loop, the overlay and the video writer expect.
+
+    Gray, BGRA, 16-bit and float images are converted as :func:`edgedigits.preprocess.to_gray`
+    reads them; anything it cannot read raises its :class:`~edgedigits.errors.InputError`.
+    """
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size:
+        if image.ndim == 3 and image.shape[2] == 3:
+            return image
+        if image.ndim == 2:
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    from ..preprocess import to_gray
+    return cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
+
+
+def camera_frame(image) -> np.ndarray:
+    """A frame from a capture device as 8-bit BGR, or :class:`InputError` saying why it is unusable.
+
+    Unusable: no image, not an array, empty, smaller than ``MIN_FRAME_SIDE`` pixels on a side,
+    NaN or infinite values, or a shape, channel count or dtype that :func:`as_bgr` cannot read.
+    """
+    if image is None:
+        raise InputError("the device reported a frame but gave no image")
+    if isinstance(image, np.ndarray) and image.ndim in (2, 3) and min(image.shape[:2]) < MIN_FRAME_SIDE:
+        raise InputError(f"a {image.shape[1]}x{image.shape[0]} frame is smaller than {MIN_FRAME_SIDE} pixels "
+                         f"on a side")
+    if isinstance(image, np.ndarray) and np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise InputError("the frame holds NaN or infinite values")
+    return as_bgr(image)
 
 
 def _now() -> float:
@@ -84,6 +118,7 @@ class VideoFileSource:
         self.fps = fps if 1 <= fps <= 1000 else 30.0
         self.realtime = realtime
         self.dropped = 0
+        self.error = None
         self._stop = stop or threading.Event()
         self._closed = threading.Event()
         self._next = 0
@@ -97,7 +132,11 @@ class VideoFileSource:
     def _decode_ahead(self) -> None:
         try:
             while not self._closed.is_set():
-                ok, image = self._cap.read()
+                try:
+                    ok, image = self._cap.read()
+                except Exception as exc:         # a decoder error ends the video; read() reports it
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    ok, image = False, None
                 item = image if ok else None
                 while not self._closed.is_set():
                     try:
@@ -134,8 +173,15 @@ class VideoFileSource:
         return None
 
     def read(self) -> Frame | None:
-        image = self._read_paced() if self.realtime else self._read_queued()
+        """The next frame; None at the end; :class:`SourceError` when the decoder failed mid-file."""
+        try:
+            image = self._read_paced() if self.realtime else self._read_queued()
+        except Exception as exc:                 # the paced path decodes here, in this thread
+            self.error, image = f"{type(exc).__name__}: {exc}", None
         if image is None:
+            if self.error:
+                raise SourceError(f"{self.name}: decoding failed after {self._next} frames ({self.error}); "
+                                  f"the file may be damaged: re-encode or replace it.")
             return None
         frame = Frame(self._next, self._next / self.fps, image, _now())
         self._next += 1
@@ -168,7 +214,7 @@ class ImagesSource:
             path, index = self._paths[self._i], self._i
             self._i += 1
             try:
-                image = read_image(path)
+                image = as_bgr(read_image(path))
             except ValueError as exc:
                 if len(self._paths) == 1:
                     raise SourceError(f"{path} {str(exc).rstrip('.')}; pass an image, a video, a folder, "
@@ -176,11 +222,6 @@ class ImagesSource:
                 self.skipped += 1
                 _log(f"skipping {path}: {exc}")
                 continue
-            if image.dtype != np.uint8 or image.ndim == 3 and image.shape[2] == 4:
-                from ..preprocess import to_gray
-                image = cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
-            elif image.ndim == 2:
-                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             return Frame(index, float(index), image, _now())
         return None
 
