@@ -330,7 +330,7 @@ class Bundle:
             with open(path, "rb") as f:
                 tensors = external_tensors(f.read())
         except MalformedModel as exc:
-            raise BundleError(f"{path} is not a well-formed ONNX model ({exc}), so it was refused before any "
+            raise BundleError(f"{path} is not a valid ONNX model ({exc}), so it was refused before any "
                               "backend read it; re-export the bundle.") from None
         folder = posixpath.dirname(artifact.file)
         listed = {posixpath.normpath(f.file) for f in artifact.files}

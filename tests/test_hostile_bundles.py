@@ -295,7 +295,7 @@ def test_malformed_model_is_one_bundle_error(tmp_path, name):
     with pytest.raises(MalformedModel, match=pattern):
         external_tensors(data)
     bundle = load_bundle(onnx_bundle(tmp_path, data))
-    with pytest.raises(BundleError, match=r"model.onnx is not a well-formed ONNX model \(.*" + pattern) as info:
+    with pytest.raises(BundleError, match=r"model.onnx is not a valid ONNX model \(.*" + pattern) as info:
         bundle.artifact_path("onnx-fp32")
     one_line(info.value)
 
@@ -307,7 +307,7 @@ def test_deep_but_legal_nesting_is_accepted():
 def test_truncated_model_with_matching_checksum_is_refused(tmp_path, default_bundle):
     data = (default_bundle.path / "model.onnx").read_bytes()
     root = onnx_bundle(tmp_path, data[: len(data) // 2])
-    with pytest.raises(BundleError, match=r"is not a well-formed ONNX model"):
+    with pytest.raises(BundleError, match=r"is not a valid ONNX model"):
         Recognizer(model=root, backend="onnxruntime")
 
 
