@@ -48,6 +48,8 @@ class Augment:
     light_depth: float = 0.7          # ... along a random gradient, by up to this fraction
     noise_p: float = 0.0              # probability of extra sensor noise ...
     noise_max: float = 0.25           # ... with std U(0, noise_max)
+    lowres_p: float = 0.0             # probability of a low-resolution view (a small, far-away digit) ...
+    lowres_size: tuple = (8, 14)      # ... averaged down to s x s pixels (s uniform, one per batch), scaled back
 
 
 @dataclass
@@ -126,6 +128,8 @@ def _augment(torch, x, aug: Augment, gen):
     blur = (torch.rand(n, generator=gen) < aug.blur_p).view(n, 1, 1, 1)
     if blur.any():
         x = torch.where(blur, _blur(torch, x, aug, gen), x)
+    if aug.lowres_p > 0:
+        x = _low_resolution(torch, x, aug, gen)
     x = x * uniform(*aug.contrast).view(n, 1, 1, 1)
     if aug.light_p > 0:
         x = _uneven_light(torch, x, aug, gen)
@@ -163,6 +167,18 @@ def _blur(torch, x, aug: Augment, gen):
     y = F.conv2d(x.view(1, n, 28, 28), k2, padding=3, groups=n).view(n, 1, 28, 28)
     peak_before = x.amax(dim=(1, 2, 3), keepdim=True)
     return y * peak_before / y.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6)
+
+
+def _low_resolution(torch, x, aug: Augment, gen):
+    """A share ``lowres_p`` of the batch seen at s x s pixels (area average) and scaled back to 28 x 28."""
+    import torch.nn.functional as F
+    n = x.shape[0]
+    on = (torch.rand(n, generator=gen) < aug.lowres_p).view(n, 1, 1, 1)
+    lo, hi = aug.lowres_size
+    s = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+    up = F.interpolate(F.interpolate(x, size=(s, s), mode="area"), size=(28, 28), mode="bilinear",
+                       align_corners=False)
+    return torch.where(on, up, x)
 
 
 def _elastic_offsets(torch, n, aug: Augment, gen):

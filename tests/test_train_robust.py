@@ -40,7 +40,7 @@ def test_each_new_augmentation_changes_the_batch():
     plain = _augment(torch, x.clone(), Augment(**off), torch.Generator().manual_seed(0))
     assert torch.allclose(plain, x, atol=1e-5)      # everything off: the batch passes unchanged
     for extra in ({"elastic_p": 1.0}, {"light_p": 1.0}, {"noise_p": 1.0},
-                  {"blur_p": 1.0, "blur_sigma_max": 1.3}, {"thickness_p": 1.0, "stroke_range": (1.5, 2.0)}):
+                  {"blur_p": 1.0, "blur_sigma_max": 1.3}, {"lowres_p": 1.0}, {"thickness_p": 1.0, "stroke_range": (1.5, 2.0)}):
         y = _augment(torch, x.clone(), Augment(**{**off, **extra}), torch.Generator().manual_seed(0))
         assert (y - x).abs().mean() > 0.01, extra
 
