@@ -16,6 +16,7 @@ functions, tested without a GPU.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .base import Backend, Session
 
 #: Largest batch an engine built here accepts; bigger batches are split by the session.
 DEFAULT_MAX_BATCH = 256
+ENV_TRUST_ENGINE_CODE = "EDGEDIGITS_TRUST_ENGINE_CODE"
 
 
 # -- decisions from recorded facts (no TensorRT needed; the rules live in edgedigits.export.tensorrt) --
@@ -68,6 +70,26 @@ def build_source(bundle: Bundle, precision: str) -> Artifact | None:
     return bundle.find("onnx", precision)
 
 
+def host_code_decision(facts: dict | None, built_here: bool) -> tuple[bool, str]:
+    """Whether TensorRT may load an engine, as far as the code inside it goes: (allowed, why).
+
+    A version-compatible engine carries host code (its lean runtime) that TensorRT executes when
+    ``engine_host_code_allowed`` is set, so such an engine is code, not data. edgedigits runs that
+    code only from engines it built itself on this machine (its cache), or when the user says they
+    trust the bundle's author with ``EDGEDIGITS_TRUST_ENGINE_CODE=1``. Other engines hold no host
+    code and are allowed.
+    """
+    if not (facts or {}).get("version_compatible"):
+        return True, "the engine is not version-compatible, so it holds no host code"
+    if built_here:
+        return True, "a version-compatible engine edgedigits built on this machine"
+    if os.environ.get(ENV_TRUST_ENGINE_CODE, "").strip() == "1":
+        return True, f"a version-compatible engine trusted by {ENV_TRUST_ENGINE_CODE}=1"
+    return False, (f"it is version-compatible, so it carries host code TensorRT would execute, and edgedigits "
+                   f"runs such code only from engines it built here; set {ENV_TRUST_ENGINE_CODE}=1 if you "
+                   "trust the bundle's author, or let edgedigits build an engine from the bundle's ONNX model")
+
+
 # -- the library -------------------------------------------------------------------------------
 def _check(result, what: str):
     """Unpack a cuda-bindings ``(err, value...)`` tuple, raising BackendError on an error code."""
@@ -85,15 +107,19 @@ def _cudart():
 class TensorRtSession(Session):
     """One deserialized engine with device buffers sized for its largest batch."""
 
-    def __init__(self, path: Path, device: str, precision: str, facts: dict | None = None):
+    def __init__(self, path: Path, device: str, precision: str, facts: dict | None = None,
+                 built_here: bool = False):
         super().__init__("tensorrt", path, device, precision)
+        allowed, why = host_code_decision(facts, built_here)
+        if not allowed:
+            raise BackendError(f"the TensorRT engine {path} was not loaded: {why}.")
         import tensorrt as trt
         cudart = _cudart()
         self._cudart = cudart
         self._buffers: list = []
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         if facts and facts.get("version_compatible"):
-            runtime.engine_host_code_allowed = True  # only for engines from a verified bundle or our cache
+            runtime.engine_host_code_allowed = True  # allowed by host_code_decision above
         self._engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self._engine is None:
             raise BackendError(f"TensorRT could not load the engine {path}; it was built for another TensorRT "
@@ -164,7 +190,7 @@ class TensorRtBackend(Backend):
     def artifact_for(self, bundle, precision, device):
         """A fitting engine of the bundle, else the ONNX model an engine would be built from."""
         for a in bundle.select("tensorrt", precision):
-            if compatibility(a.build, self._here)[0]:
+            if compatibility(a.build, self._here)[0] and host_code_decision(a.build, built_here=False)[0]:
                 return a
         return build_source(bundle, precision)
 
@@ -183,7 +209,7 @@ class TensorRtBackend(Backend):
     def _from_onnx(self, onnx_path: Path, sha256: str, source: str, precision: str, device: str,
                    max_batch: int = DEFAULT_MAX_BATCH) -> Session:
         engine = self.cached_engine(onnx_path, sha256, source, precision, max_batch)
-        return TensorRtSession(engine, device, precision, read_json(engine.with_suffix(".json")))
+        return TensorRtSession(engine, device, precision, read_json(engine.with_suffix(".json")), built_here=True)
 
     def cached_engine(self, onnx_path: Path, onnx_sha256: str, source: str, precision: str,
                       max_batch: int = DEFAULT_MAX_BATCH) -> Path:

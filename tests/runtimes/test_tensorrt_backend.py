@@ -107,6 +107,44 @@ def test_without_a_fitting_engine_the_onnx_model_is_the_build_source(engine_bund
     assert backend.artifact_for(engine_bundle, "fp16", "cuda") is None  # needs an FP16 ONNX (strong typing)
 
 
+@pytest.mark.parametrize("vc, built_here, trust, allowed", [
+    (False, False, "", True),      # no host code in the engine
+    (True, True, "", True),        # version-compatible, built by edgedigits on this machine
+    (True, False, "", False),      # version-compatible, from a bundle: its code is not run ...
+    (True, False, "1", True),      # ... unless the user trusts the bundle's author
+    (True, False, "yes", False),   # only the documented value counts
+])
+def test_engine_host_code_runs_only_from_our_own_builds_or_when_trusted(monkeypatch, vc, built_here, trust, allowed):
+    monkeypatch.setenv(trt.ENV_TRUST_ENGINE_CODE, trust)
+    ok, why = trt.host_code_decision(_facts(version_compatible=vc), built_here)
+    assert ok is allowed
+    if not ok:
+        assert "host code" in why and trt.ENV_TRUST_ENGINE_CODE in why
+
+
+def test_a_version_compatible_bundle_engine_is_refused_before_tensorrt_is_touched(tmp_path, monkeypatch):
+    monkeypatch.delenv(trt.ENV_TRUST_ENGINE_CODE, raising=False)
+    engine = tmp_path / "model.int8.engine"
+    engine.write_bytes(b"not trusted")
+    with pytest.raises(BackendError, match="carries host code"):
+        trt.TensorRtSession(engine, "cuda", "int8", _facts(version_compatible=True))
+
+
+def test_auto_prefers_building_over_an_untrusted_version_compatible_engine(engine_bundle, monkeypatch, tmp_path):
+    root = tmp_path / "vc"
+    shutil.copytree(engine_bundle.path, root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    for a in manifest["artifacts"]:
+        if a["format"] == "tensorrt":
+            a["build"]["version_compatible"] = True
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    backend = _pretend_gpu(monkeypatch, H100)
+    monkeypatch.delenv(trt.ENV_TRUST_ENGINE_CODE, raising=False)
+    assert backend.artifact_for(Bundle.load(root), "int8", "cuda").id == "onnx-int8"
+    monkeypatch.setenv(trt.ENV_TRUST_ENGINE_CODE, "1")
+    assert backend.artifact_for(Bundle.load(root), "int8", "cuda").id == "tensorrt-int8-sm90"
+
+
 @needs_tensorrt
 def test_tensorrt_runs_the_bundle_like_the_reference(int8_bundle, digits, reference, run_all):
     x, labels, _ = digits
