@@ -161,3 +161,14 @@ def test_cli_without_command_and_version(cli):
     assert cli().returncode == 2
     r = cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("edgedigits ")
+
+
+def test_camera_on_a_folder_with_no_readable_image_is_an_error(cli, tmp_path):
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    r = cli("camera", "--source", tmp_path, "--json", "--headless", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        f"none of the 2 image files in {tmp_path} could be read; fix or replace them "
+        "(the messages above say what is wrong with each).")
+    assert "latency -" in r.stderr and "nan" not in r.stderr

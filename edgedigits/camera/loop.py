@@ -140,14 +140,20 @@ class Summary:
         return {"source": self.source, "backend": self.backend, "frames": self.frames, "dropped": self.dropped,
                 "skipped": self.skipped,
                 "seconds": round(self.seconds, 3), "fps": round(self.fps, 1),
-                "latency_ms_p50": round(self.latency.percentile(50), 3),
-                "latency_ms_p95": round(self.latency.percentile(95), 3), "digits": self.digits,
+                "latency_ms_p50": self._latency_ms(50), "latency_ms_p95": self._latency_ms(95), "digits": self.digits,
                 "numbers": self.numbers, "reconnects": self.reconnects, "stopped": self.stopped, "saved": self.saved}
+
+    def _latency_ms(self, q: float) -> float | None:
+        """A latency percentile in ms, or None (JSON null) before any frame was processed."""
+        value = self.latency.percentile(q)
+        return None if value != value else round(value, 3)   # NaN: no samples
 
     def text(self) -> str:
         d = self.to_dict()
+        latency = ("latency -" if d["latency_ms_p50"] is None else
+                   f"latency p50 {d['latency_ms_p50']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms")
         return (f"{d['frames']} frames in {d['seconds']:.1f} s ({d['fps']:.1f} FPS, {d['dropped']} dropped); "
-                f"latency p50 {d['latency_ms_p50']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms; "
+                f"{latency}; "
                 f"{d['digits']} digits read in {d['numbers']} numbers; backend {d['backend']}; "
                 f"stopped: {d['stopped']}" + (f"; {d['reconnects']} reconnects" if d["reconnects"] else "")
                 + (f"; {d['skipped']} unusable frames skipped" if d["skipped"] else "")
