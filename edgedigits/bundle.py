@@ -359,14 +359,29 @@ class Bundle:
         return f"Bundle({str(self.path)!r}, model={self.model_name!r}, artifacts={[a.id for a in self.artifacts]})"
 
 
-def default_bundle_path() -> Path:
-    """The bundle shipped inside the package."""
-    return Path(str(resources.files("edgedigits") / "assets" / "default"))
+# Bundles shipped inside the package, by name: "default" (the MNIST-accurate model every API uses
+# when given no model) and "robust" (the robust recipe: corruptions and non-digits; see README).
+SHIPPED_BUNDLES = ("default", "robust")
+
+
+def default_bundle_path(name: str = "default") -> Path:
+    """The folder of a bundle shipped inside the package (``name`` in :data:`SHIPPED_BUNDLES`)."""
+    return Path(str(resources.files("edgedigits") / "assets" / name))
+
+
+def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
+    """``path`` as a folder: None is the default bundle; a shipped bundle's name (when no folder of
+    that name exists here) is that bundle; anything else is a folder path."""
+    if path is None:
+        return default_bundle_path()
+    if isinstance(path, str) and path in SHIPPED_BUNDLES and not Path(path).exists():
+        return default_bundle_path(path)
+    return Path(path)
 
 
 def load_bundle(path: str | os.PathLike | None = None, verify: bool = False) -> Bundle:
-    """Load ``path`` (default: the shipped bundle)."""
-    return Bundle.load(default_bundle_path() if path is None else path, verify=verify)
+    """Load the bundle folder ``path``, or a shipped bundle by name ("default", "robust"; None = "default")."""
+    return Bundle.load(resolve_bundle_path(path), verify=verify)
 
 
 def make_artifact(root: Path, id: str, format: str, precision: str, file: str,

@@ -89,19 +89,22 @@ def test_threshold_lives_in_the_manifest(tmp_path):
 
 @pytest.fixture(scope="module")
 def model():
-    """(logits function, threshold) of the bundle under test; skips unless it is calibrated."""
-    bundle = load_bundle(os.environ.get("EDGEDIGITS_BUNDLE") or None)
+    """A Recognizer of the bundle under test ($EDGEDIGITS_BUNDLE, else the shipped "robust" one) at its
+    calibrated default threshold; skips for a bundle not trained to reject non-digits."""
+    from edgedigits import Recognizer
+    bundle = load_bundle(os.environ.get("EDGEDIGITS_BUNDLE") or "robust")
     recipe = bundle.manifest.get("training", {}).get("recipe", {})
     if "rejection" not in bundle.manifest or not recipe.get("outlier_weight"):
         pytest.skip(f"bundle {bundle.path} was not trained with outlier exposure, so its threshold does not "
                     "reject non-digits reliably; set EDGEDIGITS_BUNDLE to a bundle trained with "
                     "edgedigits.train.robust_config()")
-    return (lambda x: rejection.onnx_logits(bundle, x)), rejection.min_confidence_for(bundle)
+    with Recognizer(bundle) as rec:
+        assert rec.min_confidence == rejection.min_confidence_for(bundle) > 0
+        yield rec
 
 
 def _accepted(model, images) -> np.ndarray:
-    logits_fn, threshold = model
-    return ~rejection.rejected(rejection.confidence(logits_fn(images)), threshold)
+    return model.classify(images).accepted
 
 
 def test_letters_are_rejected(model):
@@ -136,3 +139,21 @@ def test_real_digits_are_accepted(model):
     images, labels = load_sample("heldout")       # 1,000 MNIST test digits
     accepted = _accepted(model, images)
     assert accepted[0] and accepted.mean() >= 0.99
+
+
+def test_read_drops_a_letter_and_keeps_the_digit_beside_it(model):
+    """Recognizer.read on a whole frame: a handwritten-like digit and a letter side by side."""
+    import cv2
+    images, labels = load_sample("heldout")
+    frame = np.full((120, 240), 235, np.uint8)                    # light paper
+    digit = cv2.resize(255 - images[0], (84, 84), interpolation=cv2.INTER_CUBIC)
+    frame[18:102, 20:104] = np.minimum(frame[18:102, 20:104], digit)
+    cv2.putText(frame, "K", (140, 95), cv2.FONT_HERSHEY_SIMPLEX, 2.8, 20, 7)
+    from edgedigits import Recognizer
+    with Recognizer(model.bundle, min_confidence=0.0) as everything:
+        assert len(everything.read(frame)) == 2                    # the letter is found, then rejected
+    found = model.read(frame)
+    assert [d.label for d in found] == [int(labels[0])]
+    x, y, w, h = found[0].box
+    assert x < 104 and x + w > 20                                  # the box is the digit's, not the letter's
+    assert found[0].confidence >= model.min_confidence

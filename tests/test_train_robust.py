@@ -57,7 +57,7 @@ def test_robust_config_rejects_unknown_and_bad_options():
 def test_a_short_robust_run_records_its_recipe(tmp_path, mnist_dir):
     from edgedigits.train import robust_config, train
     cfg = robust_config(model="digitnet_xs", epochs=1, subset=1024, val_size=200, outlier_pool=300,
-                        rendered_digits=200)
+                        rendered_digits=200, init_from="")
     bundle = train(cfg, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
     recipe = json.loads((bundle / "manifest.json").read_text())["training"]["recipe"]
     assert recipe["outlier_weight"] == 0.5 and recipe["rendered_digits"] == 200
@@ -72,3 +72,17 @@ def test_init_from_must_name_weights(tmp_path, mnist_dir):
                         rendered_digits=0, init_from=str(tmp_path / "nothing"))
     with pytest.raises(UsageError, match="neither a weights.pt file nor a bundle folder"):
         train(cfg, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
+
+
+def test_the_robust_recipe_starts_from_the_default_bundle_and_refuses_other_architectures(tmp_path, mnist_dir):
+    from edgedigits.errors import UsageError
+    from edgedigits.train import _initial_weights, robust_config, train
+    import torch
+    cfg = robust_config()
+    assert (cfg.init_from, cfg.model, cfg.val_size) == ("default", "digitnet_sf", 2000)
+    from edgedigits.models import create_model
+    assert set(_initial_weights(torch, "default")) == set(create_model("digitnet_sf").state_dict())
+    wrong = robust_config(model="digitnet_xs", epochs=1, subset=512, val_size=200, outlier_pool=100,
+                          rendered_digits=0)
+    with pytest.raises(UsageError, match="weights of another architecture than digitnet_xs"):
+        train(wrong, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)

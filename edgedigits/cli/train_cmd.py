@@ -12,7 +12,8 @@ def add_arguments(p) -> None:
     from ..train import RECIPES
     p.add_argument("--recipe", choices=sorted(RECIPES), default="shipped",
                    help="training recipe (default 'shipped': reproduces the model shipped with edgedigits; "
-                        "'robust': camera-like augmentation and outlier exposure; 'basic': the first recipe). "
+                        "'robust': reproduces the shipped 'robust' model, fine-tuning the default one with camera-like "
+                        "augmentation and outlier exposure; 'basic': the first recipe). "
                         "The options below override the recipe's values")
     p.add_argument("--model", default=None, help="architecture name (default: the recipe's)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs")
