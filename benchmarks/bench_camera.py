@@ -232,6 +232,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--model", default=None)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--name", default="camera", help="results file stem (default camera: camera.json, camera.md)")
     args = ap.parse_args(argv)
     load = [round(v, 2) for v in os.getloadavg()]
     (images, labels), source = digits_source()
@@ -255,8 +256,8 @@ def main(argv=None) -> int:
            "speed": speed, "accuracy": acc}
     RESULTS.mkdir(parents=True, exist_ok=True)
     from edgedigits._io import write_bytes_atomic, write_json_atomic
-    write_json_atomic(RESULTS / "camera.json", res)
-    write_bytes_atomic(RESULTS / "camera.md", markdown(res).encode())
+    write_json_atomic(RESULTS / f"{args.name}.json", res)
+    write_bytes_atomic(RESULTS / f"{args.name}.md", markdown(res).encode())
     print(markdown(res))
     return 0
 

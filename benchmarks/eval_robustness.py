@@ -2,8 +2,9 @@
 
     python benchmarks/eval_robustness.py [--bundle NAME=PATH ...] [--data MNIST_DIR]
 
-Without ``--bundle`` it compares the shipped bundle with the training runs that exist under
-``runs/`` (s_v1, s_v2: the original recipe for 50 epochs, v2 milder; robust: the robust recipe). Every
+Without ``--bundle`` it compares the two shipped bundles ("default" and "robust") with the training
+runs that exist under ``runs/`` (robust: the robust recipe on DigitNet-S from scratch; sf_scratch:
+on DigitNet-SF from scratch). Every
 bundle is run with onnxruntime, FP32 and (where the bundle has one) INT8, on the same suite
 (``edgedigits eval`` builds it; every source is held out from training, see edgedigits.synth).
 
@@ -31,27 +32,33 @@ from edgedigits.rejection import TARGET_FALSE_REJECT, calibrate, confidence, min
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_RUNS = ("s_v1", "s_v2", "robust")
+DEFAULT_RUNS = {"robust_digitnet_s": "robust", "robust_scratch": "sf_scratch"}   # result name: runs/ folder
 
 
 def _default_bundles() -> dict:
-    """The shipped bundle and each run's exported bundle (with INT8), else its training bundle."""
-    found = {"shipped": default_bundle_path()}
-    for name in DEFAULT_RUNS:
-        for sub in ("export", "bundle"):
-            path = ROOT / "runs" / name / sub
+    """The shipped bundles and each run's exported bundle (with INT8), else its training bundle."""
+    found = {"default": default_bundle_path("default"), "robust": default_bundle_path("robust")}
+    for name, folder in DEFAULT_RUNS.items():
+        for sub in ("ship", "export", "bundle"):
+            path = ROOT / "runs" / folder / sub
             if (path / "manifest.json").is_file():
                 found[name] = path
                 break
     return found
 
 
-def _validation_images(data_dir):
-    """MNIST's validation split as edgedigits.train holds it out (never trained on)."""
+def _validation_images(data_dir, bundles: dict):
+    """MNIST's validation split as edgedigits.train holds it out, never trained on by any of ``bundles``.
+
+    The split's order is fixed, so the smallest validation size among the bundles' recipes gives
+    images every one of them held out.
+    """
     from edgedigits import data as mnist
     from edgedigits.train import TrainConfig, _split
+    sizes = [load_bundle(p).manifest.get("training", {}).get("recipe", {}).get("val_size") for p in bundles.values()]
+    size = min([s for s in sizes if s] or [TrainConfig().val_size])
     images, labels = mnist.load_mnist("train", data_dir)
-    return _split(TrainConfig(), images, labels)[1][0]
+    return _split(TrainConfig(val_size=size), images, labels)[1][0]
 
 
 def evaluate(bundles: dict, suite, xval, threads: int) -> dict:
@@ -111,7 +118,7 @@ def main(argv=None) -> int:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "edgedigits": __version__,
               "python": platform.python_version(), "mnist_source": suite.mnist_source,
               "corruption_images": args.corruption_images, "targets": TARGETS, "notes": suite.notes,
-              "bundles": evaluate(bundles, suite, _validation_images(args.data), args.threads)}
+              "bundles": evaluate(bundles, suite, _validation_images(args.data, bundles), args.threads)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from edgedigits._io import write_bytes_atomic
