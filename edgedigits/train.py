@@ -74,6 +74,10 @@ class TrainConfig:
     outlier_pool: int = 20000         # negatives generated once per run (seeded) and augmented per batch
     rendered_digits: int = 0          # Hershey-font digits (synth training fonts) added to the training set
     init_from: str = ""               # start from these weights (a weights.pt state dict or a bundle folder)
+    # Clean replay (0 = off): this share of each batch gets ``clean_augment`` instead of ``augment``,
+    # so that a fine-tune towards heavy augmentation keeps seeing digits as clean as MNIST's.
+    clean_fraction: float = 0.0
+    clean_augment: Augment | None = None
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -84,6 +88,8 @@ class TrainConfig:
             raise UsageError(f"--lr must be between 0 and 10, not {self.lr}.")
         if self.val_size < 100 or self.val_size > 30000:
             raise UsageError(f"--val-size must be between 100 and 30000, not {self.val_size}.")
+        if not 0 <= self.clean_fraction < 1:
+            raise UsageError(f"clean_fraction must be in [0, 1), not {self.clean_fraction}.")
         if self.outlier_weight < 0 or not (0 < self.outlier_fraction <= 1):
             raise UsageError(f"outlier_weight must be >= 0 and outlier_fraction in (0, 1], not "
                              f"{self.outlier_weight} and {self.outlier_fraction}.")
@@ -138,6 +144,16 @@ def _augment(torch, x, aug: Augment, gen):
         std = uniform(0, aug.noise_max) * (torch.rand(n, generator=gen) < aug.noise_p)
         x = x + std.view(n, 1, 1, 1) * torch.randn(x.shape, generator=gen)
     return x.clamp_(0.0, 1.0)
+
+
+def _augment_batch(torch, x, cfg: "TrainConfig", gen):
+    """A training batch augmented by ``cfg``: all with ``cfg.augment``, or its first ``clean_fraction``
+    with ``cfg.clean_augment`` and the rest with ``cfg.augment``."""
+    if not cfg.clean_fraction:
+        return _augment(torch, x, cfg.augment, gen)
+    k = int(round(cfg.clean_fraction * len(x)))
+    return torch.cat([_augment(torch, x[:k], cfg.clean_augment or Augment(), gen),
+                      _augment(torch, x[k:], cfg.augment, gen)])
 
 
 def _stroke(torch, x, alpha):
@@ -235,7 +251,9 @@ def _split(cfg: TrainConfig, images, labels):
 
 def _config_from_dict(d: dict) -> TrainConfig:
     d = dict(d)
-    d["augment"] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["augment"].items()})
+    for key in ("augment", "clean_augment"):
+        if d.get(key) is not None:
+            d[key] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in d[key].items()})
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -315,7 +333,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, step, total_steps)
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            x = _augment(torch, xtr_t[idx].float().div_(255).unsqueeze(1), cfg.augment, gen)
+            x = _augment_batch(torch, xtr_t[idx].float().div_(255).unsqueeze(1), cfg, gen)
             y = ytr_t[idx]
             if n_out:
                 pick = torch.randint(len(outliers_t), (n_out,), generator=gen)

@@ -86,3 +86,19 @@ def test_the_robust_recipe_starts_from_the_default_bundle_and_refuses_other_arch
                           rendered_digits=0)
     with pytest.raises(UsageError, match="weights of another architecture than digitnet_xs"):
         train(wrong, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
+
+
+def test_clean_replay_keeps_its_share_of_the_batch_under_the_clean_augmentation():
+    import torch
+
+    from edgedigits.errors import UsageError
+    from edgedigits.train import Augment, _augment_batch, robust_config
+    off = Augment(rotate_deg=0.0, scale=(1.0, 1.0), shift_px=0.0, shear_deg=0.0, thickness_p=0.0,
+                  contrast=(1.0, 1.0), noise_std=0.0, blur_p=0.0)
+    x = _batch(torch)                                       # 64 digits
+    cfg = robust_config(clean_fraction=0.25, clean_augment=off)
+    y = _augment_batch(torch, x.clone(), cfg, torch.Generator().manual_seed(0))
+    assert torch.allclose(y[:16], x[:16], atol=1e-5)        # the clean quarter passes unchanged
+    assert (y[16:] - x[16:]).abs().mean() > 0.01            # the rest gets the robust augmentation
+    with pytest.raises(UsageError, match="clean_fraction must be in"):
+        robust_config(clean_fraction=1.0).validate()
