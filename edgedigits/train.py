@@ -235,7 +235,7 @@ def evaluate(torch, model, images: np.ndarray, labels: np.ndarray, batch: int = 
     correct = 0
     with torch.inference_mode():
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch]).float().div_(255).unsqueeze(1)
+            x = torch.tensor(images[i:i + batch]).float().div_(255).unsqueeze(1)   # a copy: MNIST may be read-only
             correct += int((model(x).argmax(1).numpy() == labels[i:i + batch]).sum())
     return correct / len(images)
 
