@@ -18,9 +18,14 @@ SMALL = ["--model", "digitnet_xs", "--subset", "4096", "--val-size", "500", "--b
 
 
 def _interrupt_after_first_checkpoint(args, out, env):
-    """Start a training run, Ctrl-C it once its first checkpoint exists; returns (returncode, stderr)."""
+    """Start a training run, Ctrl-C it once its first checkpoint exists; returns (returncode, stderr).
+
+    The child gets SIGINT's default disposition back: a test run started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    """
     proc = subprocess.Popen([sys.executable, "-m", "edgedigits", "train", *args, "--out", str(out)],
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
