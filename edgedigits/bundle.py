@@ -359,9 +359,8 @@ class Bundle:
         return f"Bundle({str(self.path)!r}, model={self.model_name!r}, artifacts={[a.id for a in self.artifacts]})"
 
 
-# Bundles shipped inside the package, by name: "default" (the MNIST-accurate model every API uses
-# when given no model) and "robust" (the robust recipe: corruptions and non-digits; see README).
-SHIPPED_BUNDLES = ("default", "robust")
+# Bundles shipped inside the package, by name ("default": the model every API uses when given none).
+SHIPPED_BUNDLES = ("default",)
 
 
 def default_bundle_path(name: str = "default") -> Path:
@@ -380,7 +379,7 @@ def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
 
 
 def load_bundle(path: str | os.PathLike | None = None, verify: bool = False) -> Bundle:
-    """Load the bundle folder ``path``, or a shipped bundle by name ("default", "robust"; None = "default")."""
+    """Load the bundle folder ``path``, or a shipped bundle by name ("default"; also None)."""
     return Bundle.load(resolve_bundle_path(path), verify=verify)
 
 

@@ -34,27 +34,18 @@ def test_shipped_model_accuracy_matches_manifest(default_bundle, mnist_test):
     accuracy = float((preds == labels).mean())
     assert accuracy >= 0.996, f"shipped model reaches only {accuracy:.2%} on MNIST test"
     assert accuracy == pytest.approx(default_bundle.test_accuracy, abs=1e-4)
+    int8 = ort.InferenceSession(str(default_bundle.artifact_path("onnx-int8")), providers=["CPUExecutionProvider"])
+    preds = np.concatenate([int8.run(None, {"input": x[i:i + 2000]})[0].argmax(1) for i in range(0, 10000, 2000)])
+    assert float((preds == labels).mean()) == pytest.approx(default_bundle.find("onnx", "int8").accuracy, abs=1e-4)
 
 
-def test_the_robust_bundle_is_shipped_by_name_and_its_figures_hold(mnist_test, tmp_path, monkeypatch):
-    """load_bundle("robust") is the shipped robust model; its manifest's MNIST figures are recomputed."""
-    import onnxruntime as ort
-    robust = load_bundle("robust", verify=True)
-    assert robust.path.name == "robust" and robust.path.parent == load_bundle().path.parent
-    assert [a.id for a in robust.artifacts] == ["onnx-fp32", "onnx-int8"]           # ONNX only: no weights.pt
-    assert robust.manifest["training"]["recipe"]["init_from"].endswith("default")    # fine-tuned from it
-    assert robust.manifest["rejection"]["min_confidence"] > 0
-    images, labels = mnist_test
-    x = images.astype(np.float32)[:, None] / 255
-    for artifact in robust.artifacts:
-        sess = ort.InferenceSession(str(robust.artifact_path(artifact)), providers=["CPUExecutionProvider"])
-        preds = np.concatenate([sess.run(None, {"input": x[i:i + 2000]})[0].argmax(1) for i in range(0, 10000, 2000)])
-        assert float((preds == labels).mean()) == pytest.approx(artifact.accuracy, abs=1e-4)
-    # a folder of that name in the working directory is a path, not the shipped bundle
+def test_shipped_bundles_load_by_name_and_a_folder_of_that_name_wins(tmp_path, monkeypatch):
+    assert load_bundle("default").path == load_bundle().path
+    assert load_bundle().manifest["training"]["base_model"]["metrics"]["mnist_test_accuracy"] >= 0.996
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "robust").mkdir()
+    (tmp_path / "default").mkdir()                   # a folder of that name here is a path, not the bundle
     with pytest.raises(BundleError):
-        load_bundle("robust")
+        load_bundle("default")
 
 
 @pytest.fixture

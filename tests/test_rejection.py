@@ -89,10 +89,10 @@ def test_threshold_lives_in_the_manifest(tmp_path):
 
 @pytest.fixture(scope="module")
 def model():
-    """A Recognizer of the bundle under test ($EDGEDIGITS_BUNDLE, else the shipped "robust" one) at its
+    """A Recognizer of the bundle under test ($EDGEDIGITS_BUNDLE, else the shipped one) at its
     calibrated default threshold; skips for a bundle not trained to reject non-digits."""
     from edgedigits import Recognizer
-    bundle = load_bundle(os.environ.get("EDGEDIGITS_BUNDLE") or "robust")
+    bundle = load_bundle(os.environ.get("EDGEDIGITS_BUNDLE") or None)
     recipe = bundle.manifest.get("training", {}).get("recipe", {})
     if "rejection" not in bundle.manifest or not recipe.get("outlier_weight"):
         pytest.skip(f"bundle {bundle.path} was not trained with outlier exposure, so its threshold does not "

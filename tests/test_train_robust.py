@@ -74,18 +74,24 @@ def test_init_from_must_name_weights(tmp_path, mnist_dir):
         train(cfg, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
 
 
-def test_the_robust_recipe_starts_from_the_default_bundle_and_refuses_other_architectures(tmp_path, mnist_dir):
-    from edgedigits.errors import UsageError
-    from edgedigits.train import _initial_weights, robust_config, train
+def test_the_shipped_recipe_fine_tunes_a_given_model_and_refuses_other_architectures(tmp_path, mnist_dir, cli):
     import torch
-    cfg = robust_config()
-    assert (cfg.init_from, cfg.model, cfg.val_size) == ("default", "digitnet_sf", 2000)
+
+    from edgedigits.errors import UsageError
     from edgedigits.models import create_model
+    from edgedigits.train import _initial_weights, base_config, shipped_config, train
+    cfg = shipped_config()
+    assert (cfg.model, cfg.val_size, cfg.clean_fraction) == ("digitnet_sf", 2000, 0.5)
+    assert cfg.clean_augment == base_config().augment and cfg.outlier_weight > 0
+    # the shipped bundle's weights are a digitnet_sf state dict, usable as a starting point
     assert set(_initial_weights(torch, "default")) == set(create_model("digitnet_sf").state_dict())
-    wrong = robust_config(model="digitnet_xs", epochs=1, subset=512, val_size=200, outlier_pool=100,
-                          rendered_digits=0)
+    wrong = shipped_config(model="digitnet_xs", epochs=1, subset=512, val_size=200, outlier_pool=100,
+                           rendered_digits=0, init_from="default")
     with pytest.raises(UsageError, match="weights of another architecture than digitnet_xs"):
         train(wrong, tmp_path / "run", data_dir=mnist_dir, threads=1, progress=False, log=lambda *a: None)
+    r = cli("train", "--recipe", "shipped", "--out", tmp_path / "cli", "--data", mnist_dir)
+    assert r.returncode != 0 and "pass --init-from" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "cli").exists()
 
 
 def test_clean_replay_keeps_its_share_of_the_batch_under_the_clean_augmentation():

@@ -10,11 +10,14 @@ HELP = "train a model on MNIST (needs PyTorch) and write a checkpoint and a bund
 
 def add_arguments(p) -> None:
     from ..train import RECIPES
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="shipped",
-                   help="training recipe (default 'shipped': reproduces the model shipped with edgedigits; "
-                        "'robust': reproduces the shipped 'robust' model, fine-tuning the default one with camera-like "
-                        "augmentation and outlier exposure; 'basic': the first recipe). "
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="base",
+                   help="training recipe. The shipped model takes two: 'base' (default; from scratch) and then "
+                        "'shipped' (a robust fine-tune of it, --init-from the base bundle). 'robust': that "
+                        "fine-tune without clean replay; 'basic': the first recipe. "
                         "The options below override the recipe's values")
+    p.add_argument("--init-from", default=None, metavar="BUNDLE",
+                   help="start from this bundle's weights (a bundle folder, its weights.pt, or 'default'); "
+                        "needed by the fine-tuning recipes")
     p.add_argument("--model", default=None, help="architecture name (default: the recipe's)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs")
     p.add_argument("--batch-size", type=positive_int, default=None, help="batch size")
@@ -37,12 +40,15 @@ def run(args) -> int:
     need("torch", "'edgedigits train'")
     from ..models import list_models
     from ..errors import UsageError
-    from ..train import RECIPES, train
+    from ..train import FINE_TUNES, RECIPES, train
     if args.model is not None and args.model not in list_models():
         raise UsageError(f"unknown --model {args.model!r}; choose one of: {', '.join(list_models())}.")
     overrides = {key: getattr(args, key) for key in ("model", "epochs", "batch_size", "lr", "seed", "subset",
-                                                      "val_size") if getattr(args, key) is not None}
+                                                      "val_size", "init_from") if getattr(args, key) is not None}
     cfg = RECIPES[args.recipe](**overrides)
+    if args.recipe in FINE_TUNES and not cfg.init_from and not args.resume:
+        raise UsageError(f"--recipe {args.recipe} fine-tunes a trained model: pass --init-from with its bundle "
+                         "(train one with --recipe base first).")
     bundle = train(cfg, args.out, data_dir=args.data, threads=args.threads, resume=args.resume,
                    progress=not args.no_progress)
     print(f"bundle written to {bundle}")
