@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedigits.camera.loop import DEFAULT_MIN_CONFIDENCE, Options, Pipeline, run_camera
+from edgedigits.camera.loop import Options, Pipeline, run_camera
 from edgedigits.camera.novelty import DEFAULT_MAX_NOVELTY, NoveltyGate
 from edgedigits.camera.render import Score, _iou, render_video, score
 from edgedigits.recognizer import Recognizer
@@ -108,8 +108,9 @@ def accuracy(recognizer, frames, truth) -> dict:
         dist = gate.distances(np.stack(res.crops), np.array([d.label for d in res.digits])) if res.digits else []
         results.append((res, dist))
     sweep = {}
+    calibrated = round(float(recognizer.min_confidence), 4)      # the loop's default threshold
     for novelty in NOVELTY_SWEEP:
-        for t in SWEEP:
+        for t in sorted({*SWEEP, calibrated}):
             total, kinds, letters = Score(), Counter(), Counter()
             for (res, dist), tr in zip(results, truth):
                 kept = [d for d, n in zip(res.digits, dist)
@@ -124,7 +125,7 @@ def accuracy(recognizer, frames, truth) -> dict:
                     if kind.startswith("letter"):
                         letters[kind.split()[1]] += 1
             sweep[f"{t} / {novelty if novelty else 'off'}"] = {
-                "min_confidence": t, "max_novelty": novelty, "read_rate": round(total.read_rate, 4),
+                "min_confidence": t, "calibrated": t == calibrated, "max_novelty": novelty, "read_rate": round(total.read_rate, 4),
                 "wrong": total.wrong, "missed": total.digits - total.correct - total.wrong,
                 "false_per_frame": round(total.false_per_frame, 4), "false_by_kind": dict(kinds),
                 "letters": dict(letters), "digits": total.digits, "frames": total.frames}
@@ -209,7 +210,8 @@ def markdown(res: dict) -> str:
                   "in parallel (--workers) is how more cores help. Latency = one frame's processing time.",
                   ""]
     lines += [f"Targets: >= 300 FPS processing; >= 97 % of digits read right; <= 0.05 false detections "
-                  f"per frame. Defaults: --min-confidence {DEFAULT_MIN_CONFIDENCE}, --max-novelty "
+                  f"per frame. Defaults: --min-confidence = the model's calibrated threshold (rows marked *), "
+                  f"--max-novelty "
                   f"{DEFAULT_MAX_NOVELTY}.", "",
               f"Digit instances: {next(iter(res['accuracy'].values()))['digits']} over {res['frames']} frames. "
               "'Not reported' = not found, or dropped by --min-confidence / --max-novelty.", "",
@@ -219,7 +221,7 @@ def markdown(res: dict) -> str:
     for s in res["accuracy"].values():
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(s["false_by_kind"].items())) or "-"
         letters = ", ".join(f"{k} {v}" for k, v in sorted(s["letters"].items())) or "-"
-        lines.append(f"| {s['min_confidence']} | {s['max_novelty'] or 'off'} | {100 * s['read_rate']:.2f} % | "
+        lines.append(f"| {s['min_confidence']}{' *' if s.get('calibrated') else ''} | {s['max_novelty'] or 'off'} | {100 * s['read_rate']:.2f} % | "
                      f"{s['wrong']} | {s['missed']} | {s['false_per_frame']} | {kinds} | {letters} |")
     lines.append("")
     return "\n".join(lines)

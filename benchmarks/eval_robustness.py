@@ -2,9 +2,9 @@
 
     python benchmarks/eval_robustness.py [--bundle NAME=PATH ...] [--data MNIST_DIR]
 
-Without ``--bundle`` it compares the two shipped bundles ("default" and "robust") with the training
-runs that exist under ``runs/`` (robust: the robust recipe on DigitNet-S from scratch; sf_scratch:
-on DigitNet-SF from scratch). Every
+Without ``--bundle`` it compares the shipped bundle with the training runs that exist under
+``runs/``: stage1 (the stage-1 model, shipped before), sf_finetune2 (the robust fine-tune without
+clean replay), sf_scratch and robust (the robust recipe from scratch on DigitNet-SF and DigitNet-S). Every
 bundle is run with onnxruntime, FP32 and (where the bundle has one) INT8, on the same suite
 (``edgedigits eval`` builds it; every source is held out from training, see edgedigits.synth).
 
@@ -32,14 +32,16 @@ from edgedigits.rejection import TARGET_FALSE_REJECT, calibrate, confidence, min
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_RUNS = {"robust_digitnet_s": "robust", "robust_scratch": "sf_scratch"}   # result name: runs/ folder
+# result name: folder under runs/ (the stage-1 model as shipped before, and other runs of the robust recipe)
+DEFAULT_RUNS = {"stage1": "stage1", "no_replay": "sf_finetune2", "robust_scratch": "sf_scratch",
+                "robust_digitnet_s": "robust"}
 
 
 def _default_bundles() -> dict:
     """The shipped bundles and each run's exported bundle (with INT8), else its training bundle."""
-    found = {"default": default_bundle_path("default"), "robust": default_bundle_path("robust")}
+    found = {"shipped": default_bundle_path()}
     for name, folder in DEFAULT_RUNS.items():
-        for sub in ("ship", "export", "bundle"):
+        for sub in ("ship", "export", "bundle", "."):
             path = ROOT / "runs" / folder / sub
             if (path / "manifest.json").is_file():
                 found[name] = path

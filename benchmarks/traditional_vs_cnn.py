@@ -91,7 +91,8 @@ def cnn_rows(dataset: str, bundle, xte, yte, calls: int, train: dict) -> list[di
             preds = np.concatenate([rec.classify(xte[i:i + 1000]).labels for i in range(0, len(xte), 1000)])
             latency = p50_us(lambda x: rec.classify(x).labels, xte, calls)
         rows.append({"dataset": dataset, "model": f"edgedigits CNN ({bundle.model_name}, ONNX Runtime)", "precision": precision,
-                     "train_images": train["images"], "test_images": int(len(xte)),
+                     "train_images": train["images"], "rendered_images": train.get("rendered", 0),
+                     "test_images": int(len(xte)),
                      "accuracy": float((preds == yte).mean()), "size_bytes": artifact.total_size,
                      "latency_us_p50": latency, "train_seconds": train["seconds"],
                      "train_provenance": train["provenance"]})
@@ -103,9 +104,18 @@ def cnn_training(bundle, log_path: str | None) -> dict:
     recipe = bundle.manifest.get("training", {}).get("recipe", {})
     images = recipe.get("train_images")
     seconds = recipe.get("train_seconds_this_run")
-    what = (f"{recipe.get('epochs')} epochs on {images:,} MNIST images, {recipe.get('threads')} threads"
+    rendered = int(recipe.get("rendered_digits") or 0)
+    what = (f"{recipe.get('epochs')} epochs on {images:,} images ({images - rendered:,} MNIST"
+            f"{f' + {rendered:,} rendered digits' if rendered else ''}), {recipe.get('threads')} threads"
             if images else "recipe not recorded")
     if isinstance(seconds, (int, float)) and seconds > 0:
+        base = bundle.manifest["training"].get("base_model", {}).get("training", {}).get("recipe", {})
+        base_seconds = base.get("train_seconds_this_run")
+        if isinstance(base_seconds, (int, float)) and base_seconds > 0:   # a fine-tune: count both stages
+            return {"images": images, "rendered": rendered, "seconds": seconds + base_seconds,
+                    "provenance": f"bundle manifest: training.recipe.train_seconds_this_run ({what}) plus "
+                                  f"training.base_model's ({base.get('epochs')} epochs of the base model it "
+                                  f"was fine-tuned from): {seconds:.0f} s + {base_seconds:.0f} s"}
         return {"images": images, "seconds": seconds,
                 "provenance": f"bundle manifest training.recipe.train_seconds_this_run ({what})"}
     note = (f"the manifest records train_seconds_this_run = {seconds!r} (the bundle was written by a run "
@@ -162,7 +172,9 @@ def markdown(res: dict) -> str:
         size = f"{r['size_bytes'] / 1024:.0f} KB" if r["size_bytes"] < 1 << 20 else f"{r['size_bytes'] / (1 << 20):.1f} MB"
         train = "-" if r["train_seconds"] is None else (f"{r['train_seconds'] * 1e3:.0f} ms" if r["train_seconds"] < 1
                                                         else f"{r['train_seconds']:.1f} s")
-        trained_on = f"{r['train_images']:,} " + ("MNIST" if "CNN" in r["model"] or r["dataset"] == "MNIST" else "8x8")
+        rendered = r.get("rendered_images") or 0
+        trained_on = (f"{r['train_images'] - rendered:,} MNIST + {rendered:,} rendered" if rendered
+                      else f"{r['train_images']:,} " + ("MNIST" if "CNN" in r["model"] or r["dataset"] == "MNIST" else "8x8"))
         lines.append(f"| {r['dataset']} | {r['model']} | {r['precision'].upper()} | {trained_on} | {r['test_images']:,} | "
                      f"{100 * r['accuracy']:.2f} % | {size} | {r['latency_us_p50']:.0f} us | {train} |")
     lines += ["", "Notes:"] + [f"- {n}" for n in res["notes"]] + [""]

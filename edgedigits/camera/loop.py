@@ -28,7 +28,8 @@ from .sources import SourceError, _log, open_source
 # Results below this confidence, or farther than DEFAULT_MAX_NOVELTY from every training
 # example of their class (see .novelty), are dropped as "not a digit". Both measured on rendered
 # sheets by benchmarks/bench_camera.py; the trade-off is in benchmarks/results/camera.md.
-DEFAULT_MIN_CONFIDENCE = 0.5
+# None = the model's own calibrated threshold (Recognizer.min_confidence, from its manifest).
+DEFAULT_MIN_CONFIDENCE = None
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Options:
     max_frames: int | None = None
     realtime: bool = False
     workers: int = 1
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    min_confidence: float | None = DEFAULT_MIN_CONFIDENCE
     max_novelty: float | None = DEFAULT_MAX_NOVELTY
     stall_timeout: float = 3.0
     max_reconnects: int = 10
@@ -64,14 +65,17 @@ class Pipeline:
 
     Args:
         recognizer: an :class:`edgedigits.Recognizer` (any backend).
-        min_confidence: results below it are dropped as non-digits.
+        min_confidence: results below it are dropped as non-digits (None: the recognizer's own
+            calibrated ``min_confidence``).
         max_novelty: results farther than this from every training example of their class are
             dropped as non-digits (see :mod:`.novelty`); None turns the check off.
         config: limits of the digit finder.
     """
 
-    def __init__(self, recognizer, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    def __init__(self, recognizer, min_confidence: float | None = DEFAULT_MIN_CONFIDENCE,
                  max_novelty: float | None = DEFAULT_MAX_NOVELTY, config: FinderConfig = DEFAULT_CONFIG):
+        if min_confidence is None:
+            min_confidence = recognizer.min_confidence
         self.recognizer, self.min_confidence, self.config = recognizer, min_confidence, config
         self.max_novelty = max_novelty
         self.novelty = NoveltyGate() if max_novelty is not None else None

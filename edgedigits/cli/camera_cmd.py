@@ -28,7 +28,8 @@ def add_arguments(p) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="pace a video file at its frame rate and drop late frames, like a live camera")
     p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
-                   help=f"drop results below this confidence as non-digits (default {DEFAULT_MIN_CONFIDENCE})")
+                   help="drop results below this confidence as non-digits (default: the model's calibrated "
+                        "threshold, from its manifest)")
     p.add_argument("--max-novelty", type=nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
                    help="drop results farther than D from the nearest training examples of their digit (letters, "
                         f"marks; default {DEFAULT_MAX_NOVELTY}; 0 turns the check off)")
