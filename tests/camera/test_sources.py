@@ -184,10 +184,29 @@ def test_empty_folder_and_broken_single_image_are_errors(tmp_path):
         open_source(str(bad)).read()
 
 
-def test_demo_renders_paced_distinct_frames():
+class VirtualClock:
+    """Stands in for the time module inside the demo source: sleeping advances a virtual clock."""
+
+    def __init__(self):
+        self.now, self.slept = 1000.0, []
+
+    def perf_counter(self):
+        self.now += 1e-4                  # each look at the clock costs a little, as rendering does
+        return self.now
+
+    def sleep(self, dt):
+        self.slept.append(dt)
+        self.now += dt
+
+
+def test_demo_renders_paced_distinct_frames(monkeypatch):
+    from edgedigits.camera import demo
+    clock = VirtualClock()
+    monkeypatch.setattr(demo, "time", clock)
     cap = DemoCapture(fps=100, seed=1)
-    t = time.perf_counter()
+    start = clock.now
     frames = [cap.read()[1] for _ in range(6)]
-    assert time.perf_counter() - t >= 0.04
+    assert clock.now - start >= 5 / 100           # six frames at 100 fps span at least five intervals
+    assert len(clock.slept) == 5 and all(0 < dt <= 1 / 100 for dt in clock.slept)
     assert frames[0].shape == (480, 640, 3) and not np.array_equal(frames[0], frames[1])
     assert cap.get(cv2.CAP_PROP_FPS) == 100
