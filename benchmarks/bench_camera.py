@@ -256,11 +256,10 @@ def main(argv=None) -> int:
            "load_average": load, "load_average_end": [round(v, 2) for v in os.getloadavg()],
            "command": "python benchmarks/bench_camera.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "speed": speed, "accuracy": acc}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    from edgedigits._io import write_bytes_atomic, write_json_atomic
-    write_json_atomic(RESULTS / f"{args.name}.json", res)
-    write_bytes_atomic(RESULTS / f"{args.name}.md", markdown(res).encode())
-    print(markdown(res))
+    from edgedigits._io import write_report
+    text = markdown(res)
+    write_report(RESULTS, args.name, res, text)
+    print(text)
     return 0
 
 

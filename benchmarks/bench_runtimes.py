@@ -378,12 +378,9 @@ def main(argv=None) -> int:
         "rows": rows, "auto": auto, "benchmark_app": bapp,
     }
     result["summary"] = summarise(rows, auto, bapp)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from edgedigits._io import write_bytes_atomic, write_json_atomic
-    write_json_atomic(out / "runtimes.json", result)
+    from edgedigits._io import write_report
     text = markdown(result)
-    write_bytes_atomic(out / "runtimes.md", text.encode())
+    write_report(args.out, "runtimes", result, text)
     print(text)
     return 0
 

@@ -23,7 +23,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 
 from edgedigits import __version__
 from edgedigits.bundle import default_bundle_path, load_bundle
@@ -121,12 +120,10 @@ def main(argv=None) -> int:
               "python": platform.python_version(), "mnist_source": suite.mnist_source,
               "corruption_images": args.corruption_images, "targets": TARGETS, "notes": suite.notes,
               "bundles": evaluate(bundles, suite, _validation_images(args.data, bundles), args.threads)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from edgedigits._io import write_bytes_atomic
-    write_bytes_atomic(out / "robustness.json", (json.dumps(report, indent=1) + "\n").encode())
-    write_bytes_atomic(out / "robustness.md", to_markdown(report).encode())
-    print(to_markdown(report))
+    from edgedigits._io import write_report
+    text = to_markdown(report)
+    write_report(args.out, "robustness", report, text)
+    print(text)
     return 0
 
 

@@ -218,10 +218,10 @@ def main(argv=None) -> int:
            "digits": sink.digits, "latency_ms": percentiles(sink.latency_ms),
            "frame_interval_ms": percentiles(np.diff(sink.done_at) * 1000),
            "memory": memory(sink, args.warmup, args.threshold_mib), "summary": summary}
-    from edgedigits._io import write_bytes_atomic, write_json_atomic
-    write_json_atomic(args.out / "soak.json", res)
-    write_bytes_atomic(args.out / "soak.md", markdown(res).encode())
-    print(markdown(res))
+    from edgedigits._io import write_report
+    text = markdown(res)
+    write_report(args.out, "soak", res, text)
+    print(text)
     return 0
 
 

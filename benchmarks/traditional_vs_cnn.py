@@ -25,7 +25,6 @@ has none, with its provenance). Results: ``benchmarks/results/traditional_vs_cnn
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import re
@@ -231,12 +230,10 @@ def main(argv=None) -> int:
                                                                     if args.cnn_train_log else "")
                       + (f" --mnist-train {args.mnist_train}" if args.mnist_train != 10000 else ""),
            "machine": machine, "bundle": str(bundle.path), "rows": rows, "notes": notes}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from edgedigits._io import write_bytes_atomic
-    write_bytes_atomic(out / "traditional_vs_cnn.json", (json.dumps(res, indent=1) + "\n").encode())
-    write_bytes_atomic(out / "traditional_vs_cnn.md", markdown(res).encode())
-    print(markdown(res))
+    from edgedigits._io import write_report
+    text = markdown(res)
+    write_report(args.out, "traditional_vs_cnn", res, text)
+    print(text)
     return 0
 
 

@@ -112,6 +112,18 @@ def write_json_atomic(target: str | os.PathLike, obj) -> None:
     write_bytes_atomic(target, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def write_report(folder: str | os.PathLike, stem: str, data, text: str) -> Path:
+    """Write a benchmark's ``<stem>.json`` (``data``) and ``<stem>.md`` (``text``) into ``folder``.
+
+    The folder is created if needed; each file is written atomically. Returns the markdown's path.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / f"{stem}.json", data)
+    write_bytes_atomic(folder / f"{stem}.md", text.encode("utf-8"))
+    return folder / f"{stem}.md"
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``target``; on success it becomes ``target``.
