@@ -207,7 +207,6 @@ class ImagesSource:
         self._i = 0
         self.dropped = 0
         self.skipped = 0
-        self._given = False
 
     def read(self) -> Frame | None:
         from ..cli.predict_cmd import read_image
@@ -223,9 +222,8 @@ class ImagesSource:
                 self.skipped += 1
                 _log(f"skipping {path}: {exc}")
                 continue
-            self._given = True
             return Frame(index, float(index), image, _now())
-        if not self._given:
+        if self.skipped == len(self._paths):      # the end, and not one file could be read
             raise SourceError(f"none of the {len(self._paths)} image files in {self.name} could be read; "
                               "fix or replace them (the messages above say what is wrong with each).")
         return None
