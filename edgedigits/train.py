@@ -428,13 +428,6 @@ def _with(cfg: TrainConfig, overrides: dict) -> TrainConfig:
     return cfg
 
 
-def _robust_augment() -> Augment:
-    return Augment(rotate_deg=18.0, scale=(0.78, 1.22), shift_px=3.0, shear_deg=8.0, thickness_p=0.5,
-                   contrast=(0.4, 1.0), noise_std=0.02, blur_p=0.25, stroke_range=(-0.8, 1.4),
-                   blur_sigma_max=1.3, elastic_p=0.3, elastic_px=1.5, light_p=0.25, light_depth=0.7,
-                   noise_p=0.25, noise_max=0.25, lowres_p=0.15)
-
-
 def robust_config(**overrides) -> TrainConfig:
     """A robust fine-tune of a base model (``init_from``): 30 epochs at peak learning rate 0.02.
 
@@ -446,8 +439,12 @@ def robust_config(**overrides) -> TrainConfig:
     held out from both stages. Alone this reached 99.59% on MNIST; :func:`shipped_config` adds
     clean replay.
     """
+    aug = Augment(rotate_deg=18.0, scale=(0.78, 1.22), shift_px=3.0, shear_deg=8.0, thickness_p=0.5,
+                  contrast=(0.4, 1.0), noise_std=0.02, blur_p=0.25, stroke_range=(-0.8, 1.4),
+                  blur_sigma_max=1.3, elastic_p=0.3, elastic_px=1.5, light_p=0.25, light_depth=0.7,
+                  noise_p=0.25, noise_max=0.25, lowres_p=0.15)
     return _with(TrainConfig(model="digitnet_sf", epochs=30, lr=0.02, seed=4, label_smoothing=0.1, val_size=2000,
-                             augment=_robust_augment(), outlier_weight=0.5, outlier_fraction=0.25,
+                             augment=aug, outlier_weight=0.5, outlier_fraction=0.25,
                              outlier_pool=20000, rendered_digits=10000), overrides)
 
 
