@@ -51,7 +51,7 @@ def digits_source():
                 return load_mnist("test", folder), "MNIST test set (10,000 digits)"
         except DataError:
             pass
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     return load_sample("heldout"), "shipped held-out sample of the MNIST test set (1,000 digits)"
 
 

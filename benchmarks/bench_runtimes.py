@@ -36,7 +36,7 @@ import numpy as np
 
 from edgedigits import __version__, runtimes
 from edgedigits.bundle import load_bundle
-from edgedigits.export.samples import load_sample
+from edgedigits.samples import load_sample
 from edgedigits.recognizer import Recognizer
 from edgedigits.runtimes._cache import cpu_name
 from edgedigits.runtimes.base import cpu_count

@@ -107,7 +107,7 @@ class Tee:
 def looping_source(folder: Path, frames: int, clip_frames: int, seed: int) -> tuple[Path, str]:
     """A concat list that plays one rendered clip often enough for ``frames`` frames."""
     from edgedigits.camera.render import render_video
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     clip = folder / "clip.mp4"
     render_video(clip, *load_sample("heldout"), frames=clip_frames, seed=seed, frames_per_sheet=10)
     plays = math.ceil(frames / clip_frames) + 1

@@ -6,8 +6,7 @@ are imported only by the parts that use them.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .bundle import Bundle, load_bundle
 from .errors import (BackendError, BundleError, DataError, EdgeDigitsError, ExportError, InputError,
                      MissingDependencyError)

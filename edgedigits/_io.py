@@ -1,4 +1,5 @@
-"""Atomic writes: a reader or a crash sees the old file or the new one, never half of one."""
+"""Files: atomic writes (a reader or a crash sees the old file or the new one, never half of one),
+checksums, and the one cache folder of edgedigits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,23 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+import platformdirs
+
+ENV_CACHE = "EDGEDIGITS_CACHE_DIR"
+
+
+def cache_dir(*parts: str) -> Path:
+    """The cache folder of edgedigits joined with ``parts``; not created here.
+
+    ``$EDGEDIGITS_CACHE_DIR`` if set, else the platform's user cache folder (``~/.cache/edgedigits``
+    or ``$XDG_CACHE_HOME`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows).
+    Everything in it (MNIST downloads, backend trials, engines, benchmark exports) can be deleted
+    at any time; it is rebuilt on demand.
+    """
+    env = os.environ.get(ENV_CACHE)
+    base = Path(env) if env else Path(platformdirs.user_cache_dir("edgedigits", appauthor=False))
+    return base.joinpath(*parts)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -128,8 +146,8 @@ def write_report(folder: str | os.PathLike, stem: str, data, text: str) -> Path:
 def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``target``; on success it becomes ``target``.
 
-    If ``target`` exists it is replaced only when ``force`` is true (checked before any work by
-    the caller via :func:`check_replaceable`). On Linux the two folders are swapped in one step,
+    If ``target`` exists it is replaced only when ``force`` is true (otherwise FileExistsError,
+    after the work: callers that can refuse earlier check before starting). On Linux the two folders are swapped in one step,
     so ``target`` is never missing; elsewhere the old folder is moved aside first, leaving a
     moment without ``target``. The old folder is removed once the new one is in place. On
     failure the temporary folder is removed.

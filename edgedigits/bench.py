@@ -173,7 +173,7 @@ def evaluation_images(opts: BenchOptions) -> tuple[np.ndarray, np.ndarray, str]:
         x, y = load_mnist("test", opts.data)
         source = "MNIST test set"
     else:
-        from .export.samples import load_sample
+        from .samples import load_sample
         x, y = load_sample("heldout")
         source = "shipped held-out sample of the MNIST test set"
     if opts.limit_images is not None:

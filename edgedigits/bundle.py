@@ -19,7 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from ._io import sha256_file
+from ._io import sha256_file, write_json_atomic
+from ._onnxcheck import MalformedModel, external_tensors
+from ._version import __version__
 from .errors import BundleError
 
 SCHEMA_VERSION = 1
@@ -47,6 +49,9 @@ INPUT_SPEC = {
                      "the digit fitted into 20x20 keeping its aspect ratio and centred by centre of "
                      "mass in 28x28, as in MNIST",
 }
+#: The rejection threshold of a bundle whose manifest records no calibrated one
+#: (:func:`edgedigits.rejection.min_confidence_for`); kept low so such a model rejects little.
+DEFAULT_MIN_CONFIDENCE = 0.5
 OUTPUT_SPEC = {"name": "logits", "shape": ["batch", 10], "dtype": "float32"}
 LABELS = [str(i) for i in range(10)]
 
@@ -324,7 +329,6 @@ class Bundle:
         external-data location must be a plain relative path that stays inside the bundle (after
         symlinks) and names a file the manifest lists for this artifact, hence checksum-verified.
         """
-        from ._onnxcheck import MalformedModel, external_tensors
         path = confined(self.path, artifact.file)
         try:
             with open(path, "rb") as f:
@@ -395,7 +399,6 @@ def make_artifact(root: Path, id: str, format: str, precision: str, file: str,
 
 
 def base_manifest(model_name: str, params: int, macs: int) -> dict:
-    from . import __version__
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "edgedigits-bundle",
@@ -409,37 +412,7 @@ def base_manifest(model_name: str, params: int, macs: int) -> dict:
 
 
 def write_manifest(root: Path, manifest: dict, artifacts: Iterable[Artifact]) -> dict:
-    from ._io import write_json_atomic
     manifest = dict(manifest)
     manifest["artifacts"] = [a.to_dict() for a in artifacts]
     write_json_atomic(root / MANIFEST, manifest)
     return manifest
-
-
-def write_training_bundle(model, dest: Path, recipe: dict, test_accuracy: float, val_accuracy: float,
-                          log=print) -> Path:
-    """Write the bundle of a freshly trained model: FP32 ONNX, the weights and the manifest."""
-    import torch
-
-    from ._io import atomic_dir
-    from .data import checksums
-    from .export.onnx import export_onnx, onnx_build_facts
-    from .models import count_macs, count_params
-
-    model = model.eval()
-    with atomic_dir(dest, force=True) as tmp:
-        torch.save(model.state_dict(), tmp / "weights.pt")
-        export_onnx(model, tmp / "model.onnx")
-        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model))
-        manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
-        manifest["metrics"] = {"mnist_test_accuracy": test_accuracy, "validation_accuracy": val_accuracy,
-                               "mnist_test_images": 10000}
-        artifacts = [
-            make_artifact(tmp, "onnx-fp32", "onnx", "fp32", "model.onnx", accuracy=test_accuracy,
-                          build=onnx_build_facts()),
-            make_artifact(tmp, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=test_accuracy,
-                          build={"torch": torch.__version__, "kind": "state_dict (unfused)"}),
-        ]
-        write_manifest(tmp, manifest, artifacts)
-    log(f"wrote bundle {dest}")
-    return dest

@@ -16,10 +16,11 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from . import _io
 from .errors import DataError, DownloadError
 
 
@@ -59,9 +60,8 @@ ENV_MIRRORS = "EDGEDIGITS_MNIST_MIRRORS"
 
 
 def cache_dir() -> Path:
-    """The user cache folder for MNIST ($XDG_CACHE_HOME/edgedigits/mnist or ~/.cache/...)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "edgedigits" / "mnist"
+    """Where ``edgedigits data fetch`` puts MNIST: ``mnist/`` in :func:`edgedigits._io.cache_dir`."""
+    return _io.cache_dir("mnist")
 
 
 def _has_files(folder: Path) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .errors import InputError
+from .rejection import softmax
 
 EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
             "dtype uint8 (0..255) or float (0..1); white digit on black as in MNIST")
@@ -96,13 +97,6 @@ def _check_finite(x: np.ndarray) -> None:
                      "pass finite pixel values in 0..1.")
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of N x 10 logits (float32)."""
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
-
-
 def top_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The softmax probability of each row's ``labels`` entry, without the full softmax.
 
@@ -152,7 +146,7 @@ class Classification:
     @property
     def probabilities(self) -> np.ndarray:
         if self._probabilities is None:
-            self._probabilities = softmax(self._logits)
+            self._probabilities = softmax(self._logits, np.float32)
         return self._probabilities
 
     @property

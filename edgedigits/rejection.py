@@ -22,22 +22,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bundle import DEFAULT_MIN_CONFIDENCE
 from .errors import InputError
 
 SCORE = "max_softmax"
-# Used for a bundle whose manifest has no calibration (e.g. a model trained without outlier
-# exposure). Kept low so that such a model rejects little.
-DEFAULT_MIN_CONFIDENCE = 0.5
 # Calibration: the share of held-out real digits the threshold may reject.
 TARGET_FALSE_REJECT = 0.005
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of N x C logits, computed stably in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+def softmax(logits: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Row-wise softmax of N x C logits, computed stably (row maximum subtracted) in ``dtype``."""
+    z = np.asarray(logits, dtype=dtype)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
 def confidence(logits: np.ndarray) -> np.ndarray:

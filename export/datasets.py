@@ -1,7 +1,7 @@
 """The images export uses: calibration images (MNIST train) and the evaluation set (MNIST test).
 
 Both come from the full MNIST files when they are present and otherwise from the samples shipped
-in the package (:mod:`edgedigits.export.samples`), and say which in ``source``.
+in the package (:mod:`edgedigits.samples`), and say which in ``source``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _split(split: str, sample: str, data_dir) -> tuple[np.ndarray, np.ndarray, s
     if data_dir is not None or mnist_available():
         images, labels = load_mnist(split, data_dir)
         return images, labels, f"mnist-{split}"
-    from .samples import load_sample
+    from ..samples import load_sample
     images, labels = load_sample(sample)
     return images, labels, f"shipped-{sample}-sample"
 

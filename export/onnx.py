@@ -1,10 +1,19 @@
-"""PyTorch -> ONNX FP32 with BatchNorm folded and a dynamic batch dimension."""
+"""PyTorch -> ONNX FP32 with BatchNorm folded and a dynamic batch dimension; the training bundle.
+
+PyTorch is imported only inside the functions that export from it.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
+
+from .._deps import need
+from .._io import atomic_dir, atomic_path
+from ..bundle import base_manifest, make_artifact, write_manifest
+from ..data import checksums
 
 OPSET = 18
 INPUT_NAME = "input"
@@ -19,14 +28,12 @@ def export_onnx(model, path: str | os.PathLike, opset: int = OPSET) -> Path:
     """
     import torch
 
-    from .._deps import need
     need("onnx", "ONNX export")
     need("onnxscript", "ONNX export")
     path = Path(path)
     fused = model.fused() if hasattr(model, "fused") else model.eval()
     example = torch.zeros(2, 1, 28, 28)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    import logging
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -51,8 +58,6 @@ def strip_metadata(path: str | os.PathLike) -> Path:
     The torch exporter stores stack traces and module paths on every node; they do not change
     the computation but make up a quarter of a small INT8 file.
     """
-    from .._deps import need
-    from .._io import atomic_path
     onnx = need("onnx", "Writing ONNX models")
     path = Path(path)
     model = onnx.load(str(path))
@@ -72,7 +77,6 @@ def convert_to_fp16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     arrays as the FP32 model; a strongly typed TensorRT network then runs in FP16, the only way
     TensorRT 11 builds FP16 engines.
     """
-    from .._deps import need
     onnx = need("onnx", "FP16 conversion")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -103,3 +107,28 @@ def convert_to_fp16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return Path(dst)
+
+
+def write_training_bundle(model, dest: Path, recipe: dict, test_accuracy: float, val_accuracy: float,
+                          log=print) -> Path:
+    """Write the bundle of a freshly trained model: FP32 ONNX, the weights and the manifest."""
+    import torch
+
+    from ..models import count_macs, count_params      # imports torch
+    model = model.eval()
+    with atomic_dir(dest, force=True) as tmp:
+        torch.save(model.state_dict(), tmp / "weights.pt")
+        export_onnx(model, tmp / "model.onnx")
+        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model))
+        manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
+        manifest["metrics"] = {"mnist_test_accuracy": test_accuracy, "validation_accuracy": val_accuracy,
+                               "mnist_test_images": 10000}
+        artifacts = [
+            make_artifact(tmp, "onnx-fp32", "onnx", "fp32", "model.onnx", accuracy=test_accuracy,
+                          build=onnx_build_facts()),
+            make_artifact(tmp, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=test_accuracy,
+                          build={"torch": torch.__version__, "kind": "state_dict (unfused)"}),
+        ]
+        write_manifest(tmp, manifest, artifacts)
+    log(f"wrote bundle {dest}")
+    return dest

@@ -22,7 +22,7 @@ from .._io import atomic_dir
 from ..bundle import make_artifact, write_manifest
 from ..errors import EdgeDigitsError, ExportError, UsageError, parse_choices
 from .datasets import ImageSet, calibration_set, evaluation_set
-from .source import Source, copy_into, open_source
+from .source import Source, copy_into, load_model_source
 from .targets import FORMATS, Target, select
 from .validate import OutputMismatchError, accuracy, compare, validate_outputs
 
@@ -192,7 +192,7 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
     calibration = calibration_set(opts.calib_size, opts.data) if opts.int8 else None
     evaluation = evaluation_set(opts.data)
     with tempfile.TemporaryDirectory(prefix="edgedigits-export-") as work:
-        source = open_source(opts.model, Path(work))
+        source = load_model_source(opts.model, Path(work))
         log(f"exporting {source.description}; measuring on {len(evaluation):,} images ({evaluation.source})"
             + (f", calibrating on {len(calibration):,} ({calibration.source})" if calibration else ""))
         ctx = Context(source, evaluation, calibration, Path(work), opts.max_batch, log)
@@ -311,7 +311,7 @@ def _carry_weights(ctx: Context, root: Path, reference_name: str, reference: np.
 
 
 def _export_facts(ctx: Context, opts: ExportOptions, reference_name: str, baseline: float) -> dict:
-    from .. import __version__
+    from .._version import __version__
     from .._io import sha256_file
     facts = {"edgedigits": __version__, "source_onnx_sha256": sha256_file(ctx.source.onnx_path),
              "evaluation": ctx.evaluation.facts(), "reference": reference_name,

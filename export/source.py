@@ -41,7 +41,7 @@ class Source:
     weights_accuracy: float | None = None
 
 
-def open_source(model: str | os.PathLike | None, work: Path) -> Source:
+def load_model_source(model: str | os.PathLike | None, work: Path) -> Source:
     """Resolve ``--model``: None (the shipped bundle), a bundle folder, or a checkpoint file."""
     if model is None:
         return _from_bundle(load_bundle())

@@ -10,14 +10,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 from . import openvino as ov_export
 from . import tensorrt as trt_export
-from .source import copy_into
+from .datasets import ImageSet
+from .source import Source, copy_into
 
-if TYPE_CHECKING:
-    from .pipeline import Context
+
+class BuildContext(Protocol):
+    """What a target's build may use (the export pipeline's ``Context`` provides it).
+
+    Attributes:
+        source: the FP32 ONNX model and its build facts.
+        calibration: images for INT8 calibration (None without ``--int8``).
+        parity: accuracy difference (fraction) within which an INT8 candidate equals FP32.
+        max_batch: the largest batch a TensorRT engine's profile accepts.
+        log: prints one progress line.
+    """
+    source: Source
+    calibration: ImageSet | None
+    parity: float
+    max_batch: int
+    log: Callable[[str], None]
+
+    def fp16_onnx(self) -> Path:
+        """The FP16 ONNX model (converted once)."""
+
+    def int8_onnx(self) -> tuple[Path, dict]:
+        """The calibrated INT8 ONNX model and its build facts (quantized once)."""
+
+    def accuracy(self, path: Path, format: str, precision: str) -> float:
+        """The accuracy of the model file ``path`` on the export's evaluation images."""
+
+    def scratch(self, name: str) -> Path:
+        """A fresh working folder called ``name``."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +70,7 @@ class Target:
     format: str
     precision: str
     file: str
-    build: Callable[["Context", "Target", Path], Built]
+    build: Callable[[BuildContext, "Target", Path], Built]
     unavailable: Callable[[], str | None] = lambda: None
     device: str = "cpu"
 
@@ -53,24 +80,24 @@ class Target:
 
 
 # -- ONNX ------------------------------------------------------------------------------------------
-def _onnx_fp32(ctx: "Context", target: Target, root: Path) -> Built:
+def _onnx_fp32(ctx: BuildContext, target: Target, root: Path) -> Built:
     copy_into(ctx.source.onnx_path, root, target.file)
     return Built(target.file, [], ctx.source.onnx_build)
 
 
-def _onnx_fp16(ctx: "Context", target: Target, root: Path) -> Built:
+def _onnx_fp16(ctx: BuildContext, target: Target, root: Path) -> Built:
     copy_into(ctx.fp16_onnx(), root, target.file)
     return Built(target.file, [], {**ctx.source.onnx_build, "converted": "float16 weights and compute, float32 I/O"})
 
 
-def _onnx_int8(ctx: "Context", target: Target, root: Path) -> Built:
+def _onnx_int8(ctx: BuildContext, target: Target, root: Path) -> Built:
     path, facts = ctx.int8_onnx()
     copy_into(path, root, target.file)
     return Built(target.file, [], facts)
 
 
 # -- OpenVINO --------------------------------------------------------------------------------------
-def _openvino(ctx: "Context", target: Target, root: Path) -> Built:
+def _openvino(ctx: BuildContext, target: Target, root: Path) -> Built:
     xml = root / target.file
     if target.precision == "int8":
         facts = ov_export.quantize_best(
@@ -82,7 +109,7 @@ def _openvino(ctx: "Context", target: Target, root: Path) -> Built:
 
 
 # -- TensorRT --------------------------------------------------------------------------------------
-def _tensorrt(ctx: "Context", target: Target, root: Path) -> Built:
+def _tensorrt(ctx: BuildContext, target: Target, root: Path) -> Built:
     sources = {"fp32": lambda: ctx.source.onnx_path, "fp16": ctx.fp16_onnx, "int8": lambda: ctx.int8_onnx()[0]}
     onnx_path = sources[target.precision]()
     if target.precision == "int8":

@@ -1,31 +1,18 @@
-"""Where edgedigits keeps what it learns about a machine (engines built, backend trials).
+"""Helpers for what edgedigits caches about a machine (engines built, backend trials).
 
-``$EDGEDIGITS_CACHE_DIR`` if set; else the platform's user cache folder. Everything in it can be
-deleted at any time; it is rebuilt on demand.
+The folder itself is :func:`edgedigits._io.cache_dir` (imported here for the backends).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import sys
 from pathlib import Path
 
+from .._io import cache_dir
 
-def cache_dir(*parts: str) -> Path:
-    """The user cache folder of edgedigits (joined with ``parts``); not created here."""
-    env = os.environ.get("EDGEDIGITS_CACHE_DIR")
-    if env:
-        base = Path(env)
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "edgedigits" / "Cache"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches" / "edgedigits"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgedigits"
-    return base.joinpath(*parts)
+__all__ = ["cache_dir", "cpu_name", "digest", "read_json"]
 
 
 def cpu_name() -> str:

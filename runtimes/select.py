@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .._io import sha256_file, write_json_atomic
 from ..bundle import MANIFEST, PRECISIONS, Artifact, Bundle
 from ..errors import BackendError
+from ..samples import load_sample
 from . import NAMES, available_backends, backends, get_backend
 from ._cache import cache_dir, cpu_name, digest, read_json
 from .base import Backend, RoutedSession, Session, cpu_count
@@ -216,7 +217,6 @@ def _nothing_matches(bundle: Bundle, pool: list[Backend], backend: str, device: 
 
 # -- the trial ------------------------------------------------------------------------------------
 def _trial_batch() -> np.ndarray:
-    from ..export.samples import load_sample
     images, _ = load_sample("heldout")
     return images[:max(TRIAL_BATCHES), None].astype(np.float32) / np.float32(255)
 
@@ -237,14 +237,15 @@ def _time_batches(session: Session, x: np.ndarray) -> dict[int, float]:
     return out
 
 
-def machine_facts() -> dict:
+def trial_machine() -> dict:
+    """What identifies this machine in a trial's cache key: CPU model, cores, architecture, OS."""
     return {"cpu": cpu_name(), "cores": cpu_count(), "arch": platform.machine(), "os": platform.system()}
 
 
 def trial_key(bundle: Bundle, found: list[Candidate]) -> str:
     """Cache key of a trial: the bundle's manifest, this machine, the libraries and candidates."""
     libs = {b.name: b.version() for b in backends() if b.name in {c.backend for c in found}}
-    return digest({"manifest": sha256_file(bundle.path / MANIFEST), "machine": machine_facts(), "libs": libs,
+    return digest({"manifest": sha256_file(bundle.path / MANIFEST), "machine": trial_machine(), "libs": libs,
                    "edgedigits": __version__, "candidates": [c.key for c in found],
                    "batches": TRIAL_BATCHES})
 
@@ -274,7 +275,7 @@ def cached_trial(bundle: Bundle, found: list[Candidate]) -> tuple[dict[str, dict
             return timings, f"trial cached {cached.get('created', '')}".strip()
     timings = run_trial(bundle, found)
     try:
-        write_json_atomic(path, {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_facts(),
+        write_json_atomic(path, {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": trial_machine(),
                                  "bundle": str(bundle.path), "timings": timings})
     except OSError:
         return timings, "trial just now (the cache folder is not writable, so it will run again)"

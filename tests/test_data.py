@@ -105,6 +105,7 @@ def test_empty_file(copy_of_mnist):
 def test_data_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEDIGITS_DATA", str(tmp_path / "env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("EDGEDIGITS_CACHE_DIR", raising=False)
     assert data.find_data_dir(tmp_path / "explicit") == tmp_path / "explicit"
     assert data.find_data_dir() == tmp_path / "env"
     monkeypatch.delenv("EDGEDIGITS_DATA")

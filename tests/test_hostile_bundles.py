@@ -62,7 +62,7 @@ def one_line(exc: BaseException) -> str:
 def digit_png(tmp_path: Path) -> Path:
     import cv2
 
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, _ = load_sample("heldout")
     path = tmp_path / "digit.png"
     cv2.imwrite(str(path), images[0])
@@ -141,7 +141,7 @@ def hostile_onnx(request, tmp_path, external_model):
 
 def test_external_data_inside_the_bundle_loads(tmp_path, external_model):
     """A model whose weights are legitimately in a listed companion file runs like the shipped one."""
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     model_bytes, data = external_model
     root = onnx_bundle(tmp_path / "bundle", model_bytes, {"model.data": data})
     images, _ = load_sample("heldout")

@@ -27,7 +27,7 @@ def test_import_and_classify_without_torch():
         import sys
         import edgedigits, edgedigits.runtimes, edgedigits.export, edgedigits.preprocess
         from edgedigits.recognizer import Recognizer
-        from edgedigits.export.samples import load_sample
+        from edgedigits.samples import load_sample
         images, labels = load_sample('heldout')
         result = Recognizer().classify(images[:200])
         print((result.labels == labels[:200]).mean())

@@ -104,7 +104,7 @@ def _convert(canvas: np.ndarray, dtype: np.dtype, draw) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _digits() -> np.ndarray:
     """The shipped held-out MNIST test digits (28x28, white on black)."""
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     return load_sample("heldout")[0]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgedigits.errors import BackendError, BundleError, InputError
-from edgedigits.export.samples import load_sample
+from edgedigits.samples import load_sample
 from edgedigits.recognizer import Classification, Digit, Recognizer
 
 DIGITS = Path(__file__).resolve().parents[1] / "edgedigits" / "assets" / "digits"

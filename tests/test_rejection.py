@@ -17,7 +17,7 @@ import pytest
 from edgedigits import rejection, synth
 from edgedigits.bundle import load_bundle
 from edgedigits.errors import InputError
-from edgedigits.export.samples import load_sample
+from edgedigits.samples import load_sample
 
 
 def test_confidence_and_energy():

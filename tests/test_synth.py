@@ -8,7 +8,7 @@ import pytest
 from _support import has_module
 from edgedigits import synth
 from edgedigits.errors import InputError
-from edgedigits.export.samples import load_sample
+from edgedigits.samples import load_sample
 
 
 @pytest.fixture(scope="module")

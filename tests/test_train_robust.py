@@ -12,7 +12,7 @@ pytestmark = requires_torch
 
 
 def _batch(torch):
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images = load_sample("heldout")[0][:64]
     return torch.from_numpy(images.copy()).float().div_(255).unsqueeze(1)
 

@@ -10,7 +10,7 @@ seconds (the device stopped delivering, its read blocks, it failed, or it repeat
 image), the source is reopened with exponential back-off and the event is reported on stderr.
 Frames the device delivers but nothing can read (no image, empty, a few pixels, NaN, an odd
 channel count or dtype) are skipped, counted in ``skipped`` and reported; 16-bit, float, gray
-and BGRA frames are converted to 8-bit BGR (see :func:`.sources.camera_frame`).
+and BGRA frames are converted to 8-bit BGR (see :func:`.frames.camera_frame`).
 A capture whose read is blocked cannot be interrupted safely; it is abandoned to its (daemon)
 thread, which releases it if the read ever returns.
 """
@@ -20,10 +20,11 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from ..errors import InputError
-from .sources import Frame, SourceError, _log, _now, camera_frame, quiet_opencv
+from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, Frame, SourceError, camera_frame, log, now, quiet_opencv
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 8.0
@@ -94,7 +95,7 @@ class LiveSource:
     live = True
 
     def __init__(self, opener: Callable, name: str, failure: str, stop: threading.Event,
-                 stall_timeout: float = 3.0, max_reconnects: int = 10):
+                 stall_timeout: float = STALL_TIMEOUT_S, max_reconnects: int = MAX_RECONNECTS):
         self.opener, self.name, self.failure, self.stop = opener, name, failure, stop
         self.stall_timeout, self.max_reconnects = stall_timeout, max_reconnects
         self.cond = threading.Condition()
@@ -106,7 +107,7 @@ class LiveSource:
         self._slot: Frame | None = None
         self._count = 0                 # frames published (the index of the next one)
         self._returned = -1             # index of the last frame read() returned
-        self._start = _now()
+        self._start = now()
         cap = self._open()
         if cap is None:
             raise SourceError(self.failure)
@@ -129,7 +130,6 @@ class LiveSource:
     @staticmethod
     def _fps(cap) -> float:
         try:
-            import cv2
             fps = float(cap.get(cv2.CAP_PROP_FPS))
         except Exception:                        # not every capture-like object reports it
             fps = 0.0
@@ -143,9 +143,9 @@ class LiveSource:
         return reader
 
     def _publish(self, image: np.ndarray) -> None:
-        now = _now()
+        t = now()
         with self.cond:
-            self._slot = Frame(self._count, now - self._start, image, now)
+            self._slot = Frame(self._count, t - self._start, image, t)
             self._count += 1
             self.cond.notify_all()
 
@@ -153,11 +153,11 @@ class LiveSource:
         """Count an unusable frame; report the 1st, 10th, 100th, ... so a broken device cannot flood the log."""
         self.skipped += 1
         if str(self.skipped).strip("0") == "1":
-            _log(f"{self.name}: skipped an unusable frame ({reason}); {self.skipped} so far")
+            log(f"{self.name}: skipped an unusable frame ({reason}); {self.skipped} so far")
 
     def _wait_new(self) -> Frame | None:
         """The newest unreturned frame, or None after ``stall_timeout`` / on stop / reader end."""
-        deadline = _now() + self.stall_timeout
+        deadline = now() + self.stall_timeout
         with self.cond:
             while not self.stop.is_set():
                 if self._slot is not None and self._slot.index > self._returned:
@@ -165,7 +165,7 @@ class LiveSource:
                     self.dropped += frame.index - self._returned - 1
                     self._returned = frame.index
                     return frame
-                left = deadline - _now()
+                left = deadline - now()
                 if left <= 0 or not self._reader.is_alive():
                     return None
                 self.cond.wait(min(left, 0.1))
@@ -196,7 +196,7 @@ class LiveSource:
         self.generation += 1                     # abandons the current reader
         delay = BACKOFF_FIRST_S
         for attempt in range(1, self.max_reconnects + 1):
-            _log(f"{self.name}: {reason}; reconnecting (attempt {attempt} of {self.max_reconnects} "
+            log(f"{self.name}: {reason}; reconnecting (attempt {attempt} of {self.max_reconnects} "
                  f"in {delay:g} s)")
             if self.stop.wait(delay):
                 return
@@ -204,7 +204,7 @@ class LiveSource:
             if cap is not None:
                 self.reconnects += 1
                 self._reader = self._start_reader(cap)
-                _log(f"{self.name}: reconnected")
+                log(f"{self.name}: reconnected")
                 return
             reason = "it could not be reopened"
             delay = min(BACKOFF_MAX_S, delay * 2)

@@ -29,7 +29,7 @@ class DemoCapture:
 
     def __init__(self, fps: float = 30.0, size: tuple[int, int] = (640, 480), sheet_seconds: float = 4.0,
                  seed: int | None = None):
-        from ..export.samples import load_sample
+        from ..samples import load_sample
         self.images, self.labels = load_sample("heldout")
         self.fps, self.size = float(fps), size
         self.rng = np.random.default_rng(seed)

@@ -23,13 +23,12 @@ from ..recognizer import Digit
 from ..vision import DEFAULT_CONFIG, FinderConfig, Number, find_digits, group_numbers
 from .novelty import DEFAULT_MAX_NOVELTY, NoveltyGate
 from .overlay import VideoSaver, Window, check_video_path, display_available, draw
-from .sources import SourceError, _log, open_source
+from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, SourceError, log as _log
+from .sources import open_source
 
 # Results below this confidence, or farther than DEFAULT_MAX_NOVELTY from every training
 # example of their class (see .novelty), are dropped as "not a digit". Both measured on rendered
 # sheets by benchmarks/bench_camera.py; the trade-off is in benchmarks/results/camera.md.
-# None = the model's own calibrated threshold (Recognizer.min_confidence, from its manifest).
-DEFAULT_MIN_CONFIDENCE = None
 
 
 @dataclass
@@ -44,10 +43,10 @@ class Options:
     max_frames: int | None = None
     realtime: bool = False
     workers: int = 1
-    min_confidence: float | None = DEFAULT_MIN_CONFIDENCE
+    min_confidence: float | None = None       # None: the model's own (Recognizer.min_confidence)
     max_novelty: float | None = DEFAULT_MAX_NOVELTY
-    stall_timeout: float = 3.0
-    max_reconnects: int = 10
+    stall_timeout: float = STALL_TIMEOUT_S
+    max_reconnects: int = MAX_RECONNECTS
     finder: FinderConfig = DEFAULT_CONFIG
 
 
@@ -72,7 +71,7 @@ class Pipeline:
         config: limits of the digit finder.
     """
 
-    def __init__(self, recognizer, min_confidence: float | None = DEFAULT_MIN_CONFIDENCE,
+    def __init__(self, recognizer, min_confidence: float | None = None,
                  max_novelty: float | None = DEFAULT_MAX_NOVELTY, config: FinderConfig = DEFAULT_CONFIG):
         if min_confidence is None:
             min_confidence = recognizer.min_confidence

@@ -25,7 +25,7 @@ class NoveltyGate:
     """Mean distance of crops to the nearest training examples of their predicted class."""
 
     def __init__(self):
-        from ..export.samples import load_sample
+        from ..samples import load_sample
         images, labels = load_sample("calibration")
         flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
         self._refs = [flat[labels == c] for c in range(10)]

@@ -19,7 +19,7 @@ COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
     parser = argparse.ArgumentParser(prog="edgedigits",
                                      description="Handwritten digit recognition for edge devices.")
     parser.add_argument("--version", action="version", version=f"edgedigits {__version__}")

@@ -10,7 +10,8 @@ HELP = "read digits live from a camera, stream, video file, image(s) or the buil
 
 def add_arguments(p) -> None:
     from . import nonneg_float, nonneg_int, positive_float, positive_int, probability
-    from ..camera.loop import DEFAULT_MAX_NOVELTY, DEFAULT_MIN_CONFIDENCE
+    from ..camera.frames import MAX_RECONNECTS, STALL_TIMEOUT_S
+    from ..camera.loop import DEFAULT_MAX_NOVELTY
     p.add_argument("--source", default="0",
                    help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
                         "video file, image file, folder of images, or 'demo' (synthetic live sheets of digits)")
@@ -27,7 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N processed frames")
     p.add_argument("--realtime", action="store_true",
                    help="pace a video file at its frame rate and drop late frames, like a live camera")
-    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+    p.add_argument("--min-confidence", type=probability, default=None, metavar="P",
                    help="drop results below this confidence as non-digits (default: the model's calibrated "
                         "threshold, from its manifest)")
     p.add_argument("--max-novelty", type=nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
@@ -44,10 +45,10 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="video/folder frames processed at once, one per thread (default 1; 2 or more use "
                         "more cores for throughput, results stay in frame order; live sources use 1)")
-    p.add_argument("--stall-timeout", type=positive_float, default=3.0, metavar="S",
-                   help="reconnect a live source after S seconds without a new frame (default 3)")
-    p.add_argument("--reconnects", type=positive_int, default=10, metavar="N",
-                   help="give up after N failed reconnection attempts in a row (default 10)")
+    p.add_argument("--stall-timeout", type=positive_float, default=STALL_TIMEOUT_S, metavar="S",
+                   help="reconnect a live source after S seconds without a new frame (default %(default)g)")
+    p.add_argument("--reconnects", type=positive_int, default=MAX_RECONNECTS, metavar="N",
+                   help="give up after N failed reconnection attempts in a row (default %(default)d)")
 
 
 def run(args) -> int:

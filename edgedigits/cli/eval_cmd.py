@@ -73,7 +73,7 @@ def build_suite(data_dir=None, corruption_images: int = 2000, negatives: int = 2
         x, y = load_mnist("test", data_dir)
         source = f"MNIST test ({len(x):,} images)"
     else:
-        from ..export.samples import load_sample
+        from ..samples import load_sample
         x, y = load_sample("heldout")
         source = f"shipped MNIST test sample ({len(x):,} images; MNIST itself was not found)"
     suite = Suite((x, y), source)

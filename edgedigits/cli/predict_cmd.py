@@ -48,7 +48,7 @@ def read_image(path: Path):
         raise ValueError(f"cannot be read ({exc.strerror})") from None
     if raw.size == 0:
         raise ValueError("is empty")
-    from ..camera.sources import quiet_opencv
+    from ..camera.frames import quiet_opencv
     with quiet_opencv():   # a truncated file makes OpenCV log a warning; the sentence below says it
         image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:

@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(scope="session")
 def heldout():
     """The shipped 1,000 MNIST *test* digits (always available, never trained on)."""
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     return load_sample("heldout")
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from edgedigits.camera import Options, run_camera, sources
 from edgedigits.camera.loop import Pipeline
-from edgedigits.camera.sources import MIN_FRAME_SIDE, SourceError, camera_frame
+from edgedigits.camera.frames import MIN_FRAME_SIDE, SourceError, camera_frame
 from edgedigits.errors import InputError
 
 STALL_TIMEOUT = 1.0

@@ -11,7 +11,9 @@ import pytest
 
 from edgedigits.camera.capture import LiveSource
 from edgedigits.camera.demo import DemoCapture
-from edgedigits.camera.sources import ImagesSource, SourceError, VideoFileSource, open_source
+from edgedigits.camera.files import ImagesSource, VideoFileSource
+from edgedigits.camera.frames import SourceError
+from edgedigits.camera.sources import open_source
 
 
 class ScriptedCapture:

@@ -12,7 +12,7 @@ from edgedigits.errors import ExportError, UsageError
 from edgedigits.export import datasets
 from edgedigits.export.pipeline import Context, ExportReport, Row, _baseline, _export_target, parse_formats
 from edgedigits.export.quantize import quantize_int8
-from edgedigits.export.source import open_source
+from edgedigits.export.source import load_model_source
 from edgedigits.export.targets import FORMATS, TARGETS, Built, Target, select
 from edgedigits.export.validate import OutputMismatchError, compare, validate_outputs
 
@@ -72,7 +72,7 @@ def test_validation_names_the_output_and_the_difference(default_bundle):
 
 
 def _heldout():
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("heldout")
     return datasets.to_input(images), labels.astype(np.int64)
 
@@ -82,14 +82,14 @@ def context(tmp_path_factory):
     """A real pipeline context on the shipped bundle and the shipped held-out sample."""
     images, labels = _heldout()
     work = tmp_path_factory.mktemp("work")
-    ctx = Context(open_source(None, work), datasets.ImageSet(images, labels, "shipped-heldout-sample"), None, work,
+    ctx = Context(load_model_source(None, work), datasets.ImageSet(images, labels, "shipped-heldout-sample"), None, work,
                   64, log=lambda *_: None)
     return ctx
 
 
 def test_miscalibrated_int8_is_rejected_by_the_gate(context, tmp_path):
     """A real INT8 model calibrated on over-dark images loses accuracy; the gate keeps it out."""
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("calibration")
     dim = datasets.ImageSet(datasets.to_input(images[:200]) * 0.05, labels[:200].astype(np.int64), "dimmed")
 
@@ -122,7 +122,7 @@ def test_well_calibrated_int8_passes_the_gate(context, tmp_path):
 
 
 def _calibration(n):
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("calibration")
     return datasets.ImageSet(datasets.to_input(images[:n]), labels[:n].astype(np.int64), "shipped-calibration-sample")
 

@@ -14,7 +14,7 @@ from edgedigits.errors import BundleError, ExportError
 from edgedigits.export import tensorrt as trt_export
 from edgedigits.export.datasets import to_input, ImageSet
 from edgedigits.export.quantize import quantize_int8
-from edgedigits.export.samples import load_sample
+from edgedigits.samples import load_sample
 from edgedigits.export.tensorrt import EngineFacts, MachineFacts, check_explicit_quantization, rebuild_reasons
 
 

@@ -32,7 +32,7 @@ def digits(request):
         images, labels = request.getfixturevalue("mnist_test")
         source = f"MNIST test ({len(images):,} images)"
     except pytest.skip.Exception:
-        from edgedigits.export.samples import load_sample
+        from edgedigits.samples import load_sample
         images, labels = load_sample("heldout")
         source = f"shipped held-out MNIST test sample ({len(images):,} images)"
     x = np.ascontiguousarray(images[:, None], dtype=np.float32) / np.float32(255)
@@ -71,7 +71,7 @@ def int8_bundle(tmp_path_factory, default_bundle, digits):
 
     from edgedigits import runtimes
     from edgedigits.bundle import Bundle, make_artifact, write_manifest
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     root = tmp_path_factory.mktemp("int8-bundle")
     for a in default_bundle.artifacts:
         for f in a.files:

@@ -22,7 +22,7 @@ def onnx_path(default_bundle):
 
 @pytest.fixture(scope="module")
 def batch():
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("heldout")
     return np.ascontiguousarray(images[:10, None], dtype=np.float32) / 255, labels[:10]
 

@@ -6,7 +6,7 @@
 Each file holds ``images`` (N x 28 x 28 uint8), ``labels``, the ``indices`` into the source split
 and the source file's SHA-256, so anyone can check where every image came from.
 
-Rebuild with: ``python -m edgedigits.export.samples --data DIR``.
+Rebuild with: ``python -m edgedigits.samples --data DIR``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from . import data
+from ._io import atomic_path
+from .errors import DataError
 
 PER_CLASS = 100
 
@@ -33,8 +35,6 @@ def _balanced_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarr
 
 
 def build(data_dir=None, out: Path | None = None) -> list[Path]:
-    from .. import data
-    from .._io import atomic_path
     out = out or samples_dir()
     out.mkdir(parents=True, exist_ok=True)
     written = []
