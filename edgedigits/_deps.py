@@ -11,8 +11,8 @@ from .errors import MissingDependencyError
 # One place that says how to install each optional package.
 INSTALL_HINTS = {
     "torch": "pip install torch==2.13.0  (then: pip install 'edgedigits[train]')",
-    "onnx": "pip install 'edgedigits[export]'",
-    "onnxscript": "pip install 'edgedigits[export]'",
+    "onnx": "pip install onnx",
+    "onnxscript": "pip install onnxscript",
     "openvino": "pip install 'edgedigits[openvino]'",
     "tensorrt": "pip install tensorrt  (needs an NVIDIA GPU and driver; see NVIDIA's install guide)",
     "nncf": "pip install nncf",

@@ -225,7 +225,8 @@ def export_missing(bundle, opts: BenchOptions, backends, log) -> tuple[list, lis
     log(f"exporting the missing {', '.join(formats)} artifacts into {folder} (once; cached)")
     try:
         report = export_bundle(ExportOptions(model=str(bundle.path), out=folder, formats=formats, int8=True,
-                                             force=True, data=opts.data if opts.settings.full_mnist else None),
+                                             force=True, partial=True,
+                                             data=opts.data if opts.settings.full_mnist else None),
                                log=log)
     except EdgeDigitsError as exc:
         return [bundle], [f"exporting {', '.join(formats)} failed: {str(exc).rstrip('.')}"]

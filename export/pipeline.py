@@ -46,6 +46,7 @@ class ExportOptions:
     max_batch: int = DEFAULT_MAX_BATCH
     force: bool = False
     data: str | os.PathLike | None = None
+    partial: bool = False                       # write what passed even when an artifact failed
 
 
 @dataclass
@@ -76,13 +77,13 @@ class ExportReport:
 
     @property
     def problems(self) -> list[Row]:
-        return [r for r in self.rows if r.status in ("rejected", "failed")]
+        return _problems(self.rows)
 
     def raise_for_problems(self) -> None:
         """Raise :class:`ExportError` naming every rejected or failed artifact and why."""
         if self.problems:
-            raise ExportError("; ".join(f"{r.id} {r.state}" for r in self.problems)
-                              + f" (the other artifacts were written to {self.out}).")
+            raise ExportError(_describe(self.problems)
+                              + f" (the other artifacts were written to {self.out} as a partial bundle).")
 
     def table(self) -> str:
         head = ("format", "precision", "size", "accuracy", "drop (pp)", "status")
@@ -93,6 +94,14 @@ class ExportReport:
                           "-" if r.drop_pp is None else f"{r.drop_pp:+.2f}", r.state))
         widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines)
+
+
+def _problems(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r.status in ("rejected", "failed")]
+
+
+def _describe(rows: list[Row]) -> str:
+    return "; ".join(f"{r.id} {r.state}" for r in rows)
 
 
 def _size(n: int | None) -> str:
@@ -212,8 +221,13 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
             if not any(a.format != "torch" for a in artifacts):
                 raise ExportError(f"no artifact passed its checks ({'; '.join(f'{r.id}: {r.state}' for r in rows)}), "
                                   f"so nothing was written to {out}.")
+            if _problems(rows) and not opts.partial:      # leaving atomic_dir by an error writes nothing
+                raise ExportError(f"{_describe(_problems(rows))}; so nothing was written to {out} "
+                                  "(fix the cause and export again, or pass --partial to keep what passed).")
             manifest = dict(source.manifest)
             manifest["export"] = _export_facts(ctx, opts, reference_name, baseline)
+            if _problems(rows):
+                manifest["export"]["partial"] = {r.id: r.state for r in _problems(rows)}
             write_manifest(root, manifest, artifacts)
     return ExportReport(out, rows, baseline, evaluation.facts(), time.perf_counter() - start)
 

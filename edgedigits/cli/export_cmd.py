@@ -31,6 +31,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-batch", metavar="N", type=positive_int, default=p.DEFAULT_MAX_BATCH,
                         help=f"largest batch of the TensorRT optimization profile (default {p.DEFAULT_MAX_BATCH})")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--partial", action="store_true",
+                        help="when an artifact fails or is rejected, still write the ones that passed (the "
+                             "manifest lists what is missing and why); default: write nothing")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="MNIST folder (default: $EDGEDIGITS_DATA or the cache; without MNIST the shipped "
                              "samples are used)")
@@ -46,7 +49,8 @@ def run(args) -> int:
 
     options = ExportOptions(model=args.model, out=args.out, formats=parse_formats(args.formats), int8=args.int8,
                             fp16=args.fp16, calib_size=args.calib_size, max_drop=args.max_drop,
-                            max_batch=args.max_batch, force=args.force, data=args.data)
+                            max_batch=args.max_batch, force=args.force, data=args.data,
+                            partial=args.partial)
     report = export_bundle(options, log=log)
     print(report.table())
     print(f"\nFP32 accuracy {report.baseline:.2%} on {report.evaluation['images']:,} images "

@@ -145,3 +145,25 @@ def test_force_replaces_an_existing_bundle(tmp_path, mnist_dir):
     manifest = json.loads((out / "manifest.json").read_text())
     assert [a["id"] for a in manifest["artifacts"]] == ["onnx-fp32", "torch-fp32"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_int8_without_the_onnx_package_writes_nothing_and_names_the_package(tmp_path):
+    """A failed INT8 step leaves no half bundle behind (so a retry is not 'already exists'), and
+    the hint installs `onnx` itself, not the PyTorch-pulling `edgedigits[export]` extra."""
+    blocker = tmp_path / "blocker" / "onnx"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('onnx is blocked for this test')\n")
+    env = {"PYTHONPATH": str(blocker.parent), "EDGEDIGITS_DATA": ""}
+    out = tmp_path / "out"
+    result = export_cli("--int8", "--formats", "onnx", "--out", out, env=env)
+    line = error_line(result)
+    assert result.returncode == 1 and not out.exists()
+    assert "onnx-int8 failed" in line and "pip install onnx" in line and "edgedigits[export]" not in line
+    assert "nothing was written" in line and "--partial" in line
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+    kept = export_cli("--int8", "--formats", "onnx", "--partial", "--out", out, env=env)
+    assert kept.returncode == 1 and "partial bundle" in error_line(kept)
+    bundle = load_bundle(out, verify=True)
+    assert [a.id for a in bundle.artifacts] == ["onnx-fp32", "torch-fp32"] or \
+        [a.id for a in bundle.artifacts] == ["onnx-fp32"]
+    assert "onnx-int8" in bundle.manifest["export"]["partial"]
