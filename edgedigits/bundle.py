@@ -226,8 +226,9 @@ def confined(root: Path, relative: str) -> Path:
 
 
 class Bundle:
-    """A loaded, validated bundle. Artifact files are checksum-verified on first access, and an
-    ONNX artifact's external-data locations are checked before any backend sees it."""
+    """A loaded, validated bundle. Every artifact file is checksum-verified when the bundle is
+    loaded (or, with ``verify=False``, on first access), and an ONNX artifact's external-data
+    locations are checked before any backend sees it."""
 
     def __init__(self, path: Path, manifest: dict, artifacts: list[Artifact]):
         self.path = path
@@ -238,7 +239,15 @@ class Bundle:
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike, verify: bool = False) -> "Bundle":
+    def load(cls, path: str | os.PathLike, verify: bool = True) -> "Bundle":
+        """Load and check the bundle folder ``path``.
+
+        Args:
+            verify: check every listed file's size and SHA-256 (and every ONNX model's external
+                data) now, so a damaged file is refused whichever artifact is used later. Only
+                for tools that inspect a manifest without running anything may it be False;
+                artifacts are then verified on first access.
+        """
         root = Path(path)
         if root.is_file() and root.name == MANIFEST:
             root = root.parent
@@ -382,8 +391,9 @@ def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
     return Path(path)
 
 
-def load_bundle(path: str | os.PathLike | None = None, verify: bool = False) -> Bundle:
-    """Load the bundle folder ``path``, or a shipped bundle by name ("default"; also None)."""
+def load_bundle(path: str | os.PathLike | None = None, verify: bool = True) -> Bundle:
+    """Load the bundle folder ``path``, or a shipped bundle by name ("default"; also None), verified
+    as a whole (see :meth:`Bundle.load`)."""
     return Bundle.load(resolve_bundle_path(path), verify=verify)
 
 

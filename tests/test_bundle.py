@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edgedigits.bundle import MANIFEST, load_bundle
+from edgedigits.bundle import MANIFEST, default_bundle_path, load_bundle
 from edgedigits.errors import BundleError
 
 
@@ -66,7 +66,9 @@ def test_bit_flip_is_refused_by_checksum(bundle_copy):
     b = bytearray(p.read_bytes())
     b[len(b) // 2] ^= 0x01
     p.write_bytes(bytes(b))
-    bundle = load_bundle(bundle_copy)
+    with pytest.raises(BundleError, match=r"model.onnx does not match its SHA-256 .* tampered"):
+        load_bundle(bundle_copy)
+    bundle = load_bundle(bundle_copy, verify=False)
     with pytest.raises(BundleError, match=r"model.onnx does not match its SHA-256 .* tampered"):
         bundle.artifact_path("onnx-fp32")
 
@@ -113,3 +115,22 @@ def test_not_a_bundle(tmp_path):
     (tmp_path / MANIFEST).write_text("{not json")
     with pytest.raises(BundleError, match=r"is not valid JSON"):
         load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["", "onnxruntime:cpu:int8"])
+def test_tampered_file_is_refused_with_a_warm_trial_cache(bundle_copy, tmp_path, cli, backend):
+    """A cached backend trial must not let a damaged file through: after `edgedigits backends` and
+    a successful predict have warmed the cache for this bundle, one flipped byte of model.onnx
+    still makes `predict --model` refuse the bundle, whichever artifact the cached choice uses."""
+    digit = default_bundle_path().parent / "digits" / "mnist_0.png"
+    env = {"EDGEDIGITS_CACHE_DIR": str(tmp_path / "cache"), "EDGEDIGITS_BACKEND": backend, "EDGEDIGITS_TRIAL": "1"}
+    warm = cli("predict", "--model", bundle_copy, digit, env=env)
+    assert warm.returncode == 0, warm.stderr
+    assert backend or any((tmp_path / "cache" / "trials").iterdir())
+    p = bundle_copy / "model.onnx"
+    b = bytearray(p.read_bytes())
+    b[len(b) // 2] ^= 0x01
+    p.write_bytes(bytes(b))
+    r = cli("predict", "--model", bundle_copy, digit, env=env)
+    assert r.returncode == 1 and "model.onnx does not match its SHA-256" in r.stderr
+    assert "Traceback" not in r.stderr

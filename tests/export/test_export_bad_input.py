@@ -53,7 +53,7 @@ def test_bundle_file_that_does_not_match_its_checksum(tmp_path):
 def test_corrupted_model_file_with_a_consistent_manifest(tmp_path):
     bundle = _copy_default(tmp_path)
     (bundle / "model.onnx").write_bytes(b"this is not an ONNX model\n" * 20)
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(bundle, verify=False)
     write_manifest(bundle, loaded.manifest, [make_artifact(bundle, a.id, a.format, a.precision, a.file,
                                                            accuracy=a.accuracy, build=a.build)
                                              for a in loaded.artifacts])
