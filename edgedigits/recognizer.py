@@ -19,16 +19,19 @@ from .errors import InputError
 from .rejection import softmax
 
 EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
-            "dtype uint8 (0..255) or float (0..1); white digit on black as in MNIST")
+            "dtype uint8 (0..255) or float (0..1, or 0..255 when a pixel exceeds 1); white digit on black "
+            "as in MNIST")
 
 
 def as_batch(images) -> np.ndarray:
     """Validate ``images`` and return a contiguous float32 N x 1 x 28 x 28 batch.
 
-    uint8 pixels are scaled from 0..255 to 0..1; float pixels (any float dtype, any memory
-    layout) are taken as 0..1 and converted to float32. A contiguous float32 batch of a documented
-    shape is returned as is, after one check that every pixel is finite. Lists and tuples of
-    images are stacked.
+    uint8 pixels are scaled from 0..255 to 0..1. Float pixels (any float dtype, any memory layout)
+    follow the rule :meth:`Recognizer.read` applies to frames (:func:`edgedigits.preprocess.to_gray`):
+    an image none of whose pixels exceeds 1 is taken as 0..1, any other as 0..255 and divided by
+    255 - decided per image, so an image gets the same answer alone or in a batch. A contiguous
+    float32 batch of 0..1 images of a documented shape is returned as is (not copied), after one
+    check that every pixel is finite. Lists and tuples of images are stacked.
 
     Raises:
         InputError: not an array (or a list of equally shaped images), a shape or dtype other
@@ -55,7 +58,7 @@ def as_batch(images) -> np.ndarray:
         raise InputError(f"got an empty batch (shape {arr.shape}); expected {EXPECTED}.")
     if x.dtype == np.float32 and x.flags.c_contiguous:     # the fast path: no copy
         _check_finite(x)
-        return x
+        return _from_0_255(x, copy=True)
     if x.dtype == np.uint8:
         y = x.astype(np.float32, order="C")   # measured quicker than one casting np.multiply
         y *= np.float32(1 / 255)
@@ -64,8 +67,23 @@ def as_batch(images) -> np.ndarray:
         with np.errstate(over="ignore"):       # beyond float32's range becomes inf: refused below
             y = np.ascontiguousarray(x, dtype=np.float32)
         _check_finite(y)
-        return y
+        return _from_0_255(y, copy=y is x or np.shares_memory(x, y))
     raise InputError(f"got dtype {x.dtype}; expected {EXPECTED}.")
+
+
+def _from_0_255(y: np.ndarray, copy: bool) -> np.ndarray:
+    """``y`` (float32 N x 1 x 28 x 28) with every image that has a pixel above 1 divided by 255.
+
+    Args:
+        copy: ``y`` belongs to the caller, so scale a copy rather than ``y`` itself.
+    """
+    over = y.reshape(len(y), -1).max(axis=1) > 1
+    if not over.any():
+        return y
+    if copy:
+        y = y.copy()
+    y[over] *= np.float32(1 / 255)
+    return y
 
 
 def _as_array(images) -> np.ndarray:

@@ -177,6 +177,24 @@ def test_auto_does_not_import_pytorch_on_a_device(tmp_path):
     assert backend != "torch" and imported == "False"
 
 
+def test_float_pixels_follow_one_rule_for_classify_and_read(rec, sample):
+    """Float pixels in 0..255 are read as 0..255 by classify, as read() (to_gray) reads them:
+    an image with a pixel above 1 is divided by 255, decided per image; the input is not changed."""
+    from edgedigits.preprocess import to_gray
+    images, labels = sample
+    batch = images
+    expected = rec.classify(batch).labels
+    for dtype in (np.float64, np.float32, np.float16):
+        x = batch.astype(dtype)
+        np.testing.assert_array_equal(rec.classify(x).labels, expected)
+        np.testing.assert_array_equal(x, batch.astype(dtype))            # the caller's array is untouched
+        np.testing.assert_array_equal(to_gray(x[0]), batch[0])            # read()'s rule gives the same pixels
+    mixed = batch.astype(np.float32)
+    mixed[::2] /= 255                                                      # half 0..1, half 0..255
+    np.testing.assert_array_equal(rec.classify(mixed).labels, expected)
+    np.testing.assert_array_equal(rec.classify(mixed[1]).labels, expected[1:2])
+
+
 @pytest.mark.parametrize("n", [1, 3, 20])   # 20 images take the large-batch (isfinite) path
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_one_non_finite_pixel_anywhere_is_refused(rec, n, value):
