@@ -135,7 +135,11 @@ def _from_env(backend: str, device: str, precision: str) -> tuple[str, str, str,
         raise BackendError(f"{ENV_BACKEND}={value!r} is not 'name', 'name:device' or 'name:device:precision'; "
                            "fix or unset it.")
     parts += [AUTO] * (3 - len(parts))
-    env_backend, env_device, env_precision = parts
+    env_backend, env_device, env_precision = (p.lower() for p in parts)
+    for what, name, known in (("backend", env_backend, NAMES), ("precision", env_precision, PRECISIONS)):
+        if name not in (AUTO, *known):
+            raise BackendError(f"{ENV_BACKEND}={value!r} names an unknown {what} {name!r}; the {what}s are: "
+                               f"{', '.join(known)}; fix the variable or unset it.")
     return (env_backend, env_device if device == AUTO else device,
             env_precision if precision == AUTO else precision, f" ({ENV_BACKEND}={value})")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from edgedigits import runtimes
+from edgedigits.bundle import default_bundle_path
 
 
 def test_table_lists_every_backend_and_the_auto_pick(cli, tmp_path):
@@ -38,3 +39,16 @@ def test_a_bundle_nothing_can_run_is_an_error_after_the_table(cli, tmp_path):
     assert r.returncode == 1
     assert "auto: nothing can run the model here: model bundle" in r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_a_bad_backend_variable_is_named_and_not_sent_back_to_itself(cli, tmp_path):
+    """EDGEDIGITS_BACKEND=garbage: the message names the variable and the valid names, and under
+    `edgedigits backends` it does not tell the user to run `edgedigits backends`."""
+    env = {"EDGEDIGITS_CACHE_DIR": str(tmp_path), "EDGEDIGITS_BACKEND": "garbage"}
+    r = cli("backends", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "EDGEDIGITS_BACKEND='garbage' names an unknown backend 'garbage'" in r.stdout
+    assert ", ".join(runtimes.NAMES) in r.stdout and "run 'edgedigits backends'" not in r.stdout
+    digit = default_bundle_path().parent / "digits" / "mnist_0.png"
+    p = cli("predict", digit, env={**env, "EDGEDIGITS_BACKEND": "onnxruntime:cpu:int4"})
+    assert p.returncode == 1 and "EDGEDIGITS_BACKEND='onnxruntime:cpu:int4' names an unknown precision 'int4'" in p.stderr
