@@ -24,8 +24,10 @@ setup-dev: $(BIN)/python
 demo: setup
 	$(BIN)/edgedigits camera --source demo --duration 15
 
+# Lint (ruff) first: seconds. The layer contract runs inside the suite (tests/test_layers.py).
 test: setup-dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-lowest build *.egg-info .pytest_cache

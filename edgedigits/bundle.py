@@ -19,9 +19,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from ._io import sha256_file, write_json_atomic
+from ._io import atomic_dir, sha256_file, write_json_atomic
+from ._onnx import export_onnx, onnx_build_facts
 from ._onnxcheck import MalformedModel, external_tensors
 from ._version import __version__
+from .data import checksums
 from .errors import BundleError
 
 SCHEMA_VERSION = 1
@@ -426,3 +428,28 @@ def write_manifest(root: Path, manifest: dict, artifacts: Iterable[Artifact]) ->
     manifest["artifacts"] = [a.to_dict() for a in artifacts]
     write_json_atomic(root / MANIFEST, manifest)
     return manifest
+
+
+def write_training_bundle(model, dest: Path, recipe: dict, test_accuracy: float, val_accuracy: float,
+                          log=print) -> Path:
+    """Write the bundle of a freshly trained model: FP32 ONNX, the weights and the manifest."""
+    import torch
+
+    from .models import count_macs, count_params      # imports torch
+    model = model.eval()
+    with atomic_dir(dest, force=True) as tmp:
+        torch.save(model.state_dict(), tmp / "weights.pt")
+        export_onnx(model, tmp / "model.onnx")
+        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model))
+        manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
+        manifest["metrics"] = {"mnist_test_accuracy": test_accuracy, "validation_accuracy": val_accuracy,
+                               "mnist_test_images": 10000}
+        artifacts = [
+            make_artifact(tmp, "onnx-fp32", "onnx", "fp32", "model.onnx", accuracy=test_accuracy,
+                          build=onnx_build_facts()),
+            make_artifact(tmp, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=test_accuracy,
+                          build={"torch": torch.__version__, "kind": "state_dict (unfused)"}),
+        ]
+        write_manifest(tmp, manifest, artifacts)
+    log(f"wrote bundle {dest}")
+    return dest

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -368,7 +367,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     test_acc = evaluate(torch, model, test_images, test_labels)
     log(f"MNIST test accuracy (10,000 images, never used for any choice): {test_acc:.4%}")
 
-    from .export.onnx import write_training_bundle
+    from .bundle import write_training_bundle
     recipe = _jsonable(asdict(cfg))
     recipe.update({"threads": torch.get_num_threads(), "torch": torch.__version__,
                    "python": platform.python_version(), "train_images": len(xtr),

@@ -1,56 +1,17 @@
-"""PyTorch -> ONNX FP32 with BatchNorm folded and a dynamic batch dimension; the training bundle.
-
-PyTorch is imported only inside the functions that export from it.
-"""
+"""ONNX model edits for the export: metadata stripped, FP16 conversion; the PyTorch -> ONNX FP32
+export itself is :mod:`edgedigits._onnx` (below the bundle, which writes training bundles with it)."""
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 from pathlib import Path
 
 from .._deps import need
-from .._io import atomic_dir, atomic_path
-from ..bundle import base_manifest, make_artifact, write_manifest
-from ..data import checksums
+from .._io import atomic_path
+from .._onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_build_facts
 
-OPSET = 18
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
-
-
-def export_onnx(model, path: str | os.PathLike, opset: int = OPSET) -> Path:
-    """Export ``model`` (a DigitNet) to one self-contained ONNX file at ``path``.
-
-    BatchNorm is folded into the convolutions first, so the graph holds only Conv, Relu,
-    GlobalAveragePool, Flatten/Reshape and Gemm - the ops every runtime quantizes well.
-    """
-    import torch
-
-    need("onnx", "ONNX export")
-    need("onnxscript", "ONNX export")
-    path = Path(path)
-    fused = model.fused() if hasattr(model, "fused") else model.eval()
-    example = torch.zeros(2, 1, 28, 28)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(fused, (example,), dynamo=True, opset_version=opset,
-                                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                    dynamic_shapes={"x": {0: batch}}, external_data=False,
-                                    verbose=False)
-    program.save(str(path), external_data=False)
-    return path
-
-
-def onnx_build_facts() -> dict:
-    import onnx
-    import torch
-    return {"exporter": "torch.onnx (dynamo)", "torch": torch.__version__, "onnx": onnx.__version__,
-            "opset": OPSET, "batchnorm_folded": True}
-
+__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "convert_to_fp16", "export_onnx", "onnx_build_facts",
+           "strip_metadata"]
 
 def strip_metadata(path: str | os.PathLike) -> Path:
     """Remove the exporter's per-node debug metadata and cached shapes from an ONNX file, in place.
@@ -107,28 +68,3 @@ def convert_to_fp16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return Path(dst)
-
-
-def write_training_bundle(model, dest: Path, recipe: dict, test_accuracy: float, val_accuracy: float,
-                          log=print) -> Path:
-    """Write the bundle of a freshly trained model: FP32 ONNX, the weights and the manifest."""
-    import torch
-
-    from ..models import count_macs, count_params      # imports torch
-    model = model.eval()
-    with atomic_dir(dest, force=True) as tmp:
-        torch.save(model.state_dict(), tmp / "weights.pt")
-        export_onnx(model, tmp / "model.onnx")
-        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model))
-        manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
-        manifest["metrics"] = {"mnist_test_accuracy": test_accuracy, "validation_accuracy": val_accuracy,
-                               "mnist_test_images": 10000}
-        artifacts = [
-            make_artifact(tmp, "onnx-fp32", "onnx", "fp32", "model.onnx", accuracy=test_accuracy,
-                          build=onnx_build_facts()),
-            make_artifact(tmp, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=test_accuracy,
-                          build={"torch": torch.__version__, "kind": "state_dict (unfused)"}),
-        ]
-        write_manifest(tmp, manifest, artifacts)
-    log(f"wrote bundle {dest}")
-    return dest

@@ -1,6 +1,9 @@
 """OpenCV DNN: runs the ONNX model with nothing but OpenCV (already a base dependency).
 
-OpenCV 5's new engine cannot run ONNX Runtime's Q/DQ INT8 graph, so INT8 uses the classic engine.
+OpenCV 5 has two engines; its new one cannot run ONNX Runtime's Q/DQ INT8 graph, so INT8 asks for
+the classic engine (``cv2.dnn.ENGINE_CLASSIC``). OpenCV 4 has only that classic engine (and no
+``ENGINE_CLASSIC`` name): it runs both the FP32 and the INT8 model as they are read. The oldest
+release the CI checks is the lower bound in pyproject.toml (``.ci/lowest.sh``).
 Thread count in OpenCV is process-wide (``cv2.setNumThreads``); a session given ``threads`` sets it.
 """
 
@@ -21,8 +24,9 @@ class OpenCvSession(Session):
         if threads is not None:
             cv2.setNumThreads(threads)
         try:
-            if precision == "int8":
-                self._net = cv2.dnn.readNetFromONNX(str(path), cv2.dnn.ENGINE_CLASSIC)
+            classic = getattr(cv2.dnn, "ENGINE_CLASSIC", None)     # None: OpenCV 4, classic only
+            if precision == "int8" and classic is not None:
+                self._net = cv2.dnn.readNetFromONNX(str(path), classic)
             else:
                 self._net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as exc:

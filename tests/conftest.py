@@ -7,8 +7,6 @@ dataset fails the test; elsewhere it skips with the reason.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

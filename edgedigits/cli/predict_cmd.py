@@ -57,8 +57,6 @@ def read_image(path: Path):
 
 
 def run(args) -> int:
-    import numpy as np
-
     from ..preprocess import prepare_single
     from ..recognizer import Recognizer
     rec = Recognizer(args.model, backend=args.backend, precision=args.precision,

@@ -2,8 +2,8 @@
 
 ``int8_bundle`` is the shipped bundle plus what ``edgedigits export --int8`` adds (ONNX Q/DQ
 INT8 and, when OpenVINO is installed, OpenVINO IR FP32/INT8), built here in a temporary folder
-with the same recipe (symmetric signed INT8, per-channel weights, calibrated on the shipped
-calibration sample) so these tests do not depend on the exporter's own run.
+by the exporter's own INT8 recipe (:func:`edgedigits.export.quantize.quantize_int8`, calibrated on
+the shipped calibration sample) rather than by a whole export run.
 """
 
 from __future__ import annotations
@@ -49,26 +49,9 @@ def run_all():
     return _run_all
 
 
-def _quantize(src, dst, calibration: np.ndarray) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._batches = iter([{"input": calibration[i:i + 100]} for i in range(0, len(calibration), 100)])
-
-        def get_next(self):
-            return next(self._batches, None)
-
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
-
-
 @pytest.fixture(scope="session")
 def int8_bundle(tmp_path_factory, default_bundle, digits):
     """The shipped bundle plus, where it lacks them, onnx-int8 and (with OpenVINO) openvino-fp32/int8."""
-    import logging
-
     from edgedigits import runtimes
     from edgedigits.bundle import Bundle, make_artifact, write_manifest
     from edgedigits.samples import load_sample
@@ -79,9 +62,11 @@ def int8_bundle(tmp_path_factory, default_bundle, digits):
             shutil.copyfile(default_bundle.path / f.file, root / f.file)
     added = []
     if default_bundle.find("onnx", "int8") is None:
-        calib, _ = load_sample("calibration")
-        logging.getLogger().setLevel(logging.ERROR)  # the quantizer's pre-processing advice
-        _quantize(root / "model.onnx", root / "model.int8.onnx", calib[:, None].astype(np.float32) / 255)
+        from edgedigits.export.datasets import ImageSet, to_input
+        from edgedigits.export.quantize import quantize_int8
+        calib, calib_labels = load_sample("calibration")
+        quantize_int8(root / "model.onnx", root / "model.int8.onnx",
+                      ImageSet(to_input(calib), calib_labels.astype(np.int64), "shipped-calibration-sample"))
         added.append(("onnx-int8", "onnx", "int8", "model.int8.onnx", ()))
     if has("openvino") and not default_bundle.select("openvino"):
         import openvino as ov
