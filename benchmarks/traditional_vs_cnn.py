@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedigits import __version__
-from edgedigits.bench import machine_facts
+from edgedigits.bench import describe_machine
 from edgedigits.bundle import load_bundle
 from edgedigits.recognizer import Recognizer
 
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
                     help="leave out the SVC(gamma='scale') variant rows")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
     args = ap.parse_args(argv)
-    machine = machine_facts()
+    machine = describe_machine()
     bundle = load_bundle(args.model)
     data = load_data(args.data, args.mnist_train)
     train = cnn_training(bundle, args.cnn_train_log)

@@ -73,13 +73,23 @@ def test_an_unavailable_backend_is_a_skipped_row_with_its_reason(cli, tmp_path):
 
 
 def test_a_failing_row_does_not_stop_the_others(cli, tmp_path):
-    """A damaged INT8 file fails its own rows (checksum), and the FP32 rows are still measured."""
-    from edgedigits.bundle import default_bundle_path
+    """An INT8 file that loads but is no digit model (its checksum recorded, so the bundle loads)
+    fails its own rows when they run, and the FP32 rows are still measured."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from edgedigits.bundle import default_bundle_path, load_bundle, make_artifact, write_manifest
     bundle = tmp_path / "bundle"
     shutil.copytree(default_bundle_path(), bundle)
-    with open(bundle / "model.int8.onnx", "r+b") as f:
-        f.seek(200)
-        f.write(b"\x00garbage")
+    graph = helper.make_graph([helper.make_node("Flatten", ["input"], ["logits"])], "not-a-digit-model",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 784])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8),
+              str(bundle / "model.int8.onnx"))
+    loaded = load_bundle(bundle, verify=False)
+    write_manifest(bundle, loaded.manifest, [make_artifact(bundle, a.id, a.format, a.precision, a.file,
+                                                           [c.file for c in a.companions], a.accuracy, a.build)
+                                             for a in loaded.artifacts])
     out = tmp_path / "results"
     r = _bench(cli, tmp_path, *TINY, "--frames", "0", "--model", bundle, "--backends", "onnxruntime", "--out", out)
     assert r.returncode == 0, r.stderr
@@ -133,8 +143,8 @@ def test_unwritable_out_is_refused_before_any_work(cli, tmp_path):
 
 
 def test_chart_and_markdown_without_any_measured_row(tmp_path):
-    from edgedigits.bench import BenchResult, Row, chart_png, markdown
-    rows = [Row("tensorrt", status="skipped", reason="backend not available here: no GPU")]
+    from edgedigits.bench import BenchResult, Measurement, chart_png, markdown
+    rows = [Measurement("tensorrt", status="skipped", reason="backend not available here: no GPU")]
     chart_png(rows, tmp_path / "c.png")
     assert cv2.imread(str(tmp_path / "c.png")) is not None
     result = BenchResult(rows, {"cpu": "x", "cores": 1, "os": "y", "load_average_start": [0.0],
