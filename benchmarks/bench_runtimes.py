@@ -49,33 +49,6 @@ AUTO_BLOCK = 50   # calls per block when auto and another session alternate (see
 
 
 # -- measuring ------------------------------------------------------------------------------------
-def bare_call(session):
-    """The library's own inference call on the object the SDK session loaded (no SDK code around it)."""
-    name = session.backend
-    if name == "onnxruntime":
-        sess, feed, out = session._sess, session._input, session._output
-        return lambda x: sess.run(out, {feed: x})[0]
-    if name == "openvino":
-        request = session._request
-        return lambda x: request.infer(x, share_inputs=True, share_outputs=True)[0]
-    if name == "opencv":
-        net = session._net
-
-        def run(x):
-            net.setInput(x)
-            return net.forward()
-        return run
-    if name == "torch":
-        import torch
-        net = session._net
-
-        def run(x):
-            with torch.inference_mode():
-                return net(torch.from_numpy(x)).numpy()
-        return run
-    return None
-
-
 def latencies(calls: dict, rounds: int, block: int = 1) -> dict:
     """Per-call seconds of each callable, calling them in turn, ``block`` calls at a time.
 
@@ -159,7 +132,7 @@ def bench_combo(bundle, backend, device, precision, images, args) -> dict:
     x1 = np.ascontiguousarray(images[:1, None], dtype=np.float32) / np.float32(255)
     with Recognizer(bundle, backend=backend, device=device, precision=precision) as rec:
         row["artifact"] = rec.info.artifact
-        bare = bare_call(rec._session)
+        bare = rec._session.native         # the library call itself (Session.native)
         calls = {"sdk": lambda: rec.classify(crop).labels, "sdkconf": lambda: rec.classify(crop).confidences,
                  "sdkf32": lambda: rec.classify(x1).labels}
         if bare is not None:

@@ -99,6 +99,22 @@ class Session:
                                f"expected ({len(x)}, {NUM_CLASSES}): {self.path} is not an edgedigits model.")
         return out if out.dtype == np.float32 else out.astype(np.float32)
 
+    @property
+    def native(self):
+        """The library's own inference call on what this session loaded, with no SDK code around it.
+
+        ``native(x)`` takes what :meth:`run` checks for (float32 N x 1 x 28 x 28, C-contiguous,
+        N <= ``max_batch``) *unchecked* and returns the library's raw output (logits, possibly in
+        a buffer the next call reuses). For measuring the SDK's own overhead (benchmarks/) and
+        for apps that validated their input already; None when the backend offers no such call.
+
+        Raises:
+            BackendError: the session is closed.
+        """
+        if self.closed:
+            raise BackendError(f"this {self.backend} session was closed; open a new one to run it again.")
+        return self._native_impl()
+
     def close(self) -> None:
         """Release the library's resources; further ``run`` calls raise BackendError."""
         if not self.closed:
@@ -121,6 +137,10 @@ class Session:
 
     def _close_impl(self) -> None:
         """Free what the library holds (default: drop references)."""
+
+    def _native_impl(self):
+        """The callable behind :attr:`native` (default: None, no bare call)."""
+        return None
 
 
 class RoutedSession(Session):

@@ -42,6 +42,10 @@ class OnnxRuntimeSession(Session):
     def _run_impl(self, x: np.ndarray) -> np.ndarray:
         return self._sess.run(self._output, {self._input: x})[0]
 
+    def _native_impl(self):
+        sess, feed, out = self._sess, self._input, self._output
+        return lambda x: sess.run(out, {feed: x})[0]
+
     def _close_impl(self) -> None:
         self._sess = None
 

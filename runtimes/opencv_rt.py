@@ -37,6 +37,14 @@ class OpenCvSession(Session):
         self._net.setInput(x)
         return self._net.forward()
 
+    def _native_impl(self):
+        net = self._net
+
+        def run(x):
+            net.setInput(x)
+            return net.forward()
+        return run
+
     def _close_impl(self) -> None:
         self._net = None
 

@@ -68,6 +68,10 @@ class OpenVinoSession(Session):
             start += len(chunk)
         return out
 
+    def _native_impl(self):
+        request = self._request
+        return lambda x: request.infer(x, share_inputs=True, share_outputs=True)[0]
+
     def _close_impl(self) -> None:
         self._requests = []
         self._request = self._compiled = None

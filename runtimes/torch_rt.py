@@ -60,6 +60,14 @@ class TorchSession(Session):
             t = torch.from_numpy(x).to(self._device, self._dtype, non_blocking=True)
             return self._net(t).float().cpu().numpy()
 
+    def _native_impl(self):
+        torch, net, device, dtype = self._torch, self._net, self._device, self._dtype
+
+        def run(x):
+            with torch.inference_mode():
+                return net(torch.from_numpy(x).to(device, dtype)).float().cpu().numpy()
+        return run
+
     def _close_impl(self) -> None:
         self._net = None
 

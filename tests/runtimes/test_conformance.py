@@ -60,3 +60,23 @@ def test_backend_matches_reference(name, precision, int8_bundle, digits, referen
     if not ran:
         pytest.skip(f"{name} offers no device for {precision} here, or the bundle has no {precision} artifact "
                     f"it can load (devices: {', '.join(backend.devices())})")
+
+
+@pytest.mark.parametrize("name", runtimes.NAMES)
+def test_native_call_gives_the_sessions_logits(name, int8_bundle, digits):
+    """``Session.native`` is the library's own call on the loaded model: the same logits as ``run``
+    on a batch ``run`` would accept, and refused once the session is closed."""
+    backend = runtimes.get_backend(name)
+    ok, reason = backend.availability()
+    if not ok:
+        pytest.skip(f"{name} is not available here: {reason}")
+    x = np.ascontiguousarray(digits[0][:16])
+    device = backend.devices()[0]
+    artifact = backend.artifact_for(int8_bundle, "fp32", device)
+    session = backend.open_artifact(int8_bundle, artifact, device)
+    with session:
+        native = session.native
+        assert native is not None, f"{name} offers no native call"
+        np.testing.assert_allclose(np.asarray(native(x)), session.run(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(runtimes.BackendError, match="closed"):
+        session.native
