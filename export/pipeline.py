@@ -18,10 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_dir
+from .._io import atomic_dir, sha256_file
+from .._version import __version__
 from ..bundle import make_artifact, write_manifest
 from ..errors import EdgeDigitsError, ExportError, UsageError, parse_choices
+from ..runtimes import natural_backend, open_file
 from .datasets import ImageSet, calibration_set, evaluation_set
+from .onnx import convert_to_fp16
+from .quantize import quantize_best
 from .source import Source, copy_into, load_model_source
 from .targets import FORMATS, Target, select
 from .validate import OutputMismatchError, accuracy, compare, validate_outputs
@@ -151,8 +155,6 @@ class Context:
 
     def logits(self, path: Path, format: str, precision: str, device: str = "cpu") -> np.ndarray:
         """Logits of the evaluation set from ``path``, run with its format's own backend (cached)."""
-        from .._io import sha256_file
-        from ..runtimes import open_file
         key = (sha256_file(path), format, precision, device)
         if key not in self._logits:
             with open_file(path, format, precision, device=device) as session:
@@ -166,7 +168,6 @@ class Context:
     def int8_onnx(self) -> tuple[Path, dict]:
         """The Q/DQ INT8 ONNX model and its build facts (quantized once, on first use)."""
         if self._int8 is None:
-            from .quantize import quantize_best
             from .tensorrt import require_explicit_quantization
             path = self.scratch("int8") / "model.int8.onnx"
             facts = quantize_best(self.source.onnx_path, path, self.calibration,
@@ -177,7 +178,6 @@ class Context:
 
     def fp16_onnx(self) -> Path:
         if self._fp16 is None:
-            from .onnx import convert_to_fp16
             self._fp16 = convert_to_fp16(self.source.onnx_path, self.scratch("fp16") / "model.fp16.onnx")
         return self._fp16
 
@@ -291,7 +291,6 @@ def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarr
 
 def _unmeasurable(target: Target) -> str | None:
     """Why ``target``'s own backend cannot run it here (so its accuracy cannot be gated), or None."""
-    from ..runtimes import natural_backend
     backend = natural_backend(target.format)
     ok, why = backend.availability()
     if not ok:
@@ -325,8 +324,6 @@ def _carry_weights(ctx: Context, root: Path, reference_name: str, reference: np.
 
 
 def _export_facts(ctx: Context, opts: ExportOptions, reference_name: str, baseline: float) -> dict:
-    from .._version import __version__
-    from .._io import sha256_file
     facts = {"edgedigits": __version__, "source_onnx_sha256": sha256_file(ctx.source.onnx_path),
              "evaluation": ctx.evaluation.facts(), "reference": reference_name,
              "fp32_accuracy": round(baseline, 6), "max_drop_pp": opts.max_drop}

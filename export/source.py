@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._deps import has
-from ..bundle import MANIFEST, Bundle, load_bundle
+from ..bundle import MANIFEST, Bundle, base_manifest, load_bundle
 from ..errors import BundleError, ExportError
+from ..train import load_checkpoint
+from .onnx import export_onnx, onnx_build_facts
 
 
 @dataclass
@@ -97,7 +99,6 @@ def _fit(model, state, name: str, path: Path):
 
 
 def _from_checkpoint(path: Path, work: Path) -> Source:
-    from ..train import load_checkpoint
     state = load_checkpoint(path)
     config = state["config"] if isinstance(state["config"], dict) else {}
     name = config.get("model")
@@ -106,9 +107,7 @@ def _from_checkpoint(path: Path, work: Path) -> Source:
                           "export a checkpoint written by 'edgedigits train'.")
     import torch
 
-    from ..bundle import base_manifest
-    from ..models import count_macs, count_params, create_model
-    from .onnx import export_onnx, onnx_build_facts
+    from ..models import count_macs, count_params, create_model      # imports torch
     try:
         model = create_model(name)
     except BundleError as exc:

@@ -46,3 +46,10 @@ def test_train_without_torch_says_how_to_install(tmp_path):
     assert r.returncode == 1
     assert "needs the 'torch' package, which is not installed; install it with: pip install torch==2.13.0" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_version_comes_from_the_package_metadata():
+    from importlib import metadata
+
+    import edgedigits
+    assert edgedigits.__version__ == metadata.version("edgedigits")

@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 
+from .._version import __version__
 from ..errors import EdgeDigitsError
 
 # The subcommands, in the order `edgedigits --help` lists them (module names under edgedigits.cli).
@@ -19,7 +20,6 @@ COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .._version import __version__
     parser = argparse.ArgumentParser(prog="edgedigits",
                                      description="Handwritten digit recognition for edge devices.")
     parser.add_argument("--version", action="version", version=f"edgedigits {__version__}")

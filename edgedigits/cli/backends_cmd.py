@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+from ..bundle import load_bundle
+from ..errors import EdgeDigitsError
+from ..runtimes import backends
+from ..runtimes.select import choose
+
 NAME = "backends"
 HELP = "list the inference backends, what each can run here (or why not) and what 'auto' picks"
 
@@ -15,7 +20,6 @@ def add_arguments(p) -> None:
 
 def describe_backends() -> list[dict]:
     """One dict per backend, in priority order (also the --json layout)."""
-    from ..runtimes import backends
     rows = []
     for b in backends():
         ok, reason = b.availability()
@@ -27,9 +31,6 @@ def describe_backends() -> list[dict]:
 
 def describe_pick(model) -> dict:
     """What ``Recognizer(model)`` would run on, and why; {'error': ...} when nothing can."""
-    from ..bundle import load_bundle
-    from ..errors import EdgeDigitsError
-    from ..runtimes.select import choose
     try:
         bundle = load_bundle(model)
         choice = choose(bundle)
