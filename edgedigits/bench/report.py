@@ -136,6 +136,7 @@ def chart_png(rows: list[Measurement], path: Path, throughput_batch: int | None 
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
     except ImportError as exc:
         raise MissingDependencyError("matplotlib", "The bench chart", "pip install matplotlib") from exc
     pts = [r for r in rows if r.status == OK and r.latency_us_p50 and r.accuracy is not None]
@@ -157,6 +158,8 @@ def chart_png(rows: list[Measurement], path: Path, throughput_batch: int | None 
             left.scatter(r.latency_us_p50, r.accuracy * 100, s=60, color=colour[r.backend],
                          marker=_MARKERS.get(r.precision, "D"), label=_label(r), zorder=3)
         left.set_xscale("log")
+        for axis in (left.xaxis.set_major_formatter, left.xaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:g}"))
         left.set_ylim(*accuracy_limits([r.accuracy * 100 for r in pts]))
         left.grid(True, which="both", alpha=0.3)
         left.legend(fontsize=8, loc="best")
