@@ -132,6 +132,7 @@ class Context:
         self.source, self.evaluation, self.calibration = source, evaluation, calibration
         self.work, self.max_batch, self.log = work, max_batch, log
         self.parity = 0.0
+        self.failed: set[str] = set()        # ids of targets rejected or failed so far
         self._logits: dict[tuple, np.ndarray] = {}
         self._int8: tuple[Path, dict] | None = None
         self._fp16: Path | None = None
@@ -206,6 +207,8 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
             for target in targets:
                 row, artifact = _export_target(ctx, target, root, reference, reference_name, baseline, opts.max_drop)
                 rows.append(row)
+                if row.status in ("rejected", "failed"):
+                    ctx.failed.add(target.id)
                 if artifact is not None:
                     artifacts.append(artifact)
                 log(f"{target.id}: {row.state}")
@@ -282,7 +285,12 @@ def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarr
 
 
 def _export_unmeasured(ctx: Context, target: Target, root: Path, row: Row):
-    """Build a target its backend cannot run here: written with a note in place of an accuracy."""
+    """Build a target its backend cannot run here: written with a note in place of an accuracy,
+    unless the ONNX model it is built from failed its own checks in this export."""
+    source = f"onnx-{target.precision}"
+    if source in ctx.failed:
+        row.status, row.reason = "skipped", f"its source {source} did not pass its checks, and it cannot be measured here"
+        return row, None
     try:
         built = target.build(ctx, target, root)
     except EdgeDigitsError as exc:

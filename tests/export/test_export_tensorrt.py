@@ -200,3 +200,33 @@ def test_rtx_engines_are_measured_by_the_rtx_backend_or_carry_a_note(rtx_builder
     assert trt_export.unavailable_reason() is None            # no GPU needed to build
     assert trt_export.engine_backend() == "tensorrt_rtx"
     assert trt_export.unmeasured_note() == "not measured here: needs an RTX GPU"
+
+
+def test_export_writes_unmeasured_rtx_engines_into_a_verified_bundle(tmp_path, rtx_builder):
+    from edgedigits.bundle import load_bundle
+
+    from _export_cli import export_cli
+    out = tmp_path / "bundle"
+    r = export_cli("--fp16", "--formats", "tensorrt", "--out", out, env={"EDGEDIGITS_DATA": str(tmp_path / "none")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {tuple(line.split()[:2]): line for line in r.stdout.splitlines() if line.startswith("tensorrt ")}
+    for precision in ("fp32", "fp16"):
+        assert "not measured here: needs an RTX GPU" in rows["tensorrt", precision]
+        assert rows["tensorrt", precision].endswith("ok")
+    bundle = load_bundle(out, verify=True)
+    engine = bundle.find("tensorrt", "fp16")
+    assert engine.file == "tensorrt/model.fp16.rtx.engine" and engine.accuracy is None
+    assert engine.build["builder"] == "tensorrt_rtx" and engine.build["source"] == "onnx-fp16"
+
+
+def test_an_unmeasured_engine_is_not_built_from_a_model_that_failed_its_checks(tmp_path):
+    from types import SimpleNamespace
+
+    from edgedigits.export.pipeline import Row, _export_unmeasured
+    from edgedigits.export.targets import TARGETS
+    target = next(t for t in TARGETS if t.id == "tensorrt-int8")
+    ctx = SimpleNamespace(failed={"onnx-int8"})   # the pipeline records each rejected or failed target here
+    row, artifact = _export_unmeasured(ctx, target, tmp_path, Row(target.id, "tensorrt", "int8", "ok"))
+    assert artifact is None and row.status == "skipped"
+    assert row.reason == "its source onnx-int8 did not pass its checks, and it cannot be measured here"
+    assert not list(tmp_path.iterdir())
