@@ -268,6 +268,8 @@ def markdown(r: dict) -> str:
 
 def run(args) -> dict:
     torch = require_device(args.device)
+    if args.device == "cpu":
+        torch.set_num_threads(1)     # the self-check stays light on a shared CPU machine
     import_tree()
     from edgedigits._io import write_report
     start = time.perf_counter()

@@ -30,7 +30,7 @@ DISTRIBUTIONS = {
     LEAN: ("tensorrt-lean-cu13", "tensorrt-lean-cu12", "tensorrt_lean_cu13_bindings", "tensorrt_lean_cu12_bindings"),
     RTX: ("tensorrt-rtx", "tensorrt_rtx_cu13", "tensorrt_rtx_cu12"),
 }
-INSTALL = {FULL: "pip install tensorrt, from NVIDIA's index (see NVIDIA's TensorRT install guide)",
+INSTALL = {FULL: "pip install tensorrt from NVIDIA's index; see NVIDIA's TensorRT install guide",
            LEAN: "pip install tensorrt-lean-cu13",
            RTX: "pip install 'edgedigits[tensorrt-rtx]'"}
 #: The first compute capability a TensorRT-RTX build targets by default (NVIDIA: Turing, 7.5,

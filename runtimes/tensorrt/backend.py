@@ -70,11 +70,10 @@ class TensorRtSession(Session):
             runtime.engine_host_code_allowed = True  # allowed by host_code_decision above
         plan = path.read_bytes()
         if hasattr(runtime, "get_engine_validity"):  # TensorRT-RTX checks the plan's header first
-            validity = runtime.get_engine_validity(plan[:runtime.engine_header_size])
-            validity = validity[0] if isinstance(validity, tuple) else validity
-            if getattr(validity, "name", "VALID") != "VALID":
-                raise BackendError(f"{lib.title} reports the engine {path} as {validity.name.lower()} on this GPU; "
-                                   "delete it to have it rebuilt, or re-export the bundle.")
+            validity, diagnostics = runtime.get_engine_validity(plan[:runtime.engine_header_size])
+            if validity.name == "INVALID":  # SUBOPTIMAL still runs
+                raise BackendError(f"{lib.title} reports the engine {path} as invalid on this GPU (diagnostics "
+                                   f"{diagnostics}); delete it to have it rebuilt, or re-export the bundle.")
         self._engine = runtime.deserialize_cuda_engine(plan)
         if self._engine is None:
             raise BackendError(f"{lib.title} could not load the engine {path}; it was built for another version "
