@@ -147,7 +147,7 @@ class Context:
         """Logits of the evaluation set from ``path``, run with ``backend`` (default: its format's own; cached)."""
         from .._io import sha256_file
         from ..runtimes import open_file
-        key = (sha256_file(path), format, precision, device)
+        key = (sha256_file(path), format, precision, device, backend)
         if key not in self._logits:
             with open_file(path, format, precision, backend, device=device) as session:
                 x = self.evaluation.images

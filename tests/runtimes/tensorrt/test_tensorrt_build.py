@@ -137,3 +137,19 @@ def test_describe_reads_the_parsed_network(rtx, sources):
     assert network.to_dict() == {"inputs": [{"name": "input", "shape": [-1, 1, 28, 28], "dtype": "float32"}],
                                  "outputs": [{"name": "logits", "shape": [-1, 10], "dtype": "float32"}],
                                  "layers": len(network.layers)}
+
+
+def test_full_tensorrt_refuses_to_build_without_a_gpu(sources, tmp_path):
+    """Full TensorRT builds on the GPU it targets; without one the build stops before the parser runs."""
+    from types import SimpleNamespace
+
+    from edgedigits.runtimes.tensorrt._library import Library, cuda_device
+    try:
+        cuda_device()
+        pytest.skip("this machine has a GPU")
+    except BackendError:
+        pass
+    full = Library("tensorrt", SimpleNamespace(__version__="11.4.0", Builder=object, OnnxParser=object))
+    with pytest.raises(BackendError, match=r"^TensorRT builds engines only on an NVIDIA GPU, and no NVIDIA GPU is "
+                                           r"visible to CUDA \(cudaError\w+\); .*\.$"):
+        build_engine(sources["fp32"], tmp_path / "x.engine", "fp32", lib=full)
