@@ -219,24 +219,13 @@ def test_auto_prefers_building_over_an_untrusted_version_compatible_engine(engin
     assert backend.artifact_for(Bundle.load(root), "int8", "cuda").id == "tensorrt-int8-sm90"
 
 
-@needs_tensorrt
-def test_tensorrt_runs_the_bundle_like_the_reference(int8_bundle, digits, reference, run_all):
+@pytest.mark.parametrize("backend", [pytest.param(TRT, marks=needs_tensorrt, id="tensorrt"),
+                                     pytest.param(RTX, marks=needs_rtx, id="tensorrt_rtx")])
+def test_engines_run_the_bundle_like_the_reference(backend, int8_bundle, digits, reference, run_all):
     x, labels, _ = digits
     for precision in ("fp32", "int8"):
-        artifact = TRT.artifact_for(int8_bundle, precision, "cuda")
-        with TRT.open_artifact(int8_bundle, artifact, "cuda") as session:
-            logits = run_all(session, x)
-        assert (logits.argmax(1) == labels).mean() >= (reference[0].argmax(1) == labels).mean() - 0.003
-        if precision == "fp32":
-            assert np.abs(logits - reference[0]).max() < 1e-2
-
-
-@needs_rtx
-def test_tensorrt_rtx_runs_the_bundle_like_the_reference(int8_bundle, digits, reference, run_all):
-    x, labels, _ = digits
-    for precision in ("fp32", "int8"):
-        artifact = RTX.artifact_for(int8_bundle, precision, "cuda")
-        with RTX.open_artifact(int8_bundle, artifact, "cuda") as session:
+        artifact = backend.artifact_for(int8_bundle, precision, "cuda")
+        with backend.open_artifact(int8_bundle, artifact, "cuda") as session:
             logits = run_all(session, x)
         assert (logits.argmax(1) == labels).mean() >= (reference[0].argmax(1) == labels).mean() - 0.003
         if precision == "fp32":
