@@ -57,27 +57,29 @@ class Built:
 
 
 def builder_library() -> tuple[Library | None, str]:
-    """The library engines are built with here (full TensorRT, else TensorRT-RTX), or (None, why none)."""
+    """The library engines are built with here, or (None, why none can build).
+
+    Full TensorRT where it can build (it needs the GPU it builds for), else TensorRT-RTX (no GPU needed).
+    """
     reasons = []
     for name in BUILDERS:
         lib, why = load_library(name)
-        if lib is not None and lib.can_build:
+        if lib is not None and not lib.can_build:
+            lib, why = None, f"{lib.title} has no builder"
+        if lib is not None and not lib.ahead_of_time:
+            try:
+                cuda_device()
+            except BackendError as exc:
+                lib, why = None, f"{lib.title} builds engines only on an NVIDIA GPU, and {str(exc).rstrip('.')}"
+        if lib is not None:
             return lib, ""
-        reasons.append(why or f"{lib.title} has no builder")
+        reasons.append(why)
     return None, "; ".join(reasons)
 
 
 def unavailable_reason() -> str | None:
     """One line saying why no engine can be built here, or None when one can."""
-    lib, why = builder_library()
-    if lib is None:
-        return why
-    if not lib.ahead_of_time:
-        try:
-            cuda_device()
-        except BackendError as exc:
-            return f"{lib.title} builds engines only on an NVIDIA GPU, and {str(exc).rstrip('.')}"
-    return None
+    return builder_library()[1] or None
 
 
 def _logger(trt):

@@ -153,3 +153,21 @@ def test_full_tensorrt_refuses_to_build_without_a_gpu(sources, tmp_path):
     with pytest.raises(BackendError, match=r"^TensorRT builds engines only on an NVIDIA GPU, and no NVIDIA GPU is "
                                            r"visible to CUDA \(cudaError\w+\); .*\.$"):
         build_engine(sources["fp32"], tmp_path / "x.engine", "fp32", lib=full)
+
+
+def test_without_a_gpu_tensorrt_rtx_builds_even_where_full_tensorrt_is_installed(rtx, monkeypatch):
+    from types import SimpleNamespace
+
+    from edgedigits.runtimes.tensorrt import build
+    from edgedigits.runtimes.tensorrt._library import Library, cuda_device, load_library
+    try:
+        cuda_device()
+        pytest.skip("this machine has a GPU")
+    except BackendError:
+        pass
+    full = Library("tensorrt", SimpleNamespace(__version__="11.4.0", Builder=object, OnnxParser=object))
+    monkeypatch.setattr(build, "load_library", lambda name: (full, "") if name == "tensorrt" else load_library(name))
+    assert build.builder_library()[0].name == "tensorrt_rtx"
+    monkeypatch.setattr(build, "load_library", lambda name: (full, "") if name == "tensorrt" else (None, "no RTX"))
+    assert build.unavailable_reason().startswith("TensorRT builds engines only on an NVIDIA GPU, and no NVIDIA GPU")
+    assert build.unavailable_reason().endswith("; no RTX")
