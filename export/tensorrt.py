@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ExportError
 from ..runtimes.tensorrt import build as trt_build
-from ..runtimes.tensorrt._library import cuda_device
+from ..runtimes.tensorrt import cuda_device
 
 # TensorRT reads INT8 weights in [-127, 127] (symmetric); activations may use -128.
 WEIGHT_RANGE = (-127, 127)

@@ -14,7 +14,8 @@ Importing this package imports no TensorRT module.
 from ._engine import (BUILDER_RTX, BUILDER_TENSORRT, DEFAULT_MAX_BATCH, ENV_TRUST_ENGINE_CODE, EngineFacts,
                       MachineFacts, compatibility, engine_cache_dir, engine_cache_key, host_code_decision,
                       rebuild_reasons)
+from ._library import cuda_device
 
 __all__ = ["BUILDER_RTX", "BUILDER_TENSORRT", "DEFAULT_MAX_BATCH", "ENV_TRUST_ENGINE_CODE", "EngineFacts",
            "MachineFacts", "compatibility", "engine_cache_dir", "engine_cache_key", "host_code_decision",
-           "rebuild_reasons"]
+           "cuda_device", "rebuild_reasons"]
