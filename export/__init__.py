@@ -5,8 +5,8 @@
 - :mod:`.onnx` - PyTorch -> ONNX FP32 (BatchNorm folded, dynamic batch), FP16 conversion.
 - :mod:`.quantize` - static INT8 post-training quantization to one Q/DQ ONNX model.
 - :mod:`.openvino` - OpenVINO IR FP32/FP16 and INT8 (Q/DQ ONNX or NNCF, whichever measures better).
-- :mod:`.tensorrt` - TensorRT's explicit-quantization rules, engine build facts and rebuild
-  decisions (pure Python), and the engine build itself.
+- :mod:`.tensorrt` - TensorRT's explicit-quantization rules, and engines built into the bundle
+  (engine facts and the build itself live in :mod:`edgedigits.runtimes.tensorrt`).
 - :mod:`.source`, :mod:`.datasets`, :mod:`.validate`, :mod:`.samples` - inputs and checks.
 
 Importing any of these imports no heavy library; each loads what it needs when called.

@@ -22,7 +22,8 @@ from .._io import atomic_dir, sha256_file
 from .._version import __version__
 from ..bundle import make_artifact, write_manifest
 from ..errors import EdgeDigitsError, ExportError, UsageError, parse_choices
-from ..runtimes import natural_backend, open_file
+from ..runtimes import get_backend, natural_backend, open_file
+from ..runtimes.tensorrt import DEFAULT_MAX_BATCH
 from .datasets import ImageSet, calibration_set, evaluation_set
 from .onnx import convert_to_fp16
 from .quantize import quantize_best
@@ -33,7 +34,6 @@ from .validate import OutputMismatchError, accuracy, compare, validate_outputs
 DEFAULT_OUT = "edgedigits-export"
 DEFAULT_CALIB_SIZE = 500
 DEFAULT_MAX_DROP = 0.3      # percentage points
-DEFAULT_MAX_BATCH = 64
 PARITY_PP = 0.1             # an INT8 candidate this close to FP32 counts as equal to it
 
 
@@ -64,6 +64,7 @@ class Row:
     size: int | None = None
     accuracy: float | None = None
     drop_pp: float | None = None
+    note: str = ""                   # shown instead of an accuracy that could not be measured here
 
     @property
     def state(self) -> str:
@@ -94,7 +95,7 @@ class ExportReport:
         lines = [head]
         for r in self.rows:
             lines.append((r.format, r.precision, _size(r.size),
-                          "-" if r.accuracy is None else f"{r.accuracy:.2%}",
+                          (r.note or "-") if r.accuracy is None else f"{r.accuracy:.2%}",
                           "-" if r.drop_pp is None else f"{r.drop_pp:+.2f}", r.state))
         widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines)
@@ -144,6 +145,7 @@ class Context:
         self.source, self.evaluation, self.calibration = source, evaluation, calibration
         self.work, self.max_batch, self.log = work, max_batch, log
         self.parity = 0.0
+        self.failed: set[str] = set()        # ids of targets rejected or failed so far
         self._logits: dict[tuple, np.ndarray] = {}
         self._int8: tuple[Path, dict] | None = None
         self._fp16: Path | None = None
@@ -153,11 +155,12 @@ class Context:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def logits(self, path: Path, format: str, precision: str, device: str = "cpu") -> np.ndarray:
-        """Logits of the evaluation set from ``path``, run with its format's own backend (cached)."""
-        key = (sha256_file(path), format, precision, device)
+    def logits(self, path: Path, format: str, precision: str, device: str = "cpu",
+               backend: str | None = None) -> np.ndarray:
+        """Logits of the evaluation set from ``path``, run with ``backend`` (default: its format's own; cached)."""
+        key = (sha256_file(path), format, precision, device, backend)
         if key not in self._logits:
-            with open_file(path, format, precision, device=device) as session:
+            with open_file(path, format, precision, backend, device=device) as session:
                 x = self.evaluation.images
                 self._logits[key] = np.concatenate([session.run(x[i:i + 1000]) for i in range(0, len(x), 1000)])
         return self._logits[key]
@@ -213,6 +216,8 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
             for target in targets:
                 row, artifact = _export_target(ctx, target, root, reference, reference_name, baseline, opts.max_drop)
                 rows.append(row)
+                if row.status in ("rejected", "failed"):
+                    ctx.failed.add(target.id)
                 if artifact is not None:
                     artifacts.append(artifact)
                 log(f"{target.id}: {row.state}")
@@ -256,14 +261,18 @@ def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarr
                    baseline: float, max_drop: float):
     """Build, measure and gate one target; returns (table row, artifact or None)."""
     row = Row(target.id, target.format, target.precision, "ok")
-    reason = target.unavailable() or _unmeasurable(target)
+    reason = target.unavailable()
+    if not reason and target.unmeasured is not None and _unmeasurable(target):
+        return _export_unmeasured(ctx, target, root, row)
+    reason = reason or _unmeasurable(target)
     if reason:
         row.status, row.reason = "skipped", reason
         return row, None
     try:
         built = target.build(ctx, target, root)
         path = root / built.file
-        logits = ctx.logits(path, target.format, target.precision, target.device)
+        logits = ctx.logits(path, target.format, target.precision, target.device,
+                            target.backend() if target.backend else None)
         # FP32 must match the source; lower precisions are judged by the accuracy gate below.
         check = validate_outputs(target.id, reference_name, reference, logits) if target.precision == "fp32" \
             else compare(reference, logits)
@@ -289,9 +298,29 @@ def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarr
     return row, artifact
 
 
+def _export_unmeasured(ctx: Context, target: Target, root: Path, row: Row):
+    """Build a target its backend cannot run here: written with a note in place of an accuracy,
+    unless the ONNX model it is built from failed its own checks in this export."""
+    source = f"onnx-{target.precision}"
+    if source in ctx.failed:
+        row.status, row.reason = "skipped", f"its source {source} did not pass its checks, and it cannot be measured here"
+        return row, None
+    try:
+        built = target.build(ctx, target, root)
+    except EdgeDigitsError as exc:
+        _remove(root, target)
+        row.status, row.reason = "failed", str(exc).rstrip(".")
+        return row, None
+    row.note = target.unmeasured()
+    artifact = make_artifact(root, target.id, target.format, target.precision, built.file, built.companions,
+                             None, {**built.build, "accuracy": row.note})
+    row.size = artifact.total_size
+    return row, artifact
+
+
 def _unmeasurable(target: Target) -> str | None:
     """Why ``target``'s own backend cannot run it here (so its accuracy cannot be gated), or None."""
-    backend = natural_backend(target.format)
+    backend = get_backend(target.backend()) if target.backend else natural_backend(target.format)
     ok, why = backend.availability()
     if not ok:
         return f"its backend {backend.name} is not available here ({why})"

@@ -66,6 +66,9 @@ class Target:
         build: writes the artifact under the bundle root and says what it wrote.
         unavailable: says why this machine cannot build it, or returns None.
         device: the device its own backend measures it on.
+        backend: the backend that measures it, when not its format's natural one (a callable).
+        unmeasured: for a target built even where it cannot be run: the note recorded in place
+            of an accuracy (a callable), else None (such a target is skipped).
     """
     format: str
     precision: str
@@ -73,6 +76,8 @@ class Target:
     build: Callable[[BuildContext, "Target", Path], Built]
     unavailable: Callable[[], str | None] = lambda: None
     device: str = "cpu"
+    backend: Callable[[], str] | None = None
+    unmeasured: Callable[[], str] | None = None
 
     @property
     def id(self) -> str:
@@ -114,12 +119,14 @@ def _tensorrt(ctx: BuildContext, target: Target, root: Path) -> Built:
     onnx_path = sources[target.precision]()
     if target.precision == "int8":
         trt_export.require_explicit_quantization(onnx_path)
-    machine = trt_export.machine_facts()
-    major, minor = machine.compute_capability.split(".")
-    relative = target.file.format(sm=f"sm{major}{minor}")
-    facts = trt_export.build_engine(onnx_path, root / relative, target.precision, ctx.max_batch,
-                                   source=f"onnx-{target.precision}", log=ctx.log)
-    return Built(relative, [], facts.to_build())
+    relative, facts = trt_export.build_into(onnx_path, root, target.file, target.precision, ctx.max_batch,
+                                            source=f"onnx-{target.precision}")
+    return Built(relative, [], facts)
+
+
+def _trt(precision: str) -> Target:
+    return Target("tensorrt", precision, f"tensorrt/model.{precision}.{{sm}}.engine", _tensorrt,
+                  trt_export.unavailable_reason, "cuda", trt_export.engine_backend, trt_export.unmeasured_note)
 
 
 TARGETS: tuple[Target, ...] = (
@@ -129,9 +136,9 @@ TARGETS: tuple[Target, ...] = (
     Target("openvino", "fp32", "openvino/model.fp32.xml", _openvino, ov_export.unavailable_reason),
     Target("openvino", "fp16", "openvino/model.fp16.xml", _openvino, ov_export.unavailable_reason),
     Target("openvino", "int8", "openvino/model.int8.xml", _openvino, ov_export.unavailable_reason),
-    Target("tensorrt", "fp32", "tensorrt/model.fp32.{sm}.engine", _tensorrt, trt_export.unavailable_reason, "cuda"),
-    Target("tensorrt", "fp16", "tensorrt/model.fp16.{sm}.engine", _tensorrt, trt_export.unavailable_reason, "cuda"),
-    Target("tensorrt", "int8", "tensorrt/model.int8.{sm}.engine", _tensorrt, trt_export.unavailable_reason, "cuda"),
+    _trt("fp32"),
+    _trt("fp16"),
+    _trt("int8"),
 )
 FORMATS: tuple[str, ...] = tuple(dict.fromkeys(t.format for t in TARGETS))
 

@@ -1,38 +1,24 @@
-"""TensorRT: explicit-quantization checks, engine build facts, rebuild decisions, engine build.
-
-Everything above :func:`build_engine` is pure Python and works without TensorRT, so it is tested
-on machines without a GPU and reused by ``edgedigits.runtimes.tensorrt``:
+"""The export's TensorRT target: explicit-quantization checks, and engines built into the bundle.
 
 - :func:`check_explicit_quantization` reads an INT8 ONNX graph and lists every place where it
   breaks TensorRT's explicit-quantization rules (TensorRT 10 deprecated and TensorRT 11 removed
   implicit INT8 calibration, so a Q/DQ model is the only INT8 path).
-- :class:`EngineFacts` is what an engine was built with; it is stored in the bundle manifest's
-  ``build`` entry of the engine (:meth:`EngineFacts.to_build` / :meth:`EngineFacts.from_build`).
-- :func:`rebuild_reasons` compares recorded facts with this machine's and says why an engine does
-  not fit (TensorRT has no pre-flight check: a foreign engine just fails to deserialize).
+- :func:`build_into` builds one engine into a bundle with the builder this machine has (full
+  TensorRT, else TensorRT-RTX, which needs no GPU) and returns its manifest ``build`` facts.
 
-TensorRT itself is imported only inside :func:`build_engine`, :func:`machine_facts` and
-:func:`unavailable_reason`.
+Engine facts, compatibility rules and the build itself live beside the TensorRT runtime, in
+:mod:`edgedigits.runtimes.tensorrt`; this module only imports them.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BundleError, ExportError
-
-# Hardware-compatibility levels as the manifest records them (trt.HardwareCompatibilityLevel names,
-# lower case, as edgedigits.runtimes reads them).
-HW_NONE = "none"
-HW_AMPERE_PLUS = "ampere_plus"
-HW_SAME_CC = "same_compute_capability"
-HW_LEVELS = (HW_NONE, HW_AMPERE_PLUS, HW_SAME_CC)
-AMPERE = (8, 0)
+from ..errors import ExportError
+from ..runtimes.tensorrt import build as trt_build
+from ..runtimes.tensorrt import cuda_device
 
 # TensorRT reads INT8 weights in [-127, 127] (symmetric); activations may use -128.
 WEIGHT_RANGE = (-127, 127)
@@ -174,223 +160,52 @@ def require_explicit_quantization(model, what: str = "the INT8 model") -> None:
                           "quantize with symmetric signed INT8 and per-channel weights.")
 
 
-# ---------------------------------------------------------------------------------------------
-# (b) engine build facts, stored in the manifest
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MachineFacts:
-    """What decides whether an engine runs here: the TensorRT version and the GPU."""
-    trt_version: str
-    gpu_name: str
-    compute_capability: str          # "major.minor", e.g. "9.0"
-
-
-@dataclass(frozen=True)
-class EngineFacts(MachineFacts):
-    """What an engine was built with, recorded in its manifest ``build`` entry."""
-    hardware_compatibility_level: str = HW_NONE
-    version_compatible: bool = False
-    max_batch: int = 1
-    precision: str = "fp32"
-    source: str = ""                  # the artifact id of the ONNX the engine was built from
-
-    def to_build(self) -> dict:
-        """The manifest ``build`` dict for this engine."""
-        return asdict(self)
-
-    @classmethod
-    def from_build(cls, build: dict, where: str = "the engine's manifest entry") -> "EngineFacts":
-        """Read facts back from a manifest ``build`` dict, refusing incomplete or malformed ones."""
-        if not isinstance(build, dict):
-            raise BundleError(f"{where} has no build facts; rebuild the TensorRT engine on this machine.")
-        values = {}
-        for f in fields(cls):
-            if f.name not in build:
-                if f.default is not MISSING:  # a fact with a default may be absent
-                    values[f.name] = f.default
-                    continue
-                raise BundleError(f"{where} lacks the build fact {f.name!r}; rebuild the TensorRT engine on "
-                                  "this machine.")
-            values[f.name] = build[f.name]
-        facts = cls(**values)
-        if facts.hardware_compatibility_level not in HW_LEVELS:
-            raise BundleError(f"{where} has unknown hardware_compatibility_level "
-                              f"{facts.hardware_compatibility_level!r}; expected one of {', '.join(HW_LEVELS)}.")
-        if not isinstance(facts.version_compatible, bool) or not isinstance(facts.max_batch, int):
-            raise BundleError(f"{where} has malformed build facts; rebuild the TensorRT engine on this machine.")
-        _parse_cc(facts.compute_capability, where)
-        _parse_version(facts.trt_version, where)
-        return facts
-
-
-def _parse_cc(text: str, where: str = "the build facts") -> tuple[int, int]:
-    try:
-        major, minor = (int(p) for p in str(text).split("."))
-    except ValueError:
-        raise BundleError(f"{where} has compute capability {text!r}, expected 'major.minor' such as '9.0'.") from None
-    return major, minor
-
-
-def _parse_version(text: str, where: str = "the build facts") -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in str(text).split(".")[:3])
-    except ValueError:
-        raise BundleError(f"{where} has TensorRT version {text!r}, expected digits such as '10.13.0'.") from None
-
-
-def engine_file(precision: str, compute_capability: str) -> str:
-    """Bundle-relative file name of an engine, e.g. ``tensorrt/model.int8.sm90.engine``."""
-    major, minor = _parse_cc(compute_capability)
-    return f"tensorrt/model.{precision}.sm{major}{minor}.engine"
-
 
 # ---------------------------------------------------------------------------------------------
-# (c) does this engine fit this machine?
-# ---------------------------------------------------------------------------------------------
-
-def rebuild_reasons(recorded: EngineFacts, current: MachineFacts) -> list[str]:
-    """Why an engine built with ``recorded`` facts will not run on ``current``; empty if it fits.
-
-    TensorRT's rules (NVIDIA's "engine compatibility" pages): an engine runs only with the exact
-    TensorRT version that built it, unless it was built version-compatible (8.6 or later), which
-    runs with that version and any later one. It runs only on the kind of GPU it was built on,
-    unless built with a hardware-compatibility level: ``ampere_plus`` runs on any GPU of compute
-    capability 8.0 or later, ``same_compute_capability`` on any GPU of the same compute capability.
-    """
-    reasons = []
-    built, now = _parse_version(recorded.trt_version), _parse_version(current.trt_version)
-    if recorded.version_compatible:
-        if now < built:
-            reasons.append(f"it was built version-compatible with TensorRT {recorded.trt_version}, which runs only "
-                           f"on that version or later, but this machine has {current.trt_version}")
-    elif now != built:
-        reasons.append(f"it was built with TensorRT {recorded.trt_version} but this machine has "
-                       f"{current.trt_version}")
-    cc_built, cc_now = _parse_cc(recorded.compute_capability), _parse_cc(current.compute_capability)
-    if recorded.hardware_compatibility_level == HW_AMPERE_PLUS:
-        if cc_now < AMPERE:
-            reasons.append(f"it was built for Ampere or newer GPUs (compute capability 8.0+) but this GPU "
-                           f"({current.gpu_name}) has {current.compute_capability}")
-    elif cc_now != cc_built:
-        reasons.append(f"it was built for compute capability {recorded.compute_capability} "
-                       f"({recorded.gpu_name}) but this GPU ({current.gpu_name}) has {current.compute_capability}")
-    elif recorded.hardware_compatibility_level == HW_NONE and recorded.gpu_name != current.gpu_name:
-        reasons.append(f"it was built on a {recorded.gpu_name} without a hardware-compatibility level, "
-                       f"but this GPU is a {current.gpu_name}")
-    return reasons
-
-
-def needs_rebuild(recorded: EngineFacts, current: MachineFacts) -> bool:
-    return bool(rebuild_reasons(recorded, current))
-
-
-# ---------------------------------------------------------------------------------------------
-# this machine, and the build itself (need TensorRT and an NVIDIA GPU)
+# (b) engines in the bundle
 # ---------------------------------------------------------------------------------------------
 
 def unavailable_reason() -> str | None:
-    """One line saying why engines cannot be built here, or None when they can."""
-    from .._deps import has
-    if not has("tensorrt"):
-        return "TensorRT is not installed (it needs an NVIDIA GPU; see NVIDIA's TensorRT install guide)"
-    if not has("cuda"):
-        return "cuda-bindings is not installed (pip install cuda-bindings), so the GPU cannot be queried"
-    try:
-        importlib.import_module("tensorrt")  # only to see that its libraries load
-    except (ImportError, OSError) as exc:
-        return f"TensorRT is installed but does not load ({str(exc).splitlines()[0][:100]})"
-    try:
-        _gpu()
-    except ExportError as exc:
-        return str(exc).rstrip(".")
-    return None
+    """Why no engine can be built here (one line), or None."""
+    return trt_build.unavailable_reason()
 
 
-def _gpu(index: int = 0) -> tuple[str, str]:
-    """(name, compute capability) of CUDA device ``index``, via cuda-bindings."""
-    from cuda.bindings import runtime as cudart
-    err, count = cudart.cudaGetDeviceCount()
-    if int(err) != 0 or count < 1:
-        raise ExportError(f"no NVIDIA GPU is visible to CUDA ({getattr(err, 'name', err)})")
-    err, props = cudart.cudaGetDeviceProperties(index)
-    if int(err) != 0:
-        raise ExportError(f"cannot query the NVIDIA GPU ({getattr(err, 'name', err)})")
-    name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
-    return name.strip("\x00 "), f"{props.major}.{props.minor}"
+def _builder():
+    lib, why = trt_build.builder_library()
+    if lib is None:
+        raise ExportError(f"no TensorRT engine can be built here: {why}.")
+    return lib
 
 
-def machine_facts() -> MachineFacts:
-    """This machine's TensorRT version and GPU (needs tensorrt and cuda-bindings)."""
-    import tensorrt as trt
-    name, cc = _gpu()
-    return MachineFacts(trt.__version__, name, cc)
+def engine_backend() -> str:
+    """The backend that runs the engines this machine builds ('tensorrt' or 'tensorrt_rtx')."""
+    lib, _ = trt_build.builder_library()
+    return lib.builder if lib is not None else "tensorrt"
 
 
-def _progress_monitor(trt, log):
-    """A ``trt.IProgressMonitor`` that shows the builder's phases as progress bars."""
-    from .._progress import Progress
-
-    class Monitor(trt.IProgressMonitor):
-        def __init__(self):
-            trt.IProgressMonitor.__init__(self)
-            self.bars = {}
-
-        def phase_start(self, phase_name, parent_phase, num_steps):
-            indent = "  " if parent_phase else ""
-            self.bars[phase_name] = Progress(num_steps, desc=f"{indent}tensorrt: {phase_name}")
-
-        def step_complete(self, phase_name, step):
-            if phase_name in self.bars:
-                self.bars[phase_name].update(1)
-            return True  # False would cancel the build
-
-        def phase_finish(self, phase_name):
-            bar = self.bars.pop(phase_name, None)
-            if bar:
-                bar.close()
-
-    return Monitor()
+def unmeasured_note() -> str:
+    """What the manifest says in place of an accuracy when the engines cannot be run here."""
+    lib, _ = trt_build.builder_library()
+    return "not measured here: needs an RTX GPU" if lib is not None and lib.ahead_of_time \
+        else "not measured here: needs an NVIDIA GPU"
 
 
-def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, precision: str, max_batch: int,
-                 source: str, hardware_compatibility_level: str = HW_NONE, version_compatible: bool = False,
-                 log=print) -> EngineFacts:
-    """Build and serialize a TensorRT engine from ``onnx_path``; return its build facts.
+def build_into(onnx_path: Path, root: Path, pattern: str, precision: str, max_batch: int, source: str) -> tuple[str, dict]:
+    """Build the ``precision`` engine of ``onnx_path`` under ``root``.
 
-    The network is strongly typed, so precision comes from the ONNX itself: an INT8 engine is
-    built from the Q/DQ model, an FP16 engine from an FP16 ONNX, an FP32 engine from the FP32 one.
-    One optimization profile covers batch 1..``max_batch`` (optimum at the middle).
+    Args:
+        pattern: the bundle-relative file with ``{sm}`` standing for what the engine targets
+            (``sm90`` for a full TensorRT build on that GPU, ``rtx`` for a TensorRT-RTX build).
+
+    Returns:
+        (bundle-relative file, manifest ``build`` facts: builder, version, targets, profile, I/O).
     """
-    import tensorrt as trt
-    if hardware_compatibility_level not in HW_LEVELS:
-        raise ExportError(f"unknown hardware compatibility level {hardware_compatibility_level!r}; "
-                          f"use one of {', '.join(HW_LEVELS)}.")
-    machine = machine_facts()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        first = parser.get_error(0).desc() if parser.num_errors else "unknown error"
-        raise ExportError(f"TensorRT could not parse {onnx_path} ({parser.num_errors} errors, first: {first}); "
-                          "check that the ONNX model is valid.")
-    config = builder.create_builder_config()
-    profile = builder.create_optimization_profile()
-    name = network.get_input(0).name
-    shape = tuple(network.get_input(0).shape)[1:]
-    profile.set_shape(name, (1, *shape), (max(1, max_batch // 2), *shape), (max_batch, *shape))
-    config.add_optimization_profile(profile)
-    config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel,
-                                                  hardware_compatibility_level.upper())
-    if version_compatible:
-        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    config.progress_monitor = _progress_monitor(trt, log)
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
-        raise ExportError(f"TensorRT failed to build the {precision} engine from {onnx_path}; "
-                          "run with TensorRT's verbose log to see why.")
-    Path(engine_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(engine_path).write_bytes(bytes(plan))
-    return EngineFacts(machine.trt_version, machine.gpu_name, machine.compute_capability,
-                       hardware_compatibility_level, version_compatible, max_batch, precision, source)
+    lib = _builder()
+    if lib.ahead_of_time:
+        tag = "rtx"
+    else:
+        major, minor = cuda_device()[1].split(".")
+        tag = f"sm{major}{minor}"
+    relative = pattern.format(sm=tag)
+    built = trt_build.build_engine(onnx_path, root / relative, precision, max_batch, source, lib)
+    return relative, {**built.facts.to_build(), "network": built.network.to_dict()}

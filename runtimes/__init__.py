@@ -23,7 +23,8 @@ from .base import Backend, Session, check_input
 
 # name -> module, in priority order (GPU engines first, the PyTorch reference last).
 _MODULES = {
-    "tensorrt": "trt",
+    "tensorrt": "tensorrt.backend",
+    "tensorrt_rtx": "tensorrt.rtx",
     "openvino": "openvino_rt",
     "onnxruntime": "onnxrt",
     "opencv": "opencv_rt",

@@ -28,3 +28,17 @@ def has_module(name: str) -> bool:
 requires_torch = pytest.mark.skipif(not has_module("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)")
 requires_openvino = pytest.mark.skipif(not has_module("openvino"),
                                        reason="OpenVINO is not installed (pip install 'edgedigits[openvino]')")
+
+
+def tensorrt_library(name: str):
+    """The real TensorRT module ``name`` ('tensorrt_rtx', 'tensorrt_lean') as a Library.
+
+    ``make test`` installs both, so under CI (CI=true) a missing one fails the test; elsewhere it skips.
+    """
+    from edgedigits.runtimes.tensorrt._library import load_library
+    lib, why = load_library(name)
+    if lib is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{why} (required under CI: make test installs it)")
+        pytest.skip(why)
+    return lib

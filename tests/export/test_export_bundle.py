@@ -62,12 +62,29 @@ def test_export_succeeds_and_prints_the_table(full_export):
     assert header[:4] == ["format", "precision", "size", "accuracy"] and header[-1] == "status"
 
 
-@pytest.mark.skipif(has("tensorrt"), reason="TensorRT is installed here; its engines are built, not skipped")
-def test_tensorrt_is_skipped_with_one_line_reason(full_export):
+def test_tensorrt_engines_are_built_or_skipped_with_one_line_reason(full_export):
+    from edgedigits.export.tensorrt import unavailable_reason, unmeasured_note
     rows = _rows(full_export[0].stdout)
+    reason = unavailable_reason()
     for precision in ("fp32", "int8"):
-        assert "skipped: TensorRT is not installed" in rows["tensorrt", precision]
+        if reason:
+            assert f"skipped: {reason}" in rows["tensorrt", precision]
+        elif not has("tensorrt"):  # TensorRT-RTX builds here, without a GPU: engines written, not measured
+            assert unmeasured_note() in rows["tensorrt", precision] and rows["tensorrt", precision].endswith("ok")
     assert "Traceback" not in full_export[0].stderr
+
+
+def test_tensorrt_rtx_engines_are_in_the_bundle_with_their_build_facts(exported):
+    from _support import tensorrt_library
+    if has("tensorrt"):
+        pytest.skip("full TensorRT builds the engines here")
+    rtx = tensorrt_library("tensorrt_rtx")
+    for precision in ("fp32", "int8"):
+        artifact = exported.find("tensorrt", precision)
+        assert artifact.file == f"tensorrt/model.{precision}.rtx.engine" and artifact.size > 100_000
+        assert artifact.accuracy is None and artifact.build["accuracy"] == "not measured here: needs an RTX GPU"
+        assert artifact.build["builder"] == "tensorrt_rtx" and artifact.build["trt_version"] == rtx.version
+        assert artifact.build["targets"] and artifact.build["profile"]["min"] == [1, 1, 28, 28]
 
 
 @requires_openvino

@@ -1,4 +1,8 @@
-"""TensorRT without TensorRT: the explicit-quantization rules, engine facts, and rebuild decisions."""
+"""The export's TensorRT target: the explicit-quantization rules, and real engines in the bundle.
+
+Engine facts and the rebuild rules are tested beside the runtime (tests/runtimes/tensorrt/).
+The engines here are built by the real TensorRT-RTX builder, which needs no GPU.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,12 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgedigits.bundle import load_bundle, make_artifact, write_manifest, base_manifest
-from edgedigits.errors import BundleError, ExportError
+from edgedigits.errors import ExportError
 from edgedigits.export import tensorrt as trt_export
 from edgedigits.export.datasets import to_input, ImageSet
 from edgedigits.export.quantize import quantize_int8
 from edgedigits.samples import load_sample
-from edgedigits.export.tensorrt import EngineFacts, MachineFacts, check_explicit_quantization, rebuild_reasons
+from edgedigits.export.tensorrt import check_explicit_quantization
 
 
 @pytest.fixture(scope="module")
@@ -166,87 +169,64 @@ def test_q_must_feed_only_dq(qdq):
     assert any("Q/DQ must come in pairs" in p for p in _broken(qdq, rewire))
 
 
-# -- engine facts ------------------------------------------------------------------------------------------
-FACTS = EngineFacts("10.13.0", "NVIDIA H100 80GB HBM3", "9.0", "none", False, 64, "int8", "onnx-int8")
 
 
-def test_engine_facts_round_trip_through_a_bundle_manifest(tmp_path):
-    engine = tmp_path / trt_export.engine_file("int8", FACTS.compute_capability)
-    engine.parent.mkdir()
-    engine.write_bytes(b"a serialized plan stands in here; only the manifest is read")
-    artifact = make_artifact(tmp_path, "tensorrt-int8", "tensorrt", "int8", str(engine.relative_to(tmp_path)),
-                             accuracy=0.995, build=FACTS.to_build())
-    write_manifest(tmp_path, base_manifest("digitnet_s", 1, 1), [artifact])
-    loaded = load_bundle(tmp_path).get("tensorrt-int8")
-    assert loaded.file == "tensorrt/model.int8.sm90.engine"
-    assert EngineFacts.from_build(loaded.build) == FACTS
-    assert set(loaded.build) >= {"trt_version", "gpu_name", "compute_capability", "hardware_compatibility_level",
-                                 "version_compatible", "max_batch", "source"}
+# -- engines built into a bundle ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rtx_builder():
+    """TensorRT-RTX, the builder of this machine (full TensorRT cannot be installed here)."""
+    from _support import has_module, tensorrt_library
+    if has_module("tensorrt"):
+        pytest.skip("full TensorRT is installed here: it is the builder, and it needs the GPU")
+    return tensorrt_library("tensorrt_rtx")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda b: b.pop("trt_version"), "lacks the build fact 'trt_version'"),
-    (lambda b: b.update(compute_capability="sm90"), "compute capability 'sm90'"),
-    (lambda b: b.update(hardware_compatibility_level="anything"), "unknown hardware_compatibility_level"),
-    (lambda b: b.update(version_compatible="yes"), "malformed build facts"),
-])
-def test_malformed_engine_facts_are_refused(change, message):
-    build = FACTS.to_build()
-    change(build)
-    with pytest.raises(BundleError, match=message):
-        EngineFacts.from_build(build)
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_engines_are_built_into_the_bundle_by_tensorrt_rtx(tmp_path, default_bundle, rtx_builder, precision):
+    from edgedigits.export.onnx import convert_to_fp16
+    sources = {"fp32": lambda: default_bundle.artifact_path("onnx-fp32"),
+               "fp16": lambda: convert_to_fp16(default_bundle.artifact_path("onnx-fp32"), tmp_path / "fp16.onnx"),
+               "int8": lambda: default_bundle.artifact_path("onnx-int8")}
+    relative, facts = trt_export.build_into(sources[precision](), tmp_path / "bundle", "tensorrt/model.{sm}.engine",
+                                            precision, 64, f"onnx-{precision}")
+    assert relative == "tensorrt/model.rtx.engine" and (tmp_path / "bundle" / relative).stat().st_size > 100_000
+    assert facts["builder"] == "tensorrt_rtx" and facts["trt_version"] == rtx_builder.version
+    assert facts["targets"] == rtx_builder.default_targets() and facts["precision"] == precision
+    assert facts["profile"]["max"] == [64, 1, 28, 28] and facts["max_batch"] == 64
+    assert facts["network"]["inputs"] == [{"name": "input", "shape": [-1, 1, 28, 28], "dtype": "float32"}]
 
 
-def _on(trt="10.13.0", gpu="NVIDIA H100 80GB HBM3", cc="9.0"):
-    return MachineFacts(trt, gpu, cc)
+def test_rtx_engines_are_measured_by_the_rtx_backend_or_carry_a_note(rtx_builder):
+    assert trt_export.unavailable_reason() is None            # no GPU needed to build
+    assert trt_export.engine_backend() == "tensorrt_rtx"
+    assert trt_export.unmeasured_note() == "not measured here: needs an RTX GPU"
 
 
-def _built(**changes):
-    return EngineFacts(**{**FACTS.to_build(), **changes})
+def test_export_writes_unmeasured_rtx_engines_into_a_verified_bundle(tmp_path, rtx_builder):
+    from edgedigits.bundle import load_bundle
+
+    from _export_cli import export_cli
+    out = tmp_path / "bundle"
+    r = export_cli("--fp16", "--formats", "tensorrt", "--out", out, env={"EDGEDIGITS_DATA": str(tmp_path / "none")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {tuple(line.split()[:2]): line for line in r.stdout.splitlines() if line.startswith("tensorrt ")}
+    for precision in ("fp32", "fp16"):
+        assert "not measured here: needs an RTX GPU" in rows["tensorrt", precision]
+        assert rows["tensorrt", precision].endswith("ok")
+    bundle = load_bundle(out, verify=True)
+    engine = bundle.find("tensorrt", "fp16")
+    assert engine.file == "tensorrt/model.fp16.rtx.engine" and engine.accuracy is None
+    assert engine.build["builder"] == "tensorrt_rtx" and engine.build["source"] == "onnx-fp16"
 
 
-@pytest.mark.parametrize("built, here, fits", [
-    (_built(), _on(), True),
-    (_built(), _on(trt="10.13.1"), False),                                  # plain engine: exact version
-    (_built(version_compatible=True), _on(trt="10.14.0"), True),            # version-compatible: later runs it
-    (_built(version_compatible=True), _on(trt="11.1.0"), True),
-    (_built(version_compatible=True), _on(trt="10.12.0"), False),           # ... an older one does not
-    (_built(), _on(gpu="NVIDIA H200", cc="9.0"), False),                    # plain engine: same GPU model
-    (_built(hardware_compatibility_level="same_compute_capability"), _on(gpu="NVIDIA H200"), True),
-    (_built(hardware_compatibility_level="same_compute_capability"), _on(gpu="NVIDIA L4", cc="8.9"), False),
-    (_built(), _on(gpu="NVIDIA A100", cc="8.0"), False),
-    (_built(hardware_compatibility_level="ampere_plus"), _on(gpu="NVIDIA A100", cc="8.0"), True),
-    (_built(hardware_compatibility_level="ampere_plus"), _on(gpu="Tesla T4", cc="7.5"), False),
-])
-def test_rebuild_decision(built, here, fits):
-    reasons = rebuild_reasons(built, here)
-    assert (reasons == []) is fits
-    assert trt_export.needs_rebuild(built, here) is not fits
-    assert all(isinstance(r, str) and r for r in reasons)
+def test_an_unmeasured_engine_is_not_built_from_a_model_that_failed_its_checks(tmp_path):
+    from types import SimpleNamespace
 
-
-def test_rebuild_reason_names_both_sides():
-    (reason,) = rebuild_reasons(_built(), _on(trt="10.14.1"))
-    assert "10.13.0" in reason and "10.14.1" in reason
-
-
-def test_tensorrt_module_imports_and_explains_without_tensorrt():
-    from edgedigits._deps import has
-    if has("tensorrt"):
-        pytest.skip("TensorRT is installed here; this test covers machines without it")
-    reason = trt_export.unavailable_reason()
-    assert reason and "TensorRT" in reason and "\n" not in reason
-
-
-@pytest.mark.tensorrt
-@pytest.mark.skipif(trt_export.unavailable_reason() is not None,
-                    reason=f"TensorRT engines cannot be built here: {trt_export.unavailable_reason()}")
-def test_int8_engine_builds_from_the_shipped_qdq_model_and_fits_this_machine(tmp_path, default_bundle):
-    source = default_bundle.artifact_path("onnx-int8")
-    machine = trt_export.machine_facts()
-    engine = tmp_path / trt_export.engine_file("int8", machine.compute_capability)
-    facts = trt_export.build_engine(source, engine, "int8", 32, source="onnx-int8", log=lambda *_: None)
-    assert engine.stat().st_size > 0
-    assert facts.trt_version == machine.trt_version and facts.compute_capability == machine.compute_capability
-    assert facts.max_batch == 32 and facts.precision == "int8"
-    assert rebuild_reasons(facts, machine) == []
+    from edgedigits.export.pipeline import Row, _export_unmeasured
+    from edgedigits.export.targets import TARGETS
+    target = next(t for t in TARGETS if t.id == "tensorrt-int8")
+    ctx = SimpleNamespace(failed={"onnx-int8"})   # the pipeline records each rejected or failed target here
+    row, artifact = _export_unmeasured(ctx, target, tmp_path, Row(target.id, "tensorrt", "int8", "ok"))
+    assert artifact is None and row.status == "skipped"
+    assert row.reason == "its source onnx-int8 did not pass its checks, and it cannot be measured here"
+    assert not list(tmp_path.iterdir())

@@ -68,7 +68,7 @@ def test_backends_import_without_their_libraries():
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(BackendError, match="unknown backend 'onnx'; the backends are: tensorrt, openvino, "
+    with pytest.raises(BackendError, match="unknown backend 'onnx'; the backends are: tensorrt, tensorrt_rtx, openvino, "
                                            "onnxruntime, opencv, torch"):
         runtimes.get_backend("onnx")
 
