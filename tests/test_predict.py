@@ -12,6 +12,12 @@ import numpy as np
 DIGITS = Path(__file__).resolve().parents[1] / "edgedigits" / "assets" / "digits"
 
 
+def _label(row: dict):
+    """The one digit read in a JSON row of a single-digit image (None when none was accepted)."""
+    assert len(row["digits"]) <= 1, row
+    return row["digits"][0]["label"] if row["digits"] else None
+
+
 def test_predicts_every_shipped_example(cli):
     r = cli("predict", DIGITS, "--json")
     assert r.returncode == 0, r.stderr
@@ -19,8 +25,8 @@ def test_predicts_every_shipped_example(cli):
     assert len(rows) == 10
     for row in rows:
         expected = int(Path(row["file"]).stem.split("_")[1])
-        assert row["label"] == expected, row
-        assert 0.5 < row["confidence"] <= 1.0
+        assert _label(row) == expected and row["numbers"][0]["value"] == str(expected), row
+        assert row["rejected"] == [] and 0.4 < row["digits"][0]["confidence"] <= 1.0
 
 
 def test_mixed_folder_reports_each_bad_file_and_processes_the_rest(cli, tmp_path):
@@ -66,7 +72,7 @@ def test_hostile_folder_reports_each_bad_file_once_and_reads_the_rest(cli, tmp_p
     r = cli("predict", tmp_path, "--json")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     rows = {Path(row["file"]).name: row for row in map(json.loads, r.stdout.splitlines())}
-    assert {name: row["label"] for name, row in rows.items() if "label" in row} == good
+    assert {name: _label(row) for name, row in rows.items() if "digits" in row} == good
     errors = {name: row["error"] for name, row in rows.items() if "error" in row}
     assert errors == {"empty.png": "is empty", "zero": "is empty",
                       "truncated.png": errors["truncated.png"], "text.png": errors["text.png"]}
@@ -91,7 +97,7 @@ def test_a_folder_of_good_images_in_any_format_exits_0(cli, tmp_path):
             p.unlink()
     r = cli("predict", tmp_path, tmp_path / "sub", "--json")
     assert r.returncode == 0, r.stderr
-    labels = [json.loads(line)["label"] for line in r.stdout.splitlines()]
+    labels = [_label(json.loads(line)) for line in r.stdout.splitlines()]
     assert sorted(labels) == [3, 3, 5, 7] and not _messages(r.stderr)
 
 
@@ -102,9 +108,9 @@ def test_a_tiny_or_blank_image_is_no_digit_and_no_error(cli, tmp_path):
     r = cli("predict", tmp_path, "--json")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(row["label"], row["rejected"]) for row in rows] == [(None, True)] * 3
+    assert [(row["digits"], row["numbers"], row["rejected"]) for row in rows] == [([], [], [])] * 3
     text = cli("predict", tmp_path / "page.png")
-    assert text.returncode == 0 and text.stdout.strip().endswith("no digit (the image has no ink)")
+    assert text.returncode == 0 and text.stdout.strip().endswith("no digit (no ink that could be one)")
 
 
 def test_a_low_confidence_image_is_reported_as_not_a_digit(cli):
@@ -112,10 +118,11 @@ def test_a_low_confidence_image_is_reported_as_not_a_digit(cli):
     strict = cli("predict", DIGITS / "mnist_4.png", "--min-confidence", "1", "--json")
     lax = cli("predict", DIGITS / "mnist_4.png", "--min-confidence", "0", "--json")
     assert strict.returncode == lax.returncode == 0
-    assert json.loads(strict.stdout)["rejected"] and json.loads(strict.stdout)["label"] == 4
-    assert not json.loads(lax.stdout)["rejected"]
+    (rejected,) = json.loads(strict.stdout)["rejected"]
+    assert rejected["label"] == 4 and rejected["why"] == "low confidence" and not json.loads(strict.stdout)["digits"]
+    assert not json.loads(lax.stdout)["rejected"] and _label(json.loads(lax.stdout)) == 4
     words = cli("predict", DIGITS / "mnist_4.png", "--min-confidence", "1")
-    assert "not a digit (best guess 4" in words.stdout
+    assert "no digit (best guess 4" in words.stdout and "low confidence" in words.stdout
     bad = cli("predict", DIGITS / "mnist_4.png", "--min-confidence", "2")
     assert bad.returncode != 0 and "min-confidence" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -136,7 +143,7 @@ def test_json_mode_reports_errors_as_objects(cli, tmp_path):
     r = cli("predict", tmp_path / "x.txt", DIGITS / "mnist_4.png", "--json")
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.returncode == 1
-    assert rows[0]["error"].startswith("is not an image") and rows[1]["label"] == 4
+    assert rows[0]["error"].startswith("is not an image") and _label(rows[1]) == 4
 
 
 def test_large_light_digit_on_dark_colour_image(cli, tmp_path):
@@ -144,7 +151,7 @@ def test_large_light_digit_on_dark_colour_image(cli, tmp_path):
     big = cv2.resize(img, (200, 200), interpolation=cv2.INTER_CUBIC)
     cv2.imwrite(str(tmp_path / "big8.png"), cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
     r = cli("predict", tmp_path / "big8.png", "--json")
-    assert json.loads(r.stdout)["label"] == 8
+    assert _label(json.loads(r.stdout)) == 8
 
 
 def test_no_images_in_folder(cli, tmp_path):

@@ -209,7 +209,7 @@ class ImagesSource:
         self.skipped = 0
 
     def read(self) -> Frame | None:
-        from ..cli.predict_cmd import read_image
+        from ..images import read_image
         while self._i < len(self._paths):
             path, index = self._paths[self._i], self._i
             self._i += 1
@@ -233,7 +233,7 @@ class ImagesSource:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    from ..cli.predict_cmd import IMAGE_SUFFIXES
+    from ..images import IMAGE_SUFFIXES
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -294,7 +294,7 @@ def open_source(spec: str, *, realtime: bool = False, stop: threading.Event | No
     if not path.exists():
         raise SourceError(f"{spec} is not a camera index, a stream, 'demo', or an existing file or folder; "
                           f"check the path.")
-    from ..cli.predict_cmd import IMAGE_SUFFIXES
+    from ..images import IMAGE_SUFFIXES
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImagesSource([path], str(path))
     return VideoFileSource(path, realtime=realtime, stop=stop)

@@ -1,0 +1,336 @@
+"""Paper structure: where the page is, and the printed lines and boxes that are not ink to read.
+
+Works on the binary ink mask of :func:`edgedigits.vision.ink_mask` (pure numpy + OpenCV):
+
+- :func:`page_region`: on a photo of a page lying on a darker desk, the page (the largest bright
+  region, its convex hull) is found at low resolution so that the desk is not taken as ink;
+- :func:`is_structure_suspect`: a cheap test on one connected component of ink (its box and the
+  ink along its four sides) that says whether it may hold printed lines: a closed box, a long
+  line, a wide comb field or table. Only those components are analysed further, so a camera
+  frame of plain handwriting costs almost nothing extra;
+- :func:`separate_lines`: inside one such component, horizontal and vertical line pieces are
+  found by opening with short line kernels (short, so that a line tilted by perspective still
+  holds runs that long), chained, and kept as lines only when they span the component (a
+  horizontal line >= 70 % of its width; a vertical one running from one horizontal line to
+  another, like a box edge or a comb divider, or very long). A digit's bar or stem spans
+  its own box, never the structure around it. The line pixels are removed; where a stroke
+  crosses a line (ink right above and below it, or left and right) the line pixels between
+  are put back, so a digit written across a box edge stays whole;
+- the holes of the line network are the cells: :func:`fields` turns them into the fields digits
+  are grouped by (a comb field = one row of adjacent boxes, a table cell or single box, an
+  underline); squared paper (many equal cells) gives no fields, its digits are grouped as free
+  writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+# A horizontal line spans this much of its component's width.
+H_SPAN = 0.7
+# A vertical line not ending on horizontal ones is printed only when this long (of the frame's height).
+LONE_LINE = 0.6
+# A line is at most this much (+ a few pixels) wide across for its length (tilt up to ~4 degrees).
+STRAIGHT = 0.08
+# A structure with at least this many cells of one size is squared (grid) paper.
+GRID_CELLS = 24
+
+
+@dataclass
+class Lines:
+    """What :func:`separate_lines` found in one component (boxes in the component's own pixels).
+
+    Attributes:
+        residual: the component's ink with the line pixels removed (crossing strokes kept).
+        horizontal: boxes of the horizontal lines; vertical: of the vertical lines.
+        cells: boxes of the paper areas enclosed by lines.
+    """
+    residual: np.ndarray
+    horizontal: list[Box]
+    vertical: list[Box]
+    cells: list[Box]
+
+
+@dataclass
+class Field:
+    """Where the digits of one number are written.
+
+    Attributes:
+        box: the area (frame pixels) a digit's centre must fall in (an underline: the band above it).
+        kind: 'comb' (a row of adjacent boxes), 'cell' (a single box or a table cell) or 'underline'.
+        cells: the boxes of a comb field, left to right.
+    """
+    box: Box
+    kind: str
+    cells: tuple[Box, ...] = ()
+
+
+@dataclass
+class Structure:
+    """The printed structure of a frame: the boxes of what was set aside, and the fields."""
+    boxes: list[Box] = field(default_factory=list)
+    fields: list[Field] = field(default_factory=list)
+
+
+def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.ndarray | None:
+    """A mask (uint8, 255 = page) of the page in a photo of a page on a darker desk, else None.
+
+    At 1/``cell`` resolution the frame is split into bright and dark by Otsu's threshold; it is a
+    page on a desk only when the dark part touches the frame's edge, covers at least 4 % of it,
+    the bright part's largest region covers at least 15 %, and the border between them is a
+    sharp step (at least ``min_step`` of the paper's brightness across three cells), which a
+    lighting gradient or a soft shadow is not. The page is the convex hull of the bright region
+    (shadows and ink inside it included), shrunk by a cell.
+    """
+    h, w = gray.shape
+    cell = max(1, min(cell, min(h, w) // 16))
+    if cell < 2:
+        return None
+    sw, sh = max(1, w // cell), max(1, h // cell)
+    small = cv2.resize(gray[:sh * cell, :sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.medianBlur(small, 3)
+    t, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark_share = 1.0 - cv2.countNonZero(bright) / bright.size
+    if dark_share < 0.04:
+        return None
+    border = np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]])
+    if border.min() > 0:
+        return None
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if n < 2:
+        return None
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[biggest, cv2.CC_STAT_AREA] < 0.15 * bright.size:
+        return None
+    region = np.where(labels == biggest, 255, 0).astype(np.uint8)
+    paper_level = float(np.percentile(small[region > 0], 90))
+    step = cv2.subtract(cv2.dilate(small, None, iterations=1), cv2.erode(small, None, iterations=1))
+    edge = cv2.subtract(cv2.dilate(region, None), cv2.erode(region, None))
+    if not edge.any() or np.median(step[edge > 0]) < min_step * paper_level:
+        return None
+    hull = cv2.convexHull(cv2.findNonZero(region))
+    page = np.zeros_like(region)
+    cv2.fillConvexPoly(page, hull, 255)
+    page = cv2.erode(page, None)
+    full = np.zeros((h, w), np.uint8)
+    full[:sh * cell, :sw * cell] = cv2.resize(page, (sw * cell, sh * cell), interpolation=cv2.INTER_NEAREST)
+    return full
+
+
+def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: int) -> bool:
+    """Whether a component of ink (``box`` in ``mask``) may hold printed lines.
+
+    Yes when it is much wider than tall (a line, an underline, a comb field), very tall for its
+    width and for the frame (a ruled margin), or closed on all four sides (a box, a table, a
+    grid): ink in the top and bottom bands across >= 85 % of its width and in the left and right
+    bands across >= 85 % of its height.
+    """
+    x, y, w, h = box
+    if w < min_height and h < min_height:
+        return False
+    if w > 2.2 * h and w >= 2 * min_height:
+        return True
+    if h > 4 * w and h > LONE_LINE * frame_shape[0]:
+        return True
+    if w < min_height or h < min_height:
+        return False
+    roi = mask[y:y + h, x:x + w]
+    return _closed(roi) or _two_long_runs(roi, min_height)
+
+
+def _closed(roi: np.ndarray) -> bool:
+    """Ink along all four sides of ``roi`` (each side's band inked across >= 85 % of its length)."""
+    h, w = roi.shape
+    b = max(2, min(w, h) // 12)
+    for band, axis in ((roi[:b], 0), (roi[h - b:], 0), (roi[:, :b], 1), (roi[:, w - b:], 1)):
+        line = cv2.reduce(band, axis, cv2.REDUCE_MAX)
+        if cv2.countNonZero(line) < 0.85 * line.size:
+            return False
+    return True
+
+
+def _two_long_runs(roi: np.ndarray, min_height: int) -> bool:
+    """Two rows inked across >= 70 % of the width and two columns across >= 60 % of the height,
+    each pair at least half a digit apart: a box with a stroke reaching out of it."""
+    h, w = roi.shape
+    for axis, need in ((1, 0.7 * w), (0, 0.6 * h)):
+        counts = cv2.reduce(roi, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+        full = np.flatnonzero(counts >= need * 255)
+        if len(full) < 2 or full[-1] - full[0] < min_height // 2:
+            return False
+    return True
+
+
+def _open(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Morphological opening with a ``size`` (width, height) rectangle; outside the crop is paper."""
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, size),
+                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _spanning(pieces: np.ndarray, along: int, need: float, run: int) -> tuple[np.ndarray, list[Box]]:
+    """The line pieces (binary) whose chained extent along axis ``along`` (1 = x) reaches ``need``.
+
+    Pieces a few pixels apart along the line (a tilted or broken line) are chained first. A
+    chain must hold one straight run of ``run`` pixels (a curved stroke, such as an 8's arc, has
+    short runs only) and be thin across for its length.
+    """
+    gap = 7
+    k = (gap, 3) if along == 1 else (3, gap)
+    chained = cv2.dilate(pieces, cv2.getStructuringElement(cv2.MORPH_RECT, k))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(chained, connectivity=8)
+    extent = stats[:, cv2.CC_STAT_WIDTH if along == 1 else cv2.CC_STAT_HEIGHT]
+    across = stats[:, cv2.CC_STAT_HEIGHT if along == 1 else cv2.CC_STAT_WIDTH]
+    long_run = _open(pieces, (run, 1) if along == 1 else (1, run))
+    has_run = np.zeros(n, bool)
+    has_run[np.unique(labels[long_run > 0])] = True
+    keep = np.flatnonzero((extent[1:] >= need) & (across[1:] <= STRAIGHT * extent[1:] + 6) & has_run[1:]) + 1
+    if len(keep) == 0:
+        return np.zeros_like(pieces), []
+    lut = np.zeros(n, np.uint8)
+    lut[keep] = 255
+    lines = cv2.bitwise_and(lut[labels], pieces)
+    return lines, [tuple(int(v) for v in stats[i, :4]) for i in keep]
+
+
+def _ends_on_lines(box: Box, horizontal: np.ndarray, reach: int = 4) -> bool:
+    """Whether a vertical line piece's top and bottom ends both touch a horizontal line."""
+    x, y, w, h = box
+    x0, x1 = max(0, x - reach), x + w + reach
+
+    def touches(row):
+        return horizontal[max(0, row - reach):row + reach + 1, x0:x1].any()
+    return touches(y) and touches(y + h - 1)
+
+
+def separate_lines(component: np.ndarray, min_height: int, frame_height: int) -> Lines | None:
+    """Split one component of ink (a binary crop holding only it) into lines and the rest.
+
+    A vertical line must run from one horizontal line to another (a box edge, a comb divider, a
+    table rule), or be :data:`LONE_LINE` of the frame's height: a 1 standing on an underline is
+    not a line.
+
+    Returns None when it holds no line (it is left to be read as ink).
+    """
+    h, w = component.shape
+    k0 = max(8, min_height)
+    horiz = _open(component, (k0, 1))
+    vert = _open(component, (1, k0))
+    hlines, hboxes = _spanning(horiz, 1, max(2 * k0, H_SPAN * w), 2 * k0)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
+    tall = stats[:, cv2.CC_STAT_HEIGHT]
+    keep = [i for i in range(1, n) if tall[i] >= LONE_LINE * frame_height
+            or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))]
+    vlines = np.zeros_like(component)
+    if keep:
+        lut = np.zeros(n, np.uint8)
+        lut[keep] = 255
+        vlines = cv2.bitwise_and(lut[labels], vert)
+    vboxes = [tuple(int(v) for v in stats[i, :4]) for i in keep]
+    if not hboxes and not vboxes:
+        return None
+    if w <= 2.2 * h and (len(hboxes) < 2 or len(vboxes) < 2):
+        return None          # not wide: only a box (two lines each way) is structure, not a 4's bar
+    grown_h = _line_pixels(hlines, hboxes, component, along=1)
+    grown_v = _line_pixels(vlines, vboxes, component, along=0)
+    lines = cv2.bitwise_or(grown_h, grown_v)
+    residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
+    if residual.any():
+        residual = _restore_crossings(residual, grown_h, grown_v)
+    return Lines(residual, hboxes, vboxes, _cells(lines, min_height))
+
+
+def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, along: int) -> np.ndarray:
+    """The pixels to remove for ``lines`` (running along axis ``along``; 1 = x): the lines widened
+    by a pixel (their soft edges), except where the line is much thicker than it is elsewhere -
+    a pen stroke lying along it, which is kept."""
+    if not boxes:
+        return lines
+    length = sum(b[2] if along == 1 else b[3] for b in boxes)
+    thick = max(1.0, cv2.countNonZero(lines) / max(1, length))
+    k = int(round(2.2 * thick)) + 1
+    shape = (1, k) if along == 1 else (k, 1)
+    stroke = _open(lines, shape)
+    grown = cv2.bitwise_and(cv2.dilate(lines, None), component)
+    if stroke.any():
+        grown = cv2.bitwise_and(grown, cv2.bitwise_not(cv2.dilate(stroke, None)))
+    return grown
+
+
+def _restore_crossings(residual: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
+    """Put back the line pixels between ink right above and below them (or left and right)."""
+    thick = 11
+    out = residual.copy()
+    if horizontal.any():
+        across = cv2.morphologyEx(residual, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, thick)))
+        out |= cv2.bitwise_and(across, horizontal)
+    if vertical.any():
+        across = cv2.morphologyEx(residual, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (thick, 1)))
+        out |= cv2.bitwise_and(across, vertical)
+    return out
+
+
+def _cells(lines: np.ndarray, min_height: int) -> list[Box]:
+    """Boxes of the paper areas fully enclosed by ``lines``."""
+    h, w = lines.shape
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(lines), connectivity=4)
+    out = []
+    for x, y, cw, ch, area in stats[1:]:
+        if x == 0 or y == 0 or x + cw >= w or y + ch >= h:
+            continue
+        if cw >= min_height // 2 and ch >= min_height // 2 and area >= 0.6 * cw * ch:
+            out.append((int(x), int(y), int(cw), int(ch)))
+    return out
+
+
+def _is_grid(cells: list[Box]) -> bool:
+    """Squared paper: many cells, nearly all of one size."""
+    if len(cells) < GRID_CELLS:
+        return False
+    sizes = np.array([(c[2], c[3]) for c in cells], np.float32)
+    med = np.median(sizes, axis=0)
+    return float(np.mean(np.all(np.abs(sizes - med) <= 0.2 * med, axis=1))) >= 0.8
+
+
+def _one_row(cells: list[Box]) -> bool:
+    """Whether cells lie in one row, each beside the next (a comb field)."""
+    if len(cells) < 2:
+        return False
+    cells = sorted(cells)
+    h = np.median([c[3] for c in cells])
+    for a, b in zip(cells, cells[1:]):
+        if abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2)) > 0.3 * h or b[0] - (a[0] + a[2]) > 0.5 * h:
+            return False
+    return all(c[2] <= 2.0 * c[3] for c in cells)
+
+
+def fields(lines: Lines, offset: tuple[int, int], frame_width: int) -> list[Field]:
+    """The fields of one component's lines, in frame pixels (``offset`` = the component's corner).
+
+    A row of adjacent boxes is one comb field; other cells are fields of their own; squared paper
+    gives none. A horizontal line enclosing no cell and shorter than half the frame is an
+    underline (a longer one is a ruled line: its digits are grouped as free writing).
+    """
+    ox, oy = offset
+
+    def moved(b):
+        return (b[0] + ox, b[1] + oy, b[2], b[3])
+    cells = [moved(c) for c in lines.cells]
+    if _is_grid(cells):
+        return []
+    if _one_row(cells):
+        cells.sort()
+        x0, y0 = cells[0][0], min(c[1] for c in cells)
+        x1, y1 = cells[-1][0] + cells[-1][2], max(c[1] + c[3] for c in cells)
+        return [Field((x0, y0, x1 - x0, y1 - y0), "comb", tuple(cells))]
+    out = [Field(c, "cell") for c in cells]
+    if not cells and not lines.vertical:
+        for b in lines.horizontal:
+            x, y, w, h = moved(b)
+            if w < 0.5 * frame_width:
+                out.append(Field((x, y, w, h), "underline"))
+    return out
