@@ -35,8 +35,6 @@ Box = tuple[int, int, int, int]
 H_SPAN = 0.7
 # A vertical line not ending on horizontal ones is printed only when this long (of the frame's height).
 LONE_LINE = 0.6
-# A line is at most this much (+ a few pixels) wide across for its length (tilt up to ~4 degrees).
-STRAIGHT = 0.08
 # A structure with at least this many cells of one size is squared (grid) paper.
 GRID_CELLS = 24
 
@@ -85,7 +83,7 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.n
     the bright part's largest region covers at least 15 %, and the border between them is a
     sharp step (at least ``min_step`` of the paper's brightness across three cells), which a
     lighting gradient or a soft shadow is not. The page is the convex hull of the bright region
-    (shadows and ink inside it included), shrunk by a cell.
+    (shadows and ink inside it included), shrunk by two cells.
     """
     h, w = gray.shape
     cell = max(1, min(cell, min(h, w) // 16))
@@ -116,7 +114,7 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.n
     hull = cv2.convexHull(cv2.findNonZero(region))
     page = np.zeros_like(region)
     cv2.fillConvexPoly(page, hull, 255)
-    page = cv2.erode(page, None)
+    page = cv2.erode(page, None, iterations=2)      # the page's edge is not ink
     full = np.zeros((h, w), np.uint8)
     full[:sh * cell, :sw * cell] = cv2.resize(page, (sw * cell, sh * cell), interpolation=cv2.INTER_NEAREST)
     return full
@@ -175,20 +173,19 @@ def _open(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _spanning(pieces: np.ndarray, along: int, need: float, run: int) -> tuple[np.ndarray, list[Box]]:
     """The line pieces (binary) whose chained extent along axis ``along`` (1 = x) reaches ``need``.
 
-    Pieces a few pixels apart along the line (a tilted or broken line) are chained first. A
-    chain must hold one straight run of ``run`` pixels (a curved stroke, such as an 8's arc, has
-    short runs only) and be thin across for its length.
+    Pieces a few pixels apart along the line (a broken line; a tilted one is a staircase of
+    pieces) are chained first. A chain must hold one straight run of ``run`` pixels: a curved
+    stroke, such as an 8's arc, has short runs only.
     """
     gap = 7
-    k = (gap, 3) if along == 1 else (3, gap)
+    k = (gap, 1) if along == 1 else (1, gap)
     chained = cv2.dilate(pieces, cv2.getStructuringElement(cv2.MORPH_RECT, k))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(chained, connectivity=8)
     extent = stats[:, cv2.CC_STAT_WIDTH if along == 1 else cv2.CC_STAT_HEIGHT]
-    across = stats[:, cv2.CC_STAT_HEIGHT if along == 1 else cv2.CC_STAT_WIDTH]
     long_run = _open(pieces, (run, 1) if along == 1 else (1, run))
     has_run = np.zeros(n, bool)
     has_run[np.unique(labels[long_run > 0])] = True
-    keep = np.flatnonzero((extent[1:] >= need) & (across[1:] <= STRAIGHT * extent[1:] + 6) & has_run[1:]) + 1
+    keep = np.flatnonzero((extent[1:] >= need) & has_run[1:]) + 1
     if len(keep) == 0:
         return np.zeros_like(pieces), []
     lut = np.zeros(n, np.uint8)
@@ -220,6 +217,13 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     k0 = max(8, min_height)
     horiz = _open(component, (k0, 1))
     vert = _open(component, (1, k0))
+    wide = w > 2.2 * h
+    if not wide:          # a box: its edges are straight along most of their length, and thin
+        hlines, hboxes = _spanning(horiz, 1, H_SPAN * w, max(2 * k0, int(0.5 * w)))
+        vlines, vboxes = _spanning(vert, 0, H_SPAN * h, max(2 * k0, int(0.5 * h)))
+        if len(hboxes) < 2 or len(vboxes) < 2 or _thickness(hlines, hboxes, 1) > max(4.0, 0.1 * min(w, h)):
+            return None   # a 0 or a 4 is not a box
+        return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
     hlines, hboxes = _spanning(horiz, 1, max(2 * k0, H_SPAN * w), 2 * k0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     tall = stats[:, cv2.CC_STAT_HEIGHT]
@@ -233,8 +237,22 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     vboxes = [tuple(int(v) for v in stats[i, :4]) for i in keep]
     if not hboxes and not vboxes:
         return None
-    if w <= 2.2 * h and (len(hboxes) < 2 or len(vboxes) < 2):
-        return None          # not wide: only a box (two lines each way) is structure, not a 4's bar
+    return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+
+
+def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
+    """Typical thickness of some lines running along axis ``along`` (1 = x): a low (20th)
+    percentile of the count of line pixels across them, per line (a digit lying on the line
+    over most of its length does not count)."""
+    if not boxes:
+        return 0.0
+    counts = cv2.reduce(lines, 0 if along == 1 else 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+    counts = counts[counts > 0]
+    return float(np.percentile(counts, 20)) / len(boxes) if counts.size else 0.0
+
+
+def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
+    """The :class:`Lines` of a component once its lines are known: line pixels out, crossings back."""
     grown_h = _line_pixels(hlines, hboxes, component, along=1)
     grown_v = _line_pixels(vlines, vboxes, component, along=0)
     lines = cv2.bitwise_or(grown_h, grown_v)
@@ -250,9 +268,7 @@ def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, alo
     a pen stroke lying along it, which is kept."""
     if not boxes:
         return lines
-    length = sum(b[2] if along == 1 else b[3] for b in boxes)
-    thick = max(1.0, cv2.countNonZero(lines) / max(1, length))
-    k = int(round(2.2 * thick)) + 1
+    k = int(max(1.0, _thickness(lines, boxes, along))) + 3
     shape = (1, k) if along == 1 else (k, 1)
     stroke = _open(lines, shape)
     grown = cv2.bitwise_and(cv2.dilate(lines, None), component)

@@ -73,7 +73,7 @@ class Reading:
     Attributes:
         digits: accepted digits number by number (each number's digits in reading order), then
             the rejected ones top to bottom.
-        numbers: the numbers, top to bottom then left to right.
+        numbers: the numbers line by line, left to right in each.
         size: (width, height) of the input.
         crops: the 28x28 crop each digit was classified from (aligned with ``digits``).
 
@@ -224,7 +224,8 @@ def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
     """Indexes of the accepted ``digits``, grouped into numbers, each in reading order.
 
     The digits of one field (comb field, cell, underline) form one number; the rest are grouped
-    by :func:`edgedigits.vision.group_numbers`. Numbers come top to bottom, then left to right.
+    by :func:`edgedigits.vision.group_numbers`. Numbers come line by line (boxes overlapping
+    vertically by half are one line), left to right in each.
     """
     accepted = [i for i, d in enumerate(digits) if d.rejected is None]
     boxes = [d.box for d in digits]
@@ -236,8 +237,8 @@ def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
     groups = [_reading_order(boxes, members) for members in by_field.values()]
     for n in group_numbers([boxes[i] for i in free], [digits[i].label for i in free]):
         groups.append([free[k] for k in n.members])
-    groups.sort(key=lambda g: (lambda b: (b[1] + b[3] // 2, b[0]))(_union([boxes[i] for i in g])))
-    return groups
+    spans = [_union([boxes[i] for i in g]) for g in groups]
+    return [groups[k] for k in _reading_order(spans, list(range(len(groups))))]
 
 
 def _assemble(digits: list[Digit], crops: list[np.ndarray], fields: list[Field], size) -> Reading:
