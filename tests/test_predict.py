@@ -179,3 +179,76 @@ def test_camera_on_a_folder_with_no_readable_image_is_an_error(cli, tmp_path):
         f"none of the 2 image files in {tmp_path} could be read; fix or replace them "
         "(the messages above say what is wrong with each).")
     assert "latency -" in r.stderr and "nan" not in r.stderr
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (its image data is a stub)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def _form(tmp_path, name="form.png", dtype=np.uint8) -> Path:
+    from test_reader import _form as draw
+    page = draw()
+    if dtype == np.uint16:
+        page = page.astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / name), page)
+    return tmp_path / name
+
+
+def test_a_page_gives_every_number_with_its_box(cli, tmp_path):
+    page = _form(tmp_path)
+    text = cli("predict", page)
+    assert text.returncode == 0, text.stderr
+    line = text.stdout.strip()
+    assert line.startswith(f"{page}: 30517 (") and "; 8 (" in line and "; 2406 (" in line and " at " in line
+    row = json.loads(cli("predict", page, "--json").stdout)
+    assert [n["value"] for n in row["numbers"]] == ["30517", "8", "2406"] and row["size"] == [900, 500]
+    assert all(len(n["box"]) == 4 for n in row["numbers"]) and row["rejected"]
+
+
+def test_a_16_bit_page_reads_like_the_8_bit_one(cli, tmp_path):
+    eight, sixteen = _form(tmp_path), _form(tmp_path, "deep.png", np.uint16)
+    assert cv2.imread(str(sixteen), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    rows = [json.loads(cli("predict", p, "--json").stdout) for p in (eight, sixteen)]
+    assert rows[0]["numbers"] == rows[1]["numbers"] and rows[0]["numbers"]
+
+
+def test_save_draws_what_was_read_atomically(cli, tmp_path):
+    page = _form(tmp_path)
+    out = tmp_path / "annotated.png"
+    r = cli("predict", page, "--save", out)
+    assert r.returncode == 0, r.stderr
+    drawn, original = cv2.imread(str(out)), cv2.imread(str(page))
+    assert drawn.shape == original.shape
+    changed = np.any(drawn != original, axis=2)
+    assert changed[60:110, 60:310].any() and not changed[420:, 300:].any()   # boxes at the comb, not elsewhere
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    two = cli("predict", page, DIGITS / "mnist_4.png", "--save", tmp_path / "two.png")
+    assert two.returncode == 2 and "--save draws on one image" in two.stderr and not (tmp_path / "two.png").exists()
+    bad = cli("predict", page, "--save", tmp_path / "out.txt")
+    assert bad.returncode == 2 and "must end in .png" in bad.stderr
+    nowhere = cli("predict", page, "--save", tmp_path / "missing" / "a.png")
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr and "Traceback" not in nowhere.stderr
+
+
+def test_a_huge_image_is_refused_before_decoding(cli, tmp_path):
+    (tmp_path / "huge.png").write_bytes(_png_header(20_000, 20_000))
+    r = cli("predict", tmp_path / "huge.png")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (f"{tmp_path / 'huge.png'}: error: is 20000 x 20000 pixels, more than the 100 "
+                                "million edgedigits reads; scale it down first")
+
+
+def test_header_sizes_are_read_without_decoding(tmp_path):
+    from edgedigits.images import header_size
+    assert header_size(_png_header(123, 45)) == (123, 45)
+    for suffix in (".jpg", ".bmp"):
+        ok, data = cv2.imencode(suffix, np.zeros((37, 81, 3), np.uint8))
+        assert header_size(data.tobytes()) == (81, 37), suffix
+    assert header_size(b"not an image") is None
