@@ -81,8 +81,9 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.n
     At 1/``cell`` resolution the frame is split into bright and dark by Otsu's threshold; it is a
     page on a desk only when the dark part touches the frame's edge, covers at least 4 % of it,
     the bright part's largest region covers at least 15 %, and the border between them is a
-    sharp step (at least ``min_step`` of the paper's brightness across three cells), which a
-    lighting gradient or a soft shadow is not. The page is the convex hull of the bright region
+    sharp step where it meets the dark part touching the edge (at least ``min_step`` of the
+    paper's brightness across three cells), which a lighting gradient or a soft shadow is not
+    (ink on the page, also sharp, is not where page meets desk). The page is the convex hull of the bright region
     (shadows and ink inside it included), shrunk by two cells.
     """
     h, w = gray.shape
@@ -107,8 +108,11 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.n
         return None
     region = np.where(labels == biggest, 255, 0).astype(np.uint8)
     paper_level = float(np.percentile(small[region > 0], 90))
+    desk = _desk(cv2.bitwise_not(bright), 0.04)
+    if desk is None:
+        return None
     step = cv2.subtract(cv2.dilate(small, None, iterations=1), cv2.erode(small, None, iterations=1))
-    edge = cv2.subtract(cv2.dilate(region, None), cv2.erode(region, None))
+    edge = cv2.bitwise_and(cv2.dilate(desk, None), region)      # where the page meets the desk
     if not edge.any() or np.median(step[edge > 0]) < min_step * paper_level:
         return None
     hull = cv2.convexHull(cv2.findNonZero(region))
@@ -118,6 +122,19 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.n
     full = np.zeros((h, w), np.uint8)
     full[:sh * cell, :sw * cell] = cv2.resize(page, (sw * cell, sh * cell), interpolation=cv2.INTER_NEAREST)
     return full
+
+
+def _desk(dark: np.ndarray, min_share: float) -> np.ndarray | None:
+    """The dark regions touching the frame's edge, if together they cover ``min_share`` of it."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=4)
+    h, w = dark.shape
+    keep = [i for i in range(1, n) if stats[i, 0] == 0 or stats[i, 1] == 0
+            or stats[i, 0] + stats[i, 2] == w or stats[i, 1] + stats[i, 3] == h]
+    if not keep or stats[keep, cv2.CC_STAT_AREA].sum() < min_share * dark.size:
+        return None
+    lut = np.zeros(n, np.uint8)
+    lut[keep] = 255
+    return lut[labels]
 
 
 def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: int) -> bool:
