@@ -118,7 +118,8 @@ def mnist_source(split: str) -> DigitSource:
     if split not in _SOURCES:
         from edgedigits.data import load_mnist
         mnist_split = SPLITS[split][0]
-        folder = os.environ.get("EDGEDIGITS_DATA") or Path(__file__).resolve().parents[2] / "shared/data/mnist"
+        beside = Path(__file__).resolve().parents[2] / "shared/data/mnist"      # /work/shared beside the repo
+        folder = os.environ.get("EDGEDIGITS_DATA") or (beside if beside.is_dir() else None)
         images, labels = load_mnist(mnist_split, folder)
         _SOURCES[split] = DigitSource(images, labels, f"MNIST {mnist_split} set")
     return _SOURCES[split]
@@ -749,6 +750,7 @@ class PageScore:
     numbers_right: int = 0
     false: dict = field(default_factory=dict)     # kind of thing hit -> count
     numbers_by_kind: dict = field(default_factory=dict)   # field kind -> [right, total]
+    digits_by_kind: dict = field(default_factory=dict)    # field kind -> [right, total]
 
     @property
     def false_total(self) -> int:
@@ -761,7 +763,8 @@ class PageScore:
     def to_dict(self) -> dict:
         return {"digits": self.digits, "digits_right": self.digits_right, "digits_wrong": self.digits_wrong,
                 "numbers": self.numbers, "numbers_right": self.numbers_right, "false": dict(self.false),
-                "false_structure": self.false_structure, "numbers_by_kind": self.numbers_by_kind}
+                "false_structure": self.false_structure, "numbers_by_kind": self.numbers_by_kind,
+                "digits_by_kind": self.digits_by_kind}
 
 
 def score_page(page: Page, digits, numbers) -> PageScore:
@@ -779,11 +782,13 @@ def score_page(page: Page, digits, numbers) -> PageScore:
     digits, numbers = list(digits), list(numbers)
     s = PageScore(digits=len(page.digits), numbers=len(page.numbers))
     m = _match([d.box for d in page.digits], [b for b, _ in digits])
-    for t, p in m.items():
-        if int(digits[p][1]) == page.digits[t].label:
-            s.digits_right += 1
-        else:
-            s.digits_wrong += 1
+    for t, d in enumerate(page.digits):
+        right = t in m and int(digits[m[t]][1]) == d.label
+        s.digits_right += right
+        s.digits_wrong += t in m and not right
+        kind = page.numbers[d.number].kind
+        r, total = s.digits_by_kind.get(kind, [0, 0])
+        s.digits_by_kind[kind] = [r + right, total + 1]
     matched = set(m.values())
     for p, (box, _) in enumerate(digits):
         if p not in matched:
