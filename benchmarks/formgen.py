@@ -97,14 +97,21 @@ class DigitSource:
         images: N x H x W uint8.
         labels: N ints.
         name: what they are (goes into the page's meta).
+        sequential: hand out the images in order, each once per pass (to put every image of a small
+            evaluation set on a page); pages then depend on the order they are made in. Default:
+            drawn at random by the page's own generator.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, name: str):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, name: str, sequential: bool = False):
         if len(images) != len(labels) or len(images) == 0:
             raise ValueError("a digit source needs as many labels as images, and at least one")
         self.images, self.labels, self.name = images, np.asarray(labels).astype(int), name
+        self.sequential, self.drawn = sequential, 0
 
     def draw(self, rng: np.random.Generator) -> int:
+        if self.sequential:
+            self.drawn += 1
+            return (self.drawn - 1) % len(self.images)
         return int(rng.integers(len(self.images)))
 
 
