@@ -550,13 +550,16 @@ def _compose(c: _Canvas) -> np.ndarray:
     printed_ink = np.float32([rng.uniform(15, 60)] * 3)
     pen_ink = (np.float32([rng.uniform(110, 160), rng.uniform(40, 80), rng.uniform(10, 40)])
                if rng.random() < 0.4 else np.float32([rng.uniform(20, 60)] * 3))       # blue or black pen
-    p = (c.printed.astype(np.float32) / 255 * rng.uniform(0.85, 1.0))[:, :, None]
-    h = c.pen[:, :, None]
-    img = paper * (1 - p) + printed_ink * p
-    img = img * (1 - h) + pen_ink * h
-    img += rng.normal(0, 2.0, (c.h // 4 + 1, c.w // 4 + 1, 1)).astype(np.float32).repeat(4, 0).repeat(4, 1)[:c.h, :c.w]
-    img = cv2.GaussianBlur(img, (0, 0), 0.45 * c.dpi / 150)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    p = c.printed.astype(np.float32) * np.float32(rng.uniform(0.85, 1.0) / 255)
+    grain = rng.normal(0, 2.0, (c.h // 4 + 1, c.w // 4 + 1)).astype(np.float32)
+    grain = cv2.resize(grain, (c.w, c.h), interpolation=cv2.INTER_NEAREST)
+    img = np.empty((c.h, c.w, 3), np.uint8)
+    for ch in range(3):                                      # paper, then printed ink, then pen ink over it
+        v = paper[ch] - p * (paper[ch] - printed_ink[ch])
+        v -= c.pen * (v - pen_ink[ch])
+        v += grain
+        img[:, :, ch] = np.clip(v, 0, 255, out=v)
+    return cv2.GaussianBlur(img, (0, 0), 0.45 * c.dpi / 150)
 
 
 def _seed(split: str, seed: int, index: int, dpi: int, variant: int) -> np.random.Generator:
@@ -590,19 +593,21 @@ def make_page(split: str, seed: int, index: int, dpi: int = 150, photo: bool = F
 # Photo variant
 
 def _desk(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
-    """A darker, textured table top: wood grain or a speckled laminate (BGR float32)."""
+    """A darker, textured table top: wood grain or a speckled laminate (BGR uint8)."""
     v = rng.uniform(50, 140)
     wood = rng.random() < 0.6
     base = np.float32([v * rng.uniform(0.45, 0.7), v * rng.uniform(0.7, 0.85), v]) if wood else \
         np.float32([v * rng.uniform(0.85, 1.1)] * 3)
+    sw, sh = w // 2 + 1, h // 2 + 1                         # drawn at half size: texture is soft anyway
     if wood:                                                 # wood: irregular grain along one axis
-        streak = cv2.resize(rng.normal(0, 1, (h // 25 + 2, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-        fine = cv2.resize(rng.normal(0, 1, (h // 3 + 1, 12)).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        streak = cv2.resize(rng.normal(0, 1, (h // 25 + 2, 6)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_CUBIC)
+        fine = cv2.resize(rng.normal(0, 1, (h // 3 + 1, 12)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_LINEAR)
         tex = 14 * streak + 4 * fine
     else:
         tex = 10 * cv2.GaussianBlur(rng.normal(0, 1, (h // 4 + 1, w // 4 + 1)).astype(np.float32), (0, 0), 1.0)
-        tex = cv2.resize(tex, (w, h), interpolation=cv2.INTER_LINEAR)
-    return base * (1 + tex[:, :, None] / 100) + tex[:, :, None]
+        tex = cv2.resize(tex, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    small = np.clip(base * (1 + tex[:, :, None] / 100) + tex[:, :, None], 0, 255).astype(np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _light(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -643,16 +648,15 @@ def photograph(page: Page, rng: np.random.Generator) -> Page:
     dst = np.float32([[mx, my], [mx + pw, my], [mx + pw, my + ph], [mx, my + ph]]) + rng.uniform(-j, j, (4, 2))
     src = np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]])
     m = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
-    desk = _desk(rng, out_w, out_h)
-    warped = cv2.warpPerspective(page.image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    mask = cv2.warpPerspective(np.full((ph, pw), 255, np.uint8), m, (out_w, out_h))
-    mask = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[:, :, None] / 255
-    img = warped.astype(np.float32) * mask + desk * (1 - mask)
+    img = _desk(rng, out_w, out_h)
+    cv2.warpPerspective(page.image, m, (out_w, out_h), dst=img, flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_TRANSPARENT)       # the page laid on the desk
+    img = img.astype(np.float32)
     img *= _light(rng, out_w, out_h)[:, :, None]
     img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.6) * pw / 1240)
-    img += rng.normal(0, rng.uniform(1.5, 4.0), (out_h // 2 + 1, out_w // 2 + 1, 1)).astype(np.float32) \
-        .repeat(2, 0).repeat(2, 1)[:out_h, :out_w]
-    img = np.clip(img, 0, 255).astype(np.uint8)
+    noise = rng.normal(0, rng.uniform(1.5, 4.0), (out_h // 2 + 1, out_w // 2 + 1)).astype(np.float32)
+    img += cv2.resize(noise, (out_w, out_h), interpolation=cv2.INTER_NEAREST)[:, :, None]
+    img = np.clip(img, 0, 255, out=img).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(55, 92))])
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return Page(img,
