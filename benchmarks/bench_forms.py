@@ -4,10 +4,11 @@
     python benchmarks/bench_forms.py --scans 4 --photos 4 --scans300 0 --name forms_smoke   # a quick look
     python benchmarks/bench_forms.py --name forms_before                                     # the "before" file
 
-Flags: --scans N (A4 scans at 150 dpi, default 30), --photos N (phone photos of the first N of
-those scans, default 30), --scans300 N (A4 scans at 300 dpi, default 10), --seed S (page series,
+Flags: --scans N (A4 scans at 150 dpi, default 30), --photos N (phone photos of pages 0..N-1 of
+the same series, i.e. of the first N scans, default 30), --scans300 N (A4 scans at 300 dpi, default 10), --seed S (page series,
 default 12), --ocr LIST (comma-separated from rapidocr,tesseract or 'none'; default both),
---name STEM (results file stem, default 'forms').
+--name STEM (results file stem, default 'forms'), --out DIR (results folder, default
+benchmarks/results).
 
 Pages come from benchmarks/formgen.py, split 'test' (MNIST **test** digits only). Each page is
 read by edgedigits, by RapidOCR (rapidocr-onnxruntime 1.4.4 with its bundled PP-OCRv4 models)
@@ -288,7 +289,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ocr", default=",".join(OCRS), help="comma-separated from rapidocr,tesseract, or none")
     ap.add_argument("--model", default=None, help="an edgedigits bundle (default: the shipped model)")
     ap.add_argument("--name", default="forms", help="results file stem")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = ap.parse_args(argv)
+    if min(args.scans, args.photos, args.scans300) < 0:
+        ap.error("--scans, --photos and --scans300 must be 0 or more")
     wanted = [] if args.ocr == "none" else [o.strip() for o in args.ocr.split(",") if o.strip()]
     unknown = sorted(set(wanted) - set(OCRS))
     if unknown:
@@ -311,12 +315,12 @@ def main(argv=None) -> int:
            "command": "python benchmarks/bench_forms.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     res["sets"] = run(args, readers)
     res["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    before = RESULTS / "forms_before.json"
+    before = args.out / "forms_before.json"
     if args.name != "forms_before" and before.exists():
         res["before"] = json.loads(before.read_text())
     from edgedigits._io import write_report
     text = markdown(res)
-    write_report(RESULTS, args.name, {k: v for k, v in res.items() if k != "before"}, text)
+    write_report(args.out, args.name, {k: v for k, v in res.items() if k != "before"}, text)
     print(text)
     return 0
 

@@ -108,7 +108,7 @@ def markdown(res: dict) -> str:
              "alone = `Recognizer.classify` on the set's 28x28 images with the calibrated threshold.", "",
              "| set | run | read right | wrong | rejected | classifier alone: right / rejected |",
              "|---|---|---|---|---|---|"]
-    runs = [("now", res)] + ([("before", before)] if before else [])
+    runs = [(res["name"], res)] + ([("real_pages_before", before)] if before else [])
     for name in SETS:
         for tag, r in runs:
             a = r["sets"].get(name, {}).get("alone")
@@ -136,14 +136,15 @@ def main(argv=None) -> int:
     ap.add_argument("--real", type=Path, default=REAL, help="folder with semeion/ and hwd1000/")
     ap.add_argument("--seed", type=int, default=31, help="page layouts (formgen 'test' series)")
     ap.add_argument("--model", default=None)
-    ap.add_argument("--name", default="real_pages")
+    ap.add_argument("--name", default="real_pages", help="results file stem")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     from edgedigits.recognizer import Recognizer
     rec = Recognizer(args.model, threads=1)
     read, path = _adapter_before_the_reader(rec)
     info = rec.info
-    res = {"reader": f"edgedigits {path} ({info.backend}/{info.device}/{info.precision}, {info.artifact})",
+    res = {"name": args.name, "reader": f"edgedigits {path} ({info.backend}/{info.device}/{info.precision}, {info.artifact})",
            "command": "python benchmarks/eval_real_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "sets": {}}
     for name in SETS:
@@ -152,12 +153,12 @@ def main(argv=None) -> int:
                              "scan": on_forms(read, images, labels, name, args.seed, photo=False),
                              "photo": on_forms(read, images, labels, name, args.seed, photo=True)}
         print(f"{name} done", file=sys.stderr, flush=True)
-    before = RESULTS / "real_pages_before.json"
+    before = args.out / "real_pages_before.json"
     if args.name != "real_pages_before" and before.exists():
         res["before"] = json.loads(before.read_text())
     from edgedigits._io import write_report
     text = markdown(res)
-    write_report(RESULTS, args.name, {k: v for k, v in res.items() if k != "before"}, text)
+    write_report(args.out, args.name, {k: v for k, v in res.items() if k != "before"}, text)
     print(text)
     return 0
 
