@@ -259,15 +259,20 @@ def markdown(res: dict) -> str:
                   "| structure as digit (pages) | pages with no output | ms / page (median) | time vs edgedigits |",
                   "|---|---|---|---|---|---|---|---|---|"]
         rows = list(s["readers"].items())
-        if before and name in before["sets"]:
-            rows.insert(1, ("edgedigits BEFORE (forms_before.json)", before["sets"][name]["readers"]["edgedigits"]))
+        same_pages = (before and name in before["sets"] and before["seed"] == res["seed"]
+                      and before["sets"][name]["pages"] == s["pages"])
+        if same_pages:
+            old = before["sets"][name]["readers"]
+            rows.insert(1, ("edgedigits BEFORE (forms_before.json)", old["edgedigits"]))
+            rows += [(f"{reader} (not run now: from forms_before.json, same pages, times from that run)", r)
+                     for reader, r in old.items() if reader != "edgedigits" and reader not in s["readers"]]
         for reader, r in rows:
             ratio = r.get("time_vs_edgedigits")
             lines.append(f"| {reader} | {_pct(r['digits_read_right'])} ({r['digits_right']}/{r['digits']}) | "
                          f"{r['digits_wrong']} | {_pct(r['numbers_read_right'])} ({r['numbers_right']}/{r['numbers']}) | "
                          f"{r['false_per_page']} | {r['structure_as_digit']} ({r['pages_with_structure_as_digit']}) | "
                          f"{r['pages_with_no_output']} | {r['ms_per_page_median']} | "
-                         f"{'-' if ratio is None or reader == 'edgedigits' else f'{ratio}x'} |")
+                         f"{'-' if ratio is None or reader.startswith('edgedigits') else f'{ratio}x'} |")
         kinds = sorted({k for _, r in rows for k in r["digits_by_field"]})
         lines += ["", "Digits read right / numbers completely right, by the field they were written in:", "",
                   "| reader | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
