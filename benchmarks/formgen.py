@@ -829,16 +829,29 @@ def draw_truth(page: Page) -> np.ndarray:
     return img
 
 
-if __name__ == "__main__":                      # python benchmarks/formgen.py dev 0 3 out/ [--photo]
-    import sys
+def main(argv=None) -> int:
+    """Write pages and their truth drawn on them as PNGs, to look at: formgen.py dev 0 3 out/ [--photo]."""
+    import argparse
     import time
-    split, seed, count, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-    out.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("split", choices=sorted(SPLITS))
+    ap.add_argument("seed", type=int)
+    ap.add_argument("count", type=int)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--dpi", type=int, default=150)
+    ap.add_argument("--photo", action="store_true")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for i in range(args.count):
         t = time.perf_counter()
-        pg = make_page(split, seed, i, photo="--photo" in sys.argv,
-                       dpi=300 if "--300" in sys.argv else 150)
-        print(f"page {i}: {pg.image.shape[1]}x{pg.image.shape[0]}, {len(pg.digits)} digits, "
-              f"{len(pg.numbers)} numbers, {time.perf_counter() - t:.2f} s")
-        cv2.imwrite(str(out / f"{split}_{seed}_{i}.png"), pg.image)
-        cv2.imwrite(str(out / f"{split}_{seed}_{i}_truth.png"), draw_truth(pg))
+        page = make_page(args.split, args.seed, i, dpi=args.dpi, photo=args.photo)
+        print(f"page {i}: {page.image.shape[1]}x{page.image.shape[0]}, {len(page.digits)} digits, "
+              f"{len(page.numbers)} numbers, {time.perf_counter() - t:.2f} s")
+        stem = f"{args.split}_{args.seed}_{i}{'_photo' if args.photo else ''}"
+        cv2.imwrite(str(args.out / f"{stem}.png"), page.image)
+        cv2.imwrite(str(args.out / f"{stem}_truth.png"), draw_truth(page))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
