@@ -212,13 +212,38 @@ def _spanning(pieces: np.ndarray, along: int, need: float, run: int) -> tuple[np
 
 
 def _ends_on_lines(box: Box, horizontal: np.ndarray, reach: int = 4) -> bool:
-    """Whether a vertical line piece's top and bottom ends both touch a horizontal line."""
+    """Whether a vertical line piece meets a horizontal line near its top and near its bottom
+    (touching or crossing it: a digit written across a comb divider may lengthen the piece)."""
     x, y, w, h = box
     x0, x1 = max(0, x - reach), x + w + reach
+    top = horizontal[max(0, y - reach):y + max(reach, int(0.3 * h)) + 1, x0:x1]
+    bottom = horizontal[max(0, y + h - max(reach, int(0.3 * h))):y + h + reach, x0:x1]
+    return top.any() and bottom.any()
 
-    def touches(row):
-        return horizontal[max(0, row - reach):row + reach + 1, x0:x1].any()
-    return touches(y) and touches(y + h - 1)
+
+def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, k0: int) -> list[int]:
+    """Vertical pieces standing where a comb's evenly spaced dividers are (at a multiple of the
+    spacing of the dividers found) and touching a horizontal line: dividers with a gap in them
+    (a light printed line, a digit written over it), which are not read as 1s."""
+    if len(keep) < 3:
+        return []
+    xs = np.sort([stats[i, 0] + stats[i, 2] / 2.0 for i in keep])
+    pitch = float(np.median(np.diff(xs)))
+    if pitch < k0:
+        return []
+    extra = []
+    for i in range(1, len(stats)):
+        if i in keep or stats[i, cv2.CC_STAT_HEIGHT] < k0:
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        k = (x + w / 2.0 - xs[0]) / pitch
+        if w > max(4, 0.2 * h) or abs(k - round(k)) * pitch > 3:
+            continue
+        near_top = hlines[max(0, y - 3):y + 4, max(0, x - 3):x + w + 3].any()
+        near_bottom = hlines[max(0, y + h - 4):y + h + 3, max(0, x - 3):x + w + 3].any()
+        if near_top or near_bottom:
+            extra.append(i)
+    return extra
 
 
 def separate_lines(component: np.ndarray, min_height: int, frame_height: int) -> Lines | None:
@@ -246,6 +271,7 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     tall = stats[:, cv2.CC_STAT_HEIGHT]
     keep = [i for i in range(1, n) if tall[i] >= LONE_LINE * frame_height
             or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))]
+    keep += _regular_dividers(keep, stats, hlines, k0)
     vlines = np.zeros_like(component)
     if keep:
         lut = np.zeros(n, np.uint8)
@@ -330,7 +356,8 @@ def _is_grid(cells: list[Box]) -> bool:
 
 
 def _one_row(cells: list[Box]) -> bool:
-    """Whether cells lie in one row, each beside the next (a comb field)."""
+    """Whether cells lie in one row, each beside the next, most no wider than tall (a comb field;
+    a divider hidden under a digit may join two of its boxes)."""
     if len(cells) < 2:
         return False
     cells = sorted(cells)
@@ -338,15 +365,16 @@ def _one_row(cells: list[Box]) -> bool:
     for a, b in zip(cells, cells[1:]):
         if abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2)) > 0.3 * h or b[0] - (a[0] + a[2]) > 0.5 * h:
             return False
-    return all(c[2] <= 2.0 * c[3] for c in cells)
+    return np.median([c[2] / c[3] for c in cells]) <= 1.5
 
 
-def fields(lines: Lines, offset: tuple[int, int], frame_width: int) -> list[Field]:
+def fields(lines: Lines, offset: tuple[int, int], frame_width: int, min_height: int = 12) -> list[Field]:
     """The fields of one component's lines, in frame pixels (``offset`` = the component's corner).
 
     A row of adjacent boxes is one comb field; other cells are fields of their own; squared paper
-    gives none. A horizontal line enclosing no cell and shorter than half the frame is an
-    underline (a longer one is a ruled line: its digits are grouped as free writing).
+    gives none. A horizontal line enclosing no cell, at least six digit heights long and shorter
+    than half the frame is an underline (a longer one is a ruled line: its digits are grouped as
+    free writing).
     """
     ox, oy = offset
 
@@ -364,6 +392,6 @@ def fields(lines: Lines, offset: tuple[int, int], frame_width: int) -> list[Fiel
     if not cells and not lines.vertical:
         for b in lines.horizontal:
             x, y, w, h = moved(b)
-            if w < 0.5 * frame_width:
+            if 6 * min_height <= w < 0.5 * frame_width:
                 out.append(Field((x, y, w, h), "underline"))
     return out

@@ -224,11 +224,14 @@ def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG) -> 
     for _ in range(3):
         changed = False
         for a, i in enumerate(order):
-            xi, _, wi, hi = boxes[i]
+            xi, yi, wi, hi = boxes[i]
             reach = xi + wi + 0.2 * hi
             for j in order[a + 1:]:
-                if boxes[j][0] > reach:
+                xj, yj, wj, hj = boxes[j]
+                if xj > reach:
                     break
+                if yj > yi + 1.2 * hi + 0.2 * hj or yi > yj + 1.2 * hj + 0.2 * hi:
+                    continue                     # too far apart vertically to be one digit
                 ri, rj = root(i), root(j)
                 if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
@@ -416,7 +419,7 @@ def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: F
         window &= cv2.bitwise_not(component)
         window |= lines.residual
         structure.boxes.append(box)
-        structure.fields += paper_fields(lines, (x, y), mask.shape[1])
+        structure.fields += paper_fields(lines, (x, y), mask.shape[1], config.min_height)
     return structure
 
 
