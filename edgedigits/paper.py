@@ -70,9 +70,11 @@ class Field:
 
 @dataclass
 class Structure:
-    """The printed structure of a frame: the boxes of what was set aside, and the fields."""
+    """The printed structure of a frame: the boxes of what was set aside, the fields, and the
+    horizontal rules (frame pixels) that pieces of ink above and below are not joined across."""
     boxes: list[Box] = field(default_factory=list)
     fields: list[Field] = field(default_factory=list)
+    rules: list[Box] = field(default_factory=list)
 
 
 def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.ndarray | None:

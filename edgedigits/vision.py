@@ -204,12 +204,21 @@ def _pieces_of_one_digit(a, b) -> bool:
     return u[3] <= 1.6 * big or min(ah, bh) < 0.35 * big
 
 
-def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG) -> list[list[int]]:
+def _across_rule(a, b, rules) -> bool:
+    """Whether a printed horizontal rule runs between boxes a and b (one above the other)."""
+    upper, lower = (a, b) if a[1] <= b[1] else (b, a)
+    top, bottom = upper[1] + upper[3] - 3, lower[1] + 3
+    x0, x1 = max(a[0], b[0]), min(a[0] + a[2], b[0] + b[2])
+    return any(top <= ry + rh / 2 <= bottom and rx <= x1 and x0 <= rx + rw for rx, ry, rw, rh in rules)
+
+
+def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rules=()) -> list[list[int]]:
     """Group component indices whose boxes are pieces of one digit.
 
-    Only near neighbours are compared (a sweep along x), and a merge is made only while the
-    union can still be one digit (at most ``config.max_aspect`` wide for its height), so pieces
-    never chain-react across a page.
+    Only near neighbours are compared (a sweep along x), a merge is made only while the union
+    can still be one digit (at most ``config.max_aspect`` wide for its height), so pieces never
+    chain-react across a page, and never across a printed rule (``rules``: digits in two rows
+    of squared paper or a table are two digits).
     """
     parent = list(range(len(boxes)))
 
@@ -236,7 +245,7 @@ def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG) -> 
                 if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
                 u = _union(merged[ri], merged[rj])
-                if u[2] > config.max_aspect * u[3]:
+                if u[2] > config.max_aspect * u[3] or rules and _across_rule(boxes[i], boxes[j], rules):
                     continue
                 parent[rj] = ri
                 merged[ri] = u
@@ -419,6 +428,7 @@ def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: F
         window &= cv2.bitwise_not(component)
         window |= lines.residual
         structure.boxes.append(box)
+        structure.rules += [(x + bx, y + by, bw, bh) for bx, by, bw, bh in lines.horizontal]
         structure.fields += paper_fields(lines, (x, y), mask.shape[1], config.min_height)
     return structure
 
@@ -469,7 +479,7 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
             contours, hierarchy, outer = _components(mask, smallest)
     boxes = [b for _, b in outer]
     out = []
-    for group in _merge_pieces(boxes, config):
+    for group in _merge_pieces(boxes, config, structure.rules):
         box = boxes[group[0]]
         for g in group[1:]:
             box = _union(box, boxes[g])
