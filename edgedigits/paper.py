@@ -297,14 +297,23 @@ def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
 
 
 def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
-    """The :class:`Lines` of a component once its lines are known: line pixels out, crossings back."""
+    """The :class:`Lines` of a component once its lines are known: line pixels out, crossings back.
+
+    Crossings of vertical lines are not put back in a comb field (two horizontal lines, three or
+    more vertical ones): ink on both sides of a divider is two digits touching it.
+    The cells of a comb, table or grid are the holes of its whole lines (also where a stroke lying
+    on a line was kept).
+    """
     grown_h = _line_pixels(hlines, hboxes, component, along=1)
     grown_v = _line_pixels(vlines, vboxes, component, along=0)
     lines = cv2.bitwise_or(grown_h, grown_v)
     residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
+    comb = len(hboxes) == 2 and len(vboxes) >= 3
     if residual.any():
-        residual = _restore_crossings(residual, grown_h, grown_v)
-    return Lines(residual, hboxes, vboxes, _cells(lines, min_height))
+        residual = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
+    several = len(hboxes) >= 3 or len(vboxes) >= 3       # a comb, a table or a grid, not one box
+    cells = _cells(cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines, min_height)
+    return Lines(residual, hboxes, vboxes, cells)
 
 
 def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, along: int) -> np.ndarray:
