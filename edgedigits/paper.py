@@ -312,7 +312,12 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
     if residual.any():
         residual = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
     several = len(hboxes) >= 3 or len(vboxes) >= 3       # a comb, a table or a grid, not one box
-    cells = _cells(cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines, min_height)
+    whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines
+    if comb:                                             # a divider with a gap still closes its box
+        top, bottom = min(b[1] for b in hboxes), max(b[1] + b[3] for b in hboxes)
+        for x, _, w, _ in vboxes:
+            cv2.rectangle(whole, (x, top), (x + w - 1, bottom - 1), 255, cv2.FILLED)
+    cells = _cells(whole, min_height)
     return Lines(residual, hboxes, vboxes, cells)
 
 
