@@ -126,6 +126,9 @@ class Reader:
         self._min_confidence = min_confidence
         self.max_novelty = max_novelty
         self._novelty = None
+        if max_novelty is not None:          # loaded now, not on the first frame of a timed run
+            from .novelty import NoveltyGate
+            self._novelty = NoveltyGate()
 
     @property
     def min_confidence(self) -> float:
@@ -162,7 +165,7 @@ class Reader:
         ok = result.confidences >= self.min_confidence
         why = [None if k else LOW_CONFIDENCE for k in ok]
         if self.max_novelty is not None and ok.any():
-            if self._novelty is None:
+            if self._novelty is None:        # max_novelty set after construction
                 from .novelty import NoveltyGate
                 self._novelty = NoveltyGate()
             far = self._novelty.distances(batch[ok], result.labels[ok]) > self.max_novelty
