@@ -3,7 +3,7 @@
     from edgedigits import Recognizer
     rec = Recognizer()                     # the shipped model, best backend for this machine
     result = rec.classify(crops)           # N x 28 x 28 crops -> labels and probabilities
-    digits = rec.read(frame)               # a whole camera frame -> digits with boxes
+    reading = rec.read(frame)              # a frame, photo or page -> digits and numbers with boxes
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .errors import InputError
+from .reader import Digit, Reader, Reading
 from .rejection import softmax
 
 EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
@@ -192,20 +193,6 @@ class Classification:
 
 
 @dataclass(frozen=True)
-class Digit:
-    """One digit found by :meth:`Recognizer.read`.
-
-    Attributes:
-        box: (x, y, w, h) in the pixels of the frame.
-        label: the digit, 0-9.
-        confidence: its probability, 0..1.
-    """
-    box: tuple[int, int, int, int]
-    label: int
-    confidence: float
-
-
-@dataclass(frozen=True)
 class RuntimeInfo:
     """What a :class:`Recognizer` runs on, and why (``rec.info.why`` or ``rec.info["why"]``)."""
     backend: str
@@ -261,6 +248,7 @@ class Recognizer:
         self.bundle: Bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.min_confidence = min_confidence_for(self.bundle) if min_confidence is None else min_confidence
         self._lock = threading.Lock()
+        self._reader: Reader | None = None
         choice = choose(self.bundle, backend, device, precision)
         self._session = choice.open(self.bundle, threads)
         self.info = RuntimeInfo(choice.backend, choice.device, choice.precision, choice.artifact.id,
@@ -294,27 +282,23 @@ class Recognizer:
         """
         return Classification.from_logits(self.logits(images), self._min_confidence)
 
-    def read(self, frame) -> list[Digit]:
-        """The digits in a whole image (BGR or grayscale, any size), each with box, label and confidence.
+    def read(self, image) -> Reading:
+        """The digits and numbers in a whole image: a camera frame, a photo or a scanned page.
 
-        Marks found that are not digits (confidence below ``min_confidence``) are left out.
+        The same :class:`edgedigits.reader.Reader` as the camera loop and ``edgedigits predict``
+        (default options: this recognizer's ``min_confidence``, the novelty check on). Iterating
+        the result gives the accepted digits (box, label, confidence); ``.numbers`` the numbers.
         Any dtype, channel count and memory layout :func:`edgedigits.preprocess.to_gray` reads
-        is accepted; a frame's NaN and -inf pixels are read as black and +inf as white (a few
-        bad pixels from a cheap sensor do not lose the whole frame).
-
-        Uses :func:`edgedigits.vision.find_digits` when it is installed with the package; otherwise
-        the whole image is read as one digit (box = the whole image; no digit if it has no ink).
+        is accepted; NaN and -inf pixels are read as black and +inf as white.
 
         Raises:
-            InputError: (a ValueError) ``frame`` is not an image: not an array, empty, a shape
+            InputError: (a ValueError) ``image`` is not an image: not an array, empty, a shape
                 other than HxW / HxWx{1,3,4}, or a dtype that is not integer, bool or float.
         """
-        boxes, crops = _find(frame)
-        if not crops:
-            return []
-        result = self.classify(np.stack(crops))
-        return [Digit(tuple(int(v) for v in box), int(label), float(conf))
-                for box, label, conf, ok in zip(boxes, result.labels, result.confidences, result.accepted) if ok]
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = Reader(self)
+        return reader.read(image)
 
     def close(self) -> None:
         """Release the backend's resources."""
@@ -329,22 +313,3 @@ class Recognizer:
 
     def __repr__(self) -> str:
         return f"Recognizer({self.info.backend}/{self.info.device}/{self.info.precision}, {self.info.artifact})"
-
-
-def _find(frame) -> tuple[list, list]:
-    """Boxes and 28x28 crops of the digits in ``frame``."""
-    try:
-        from .vision import find_digits
-    except ImportError:
-        find_digits = None
-    if find_digits is not None:
-        found = find_digits(frame)
-        boxes = [c.box if hasattr(c, "box") else c[0] for c in found]
-        crops = [c.crop if hasattr(c, "crop") else c[1] for c in found]
-        return boxes, crops
-    from .preprocess import prepare_single, to_gray
-    gray = to_gray(frame)
-    crop = prepare_single(gray)
-    if not crop.any():
-        return [], []
-    return [(0, 0, gray.shape[1], gray.shape[0])], [crop]

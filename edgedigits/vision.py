@@ -32,6 +32,8 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .paper import Field, Structure, is_structure_suspect, page_region, separate_lines
+from .paper import fields as paper_fields
 from .preprocess import mnist_normalize, to_gray
 
 # MNIST digits, fitted into 20 px, have strokes about 2-3 px wide: a stroke width of ~12 % of
@@ -68,6 +70,11 @@ class FinderConfig:
         background_cell: the paper is estimated on a grid of cells this many pixels wide.
         paper_window: ... as the brightest cell within this fraction of the frame's shorter side:
             ink blobs narrower than that (strokes, smudges) are seen whole, not as rings.
+        structure: set printed lines, boxes, comb fields, tables and grids aside
+            (:mod:`edgedigits.paper`) instead of reading them as ink.
+        find_page: on a photo of a page on a darker desk, read only the page.
+        max_pixels: larger images are shrunk to this many pixels first (an A4 page at 150 dpi,
+            2.2 Mpx, is read as it is; at 300 dpi it is halved): speed and memory stay bounded.
     """
     contrast: float = 0.2
     min_contrast_levels: int = 14
@@ -88,13 +95,16 @@ class FinderConfig:
     background_cell: int = 8
     paper_window: float = 0.15
     polarity: str = "auto"
+    structure: bool = True
+    find_page: bool = True
+    max_pixels: int = 2_600_000
 
 
 DEFAULT_CONFIG = FinderConfig()
 
 
 @dataclass
-class Candidate:
+class InkBlob:
     """One blob of ink that may be a digit.
 
     Attributes:
@@ -125,7 +135,7 @@ def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15) -> n
     h, w = gray.shape
     cell = max(1, min(cell, min(h, w) // 8))
     sw, sh = max(1, w // cell), max(1, h // cell)
-    small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(gray[:sh * cell, :sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)  # whole cells: fast
     k = max(3, int(round(window * min(h, w) / cell)) | 1)
     small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     small = cv2.blur(small, (3, 3))
@@ -194,8 +204,22 @@ def _pieces_of_one_digit(a, b) -> bool:
     return u[3] <= 1.6 * big or min(ah, bh) < 0.35 * big
 
 
-def _merge_pieces(boxes: list[tuple]) -> list[list[int]]:
-    """Group component indices whose boxes are pieces of one digit (union-find, few boxes)."""
+def _across_rule(a, b, rules) -> bool:
+    """Whether a printed horizontal rule runs between boxes a and b (one above the other)."""
+    upper, lower = (a, b) if a[1] <= b[1] else (b, a)
+    top, bottom = upper[1] + upper[3] - 3, lower[1] + 3
+    x0, x1 = max(a[0], b[0]), min(a[0] + a[2], b[0] + b[2])
+    return any(top <= ry + rh / 2 <= bottom and rx <= x1 and x0 <= rx + rw for rx, ry, rw, rh in rules)
+
+
+def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rules=()) -> list[list[int]]:
+    """Group component indices whose boxes are pieces of one digit.
+
+    Only near neighbours are compared (a sweep along x), a merge is made only while the union
+    can still be one digit (at most ``config.max_aspect`` wide for its height), so pieces never
+    chain-react across a page, and never across a printed rule (``rules``: digits in two rows
+    of squared paper or a table are two digits).
+    """
     parent = list(range(len(boxes)))
 
     def root(i):
@@ -205,18 +229,29 @@ def _merge_pieces(boxes: list[tuple]) -> list[list[int]]:
         return i
 
     merged = {i: boxes[i] for i in range(len(boxes))}
-    changed = True
-    while changed:
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][0])
+    for _ in range(3):
         changed = False
-        roots = sorted({root(i) for i in range(len(boxes))})
-        for i, ri in enumerate(roots):
-            for rj in roots[i + 1:]:
-                if root(ri) != ri or root(rj) != rj:
+        for a, i in enumerate(order):
+            xi, yi, wi, hi = boxes[i]
+            reach = xi + wi + 0.2 * hi
+            for j in order[a + 1:]:
+                xj, yj, wj, hj = boxes[j]
+                if xj > reach:
+                    break
+                if yj > yi + 1.2 * hi + 0.2 * hj or yi > yj + 1.2 * hj + 0.2 * hi:
+                    continue                     # too far apart vertically to be one digit
+                ri, rj = root(i), root(j)
+                if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
-                if _pieces_of_one_digit(merged[ri], merged[rj]):
-                    parent[rj] = ri
-                    merged[ri] = _union(merged[ri], merged[rj])
-                    changed = True
+                u = _union(merged[ri], merged[rj])
+                if u[2] > config.max_aspect * u[3] or rules and _across_rule(boxes[i], boxes[j], rules):
+                    continue
+                parent[rj] = ri
+                merged[ri] = u
+                changed = True
+        if not changed:
+            break
     groups: dict[int, list[int]] = {}
     for i in range(len(boxes)):
         groups.setdefault(root(i), []).append(i)
@@ -323,7 +358,7 @@ def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
 
 
 def _candidate(box, own: np.ndarray, smooth: np.ndarray, paper: np.ndarray, shape,
-               config: FinderConfig) -> Candidate | None:
+               config: FinderConfig) -> InkBlob | None:
     """The candidate for one blob (its box and ink mask), or None when it cannot be a digit."""
     x, y, w, h = box
     density = cv2.countNonZero(own) / float(w * h)
@@ -334,48 +369,157 @@ def _candidate(box, own: np.ndarray, smooth: np.ndarray, paper: np.ndarray, shap
         return None
     window = (slice(y, y + h), slice(x, x + w))
     crop = normalize_candidate(relative_darkness(smooth[window], paper[window]), own, width)
-    return Candidate(box=box, crop=crop, density=density)
+    return InkBlob(box=box, crop=crop, density=density)
 
 
-def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> list[Candidate]:
-    """Every blob of ink in ``image`` that may be a digit, with its box and MNIST-like 28x28 crop.
+@dataclass
+class Found:
+    """What :func:`locate` found in a frame.
 
-    Args:
-        image: a frame (gray, BGR or BGRA; see :func:`edgedigits.preprocess.to_gray`) showing
-            dark handwriting on light paper.
-        config: detection limits; see :class:`FinderConfig`.
+    Attributes:
+        blobs: the blobs that may be digits (boxes in the input's pixels), in reading order.
+        structure: the printed structure set aside (boxes and fields in the input's pixels).
+        scale: input pixels per working pixel (1.0 unless the frame was over ``max_pixels``).
+    """
+    blobs: list[InkBlob]
+    structure: Structure
+    scale: float = 1.0
 
-    Returns:
-        Candidates sorted top to bottom, then left to right (by the centre of their row).
-        Classify all their crops in one batch; low-confidence results are not digits.
+
+def _working_copy(gray: np.ndarray, max_pixels: int) -> tuple[np.ndarray, float]:
+    """``gray`` shrunk (area-averaged) to at most ``max_pixels``, and the input pixels per working pixel."""
+    h, w = gray.shape
+    if h * w <= max_pixels:
+        return gray, 1.0
+    f = (max_pixels / float(h * w)) ** 0.5
+    size = (max(1, int(w * f)), max(1, int(h * f)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), w / size[0]
+
+
+def _component(mask: np.ndarray, contours, hierarchy, i: int, box) -> np.ndarray:
+    """The pixels (0/255, ``box``-sized) of the component whose outer contour is ``contours[i]``:
+    inside it, outside its holes (ink nested in a hole, such as a digit in a box, is not its own)."""
+    x, y, w, h = box
+    own = np.zeros((h, w), np.uint8)
+    cv2.drawContours(own, contours, i, 255, cv2.FILLED, offset=(-x, -y))
+    holes = []
+    child = hierarchy[i][2]
+    while child >= 0:
+        holes.append(contours[child])
+        child = hierarchy[child][0]
+    if holes:
+        cv2.drawContours(own, holes, -1, 0, cv2.FILLED, offset=(-x, -y))
+        cv2.drawContours(own, holes, -1, 255, 1, offset=(-x, -y))     # the hole's rim is ink
+    return cv2.bitwise_and(own, mask[y:y + h, x:x + w])
+
+
+def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: FinderConfig) -> Structure:
+    """Remove the printed lines from ``mask`` in place (see :mod:`edgedigits.paper`); their fields."""
+    structure = Structure()
+    for i, box in boxes:
+        if not is_structure_suspect(mask, box, mask.shape, config.min_height):
+            continue
+        component = _component(mask, contours, hierarchy, i, box)
+        lines = separate_lines(component, config.min_height, mask.shape[0])
+        if lines is None:
+            continue
+        x, y, w, h = box
+        window = mask[y:y + h, x:x + w]
+        window &= cv2.bitwise_not(component)
+        window |= lines.residual
+        structure.boxes.append(box)
+        structure.rules += [(x + bx, y + by, bw, bh) for bx, by, bw, bh in lines.horizontal]
+        structure.fields += paper_fields(lines, (x, y), mask.shape[1], config.min_height)
+    return structure
+
+
+def _components(mask: np.ndarray, smallest: int):
+    """(contours, hierarchy, [(index, box)]) of the outer contours of ink at least ``smallest`` px long.
+
+    Every connected component has one outer contour, also one lying in another's hole (a digit
+    in a box): the contours are taken as a two-level hierarchy (outer contours and holes).
+    """
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return contours, None, []
+    hierarchy = hierarchy[0]
+    out = []
+    for i, c in enumerate(contours):
+        if hierarchy[i][3] < 0:
+            b = cv2.boundingRect(c)
+            if max(b[2], b[3]) >= smallest:
+                out.append((i, b))
+    return contours, hierarchy, out
+
+
+def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
+    """The blobs of ink that may be digits and the paper structure set aside, in one frame or page.
+
+    Steps: grayscale (light-on-dark inverted), shrunk to ``config.max_pixels``; the page found
+    when it lies on a darker desk (:func:`edgedigits.paper.page_region`); ink relative to the
+    paper around it (:func:`ink_mask`); connected components; printed lines removed from the
+    components that may hold them (:mod:`edgedigits.paper`) and the components found again;
+    pieces of one digit merged with their near neighbours; blobs too unlike a digit dropped;
+    the rest normalised like MNIST.
     """
     gray = to_gray(image)
     if _light_on_dark(gray, config.polarity):
         gray = cv2.bitwise_not(gray)
-    smooth, paper, mask = ink_mask(gray, config)
-    # Outer contours are the connected components of ink; holes belong to their digit.
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    work, scale = _working_copy(gray, config.max_pixels)
+    smooth, paper, mask = ink_mask(work, config)
+    page = page_region(work) if config.find_page else None
+    if page is not None:
+        mask = cv2.bitwise_and(mask, page)
     smallest = max(3, config.min_height // 4)
-    boxes, kept = [], []
-    for c in contours:
-        b = cv2.boundingRect(c)
-        if max(b[2], b[3]) >= smallest:
-            boxes.append(b)
-            kept.append(c)
+    contours, hierarchy, outer = _components(mask, smallest)
+    structure = Structure()
+    if config.structure and outer:
+        structure = _set_structure_aside(mask, contours, hierarchy, outer, config)
+        if structure.boxes:
+            contours, hierarchy, outer = _components(mask, smallest)
+    boxes = [b for _, b in outer]
     out = []
-    for group in _merge_pieces(boxes):
+    for group in _merge_pieces(boxes, config, structure.rules):
         box = boxes[group[0]]
         for g in group[1:]:
             box = _union(box, boxes[g])
-        if not _plausible(box, None, gray.shape, config, split_ok=True):
+        if not _plausible(box, None, work.shape, config, split_ok=True):
             continue
-        own = _own_ink(mask, [kept[g] for g in group], box)
+        own = _own_ink(mask, [contours[outer[g][0]] for g in group], box)
         for part, part_own in _split_touching(box, own, config):
-            found = _candidate(part, part_own, smooth, paper, gray.shape, config)
+            found = _candidate(part, part_own, smooth, paper, work.shape, config)
             if found is not None:
                 out.append(found)
+    if scale != 1.0:
+        for blob in out:
+            blob.box = _scaled(blob.box, scale)
+        structure.boxes = [_scaled(b, scale) for b in structure.boxes]
+        structure.fields = [Field(_scaled(f.box, scale), f.kind, tuple(_scaled(c, scale) for c in f.cells))
+                            for f in structure.fields]
     out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
-    return out
+    return Found(out, structure, scale)
+
+
+def _scaled(box, scale: float) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    x0, y0 = int(x * scale), int(y * scale)
+    return (x0, y0, max(1, int(round((x + w) * scale)) - x0), max(1, int(round((y + h) * scale)) - y0))
+
+
+def find_digits(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> list[InkBlob]:
+    """Every blob of ink in ``image`` that may be a digit, with its box and MNIST-like 28x28 crop.
+
+    Args:
+        image: a frame or page (gray, BGR or BGRA; see :func:`edgedigits.preprocess.to_gray`)
+            showing dark handwriting on light paper.
+        config: detection limits; see :class:`FinderConfig`.
+
+    Returns:
+        Blobs sorted top to bottom, then left to right (by the centre of their row); printed
+        lines and boxes are not among them (see :func:`locate`). Classify all their crops in
+        one batch; low-confidence results are not digits.
+    """
+    return locate(image, config).blobs
 
 
 def _same_line(a, b) -> bool:

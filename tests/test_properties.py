@@ -25,7 +25,7 @@ from hypothesis.extra import numpy as hnp
 from edgedigits.errors import InputError
 from edgedigits.preprocess import ink_from_gray, mnist_normalize, prepare_single, to_gray
 from edgedigits.recognizer import Classification, Digit, Recognizer
-from edgedigits.vision import Candidate, find_digits
+from edgedigits.vision import InkBlob, find_digits
 
 # deadline=None: the machine may be busy; the example counts keep the module well under a minute.
 # EDGEDIGITS_FUZZ_SCALE=20 runs twenty times as many examples (a longer hunt, outside CI).
@@ -297,7 +297,7 @@ def test_find_digits_gives_candidates_inside_the_frame_or_refuses(frame):
         assert not supported_frame(frame)
         return
     for c in found:
-        assert isinstance(c, Candidate)
+        assert isinstance(c, InkBlob)
         check_box(c.box, frame)
         check_crop(c.crop)
         assert 0 <= c.density <= 1

@@ -151,7 +151,7 @@ def test_read_drops_a_letter_and_keeps_the_digit_beside_it(model):
     cv2.putText(frame, "K", (140, 95), cv2.FONT_HERSHEY_SIMPLEX, 2.8, 20, 7)
     from edgedigits import Recognizer
     with Recognizer(model.bundle, min_confidence=0.0) as everything:
-        assert len(everything.read(frame)) == 2                    # the letter is found, then rejected
+        assert len(everything.read(frame).digits) == 2             # the letter is found, then rejected
     found = model.read(frame)
     assert [d.label for d in found] == [int(labels[0])]
     x, y, w, h = found[0].box

@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .frames import Frame, SourceError, as_bgr, log, now, quiet_opencv
+from ..images import IMAGE_SUFFIXES, quiet_opencv, read_image
+from .frames import Frame, SourceError, as_bgr, log, now
 
 
 class VideoFileSource:
@@ -129,7 +130,6 @@ class ImagesSource:
         self.skipped = 0
 
     def read(self) -> Frame | None:
-        from ..cli.predict_cmd import read_image
         while self._i < len(self._paths):
             path, index = self._paths[self._i], self._i
             self._i += 1
@@ -154,11 +154,9 @@ class ImagesSource:
 
 def image_files(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, sorted by name."""
-    from ..cli.predict_cmd import IMAGE_SUFFIXES
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def is_image_file(path: Path) -> bool:
     """Whether ``path``'s suffix is one of the image formats read as a single frame."""
-    from ..cli.predict_cmd import IMAGE_SUFFIXES
     return path.suffix.lower() in IMAGE_SUFFIXES

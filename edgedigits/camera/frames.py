@@ -6,7 +6,6 @@ loop all import from here, and this module imports none of them.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import EdgeDigitsError, InputError
+from ..images import quiet_opencv  # noqa: F401  (re-exported for the camera modules)
 from ..preprocess import to_gray
 
 # A frame smaller than this on either side cannot hold a readable digit: it is a device fault.
@@ -83,15 +83,5 @@ def log(message: str) -> None:
     print(f"edgedigits camera: {message}", file=sys.stderr, flush=True)
 
 
-@contextlib.contextmanager
-def quiet_opencv():
-    """Silence OpenCV's own log while probing a device: our error message says what matters."""
-    logging = cv2.utils.logging
-    old = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(old)
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..recognizer import Digit
-from ..vision import DEFAULT_CONFIG, FinderConfig, Number, find_digits, group_numbers
-from .novelty import DEFAULT_MAX_NOVELTY, NoveltyGate
+from ..novelty import DEFAULT_MAX_NOVELTY
+from ..reader import Digit, Reader
+from ..vision import DEFAULT_CONFIG, FinderConfig, Number
 from .overlay import VideoSaver, Window, check_video_path, display_available, draw
 from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, SourceError, log as _log
 from .sources import open_source
@@ -60,14 +60,14 @@ class FrameResult:
 
 
 class Pipeline:
-    """Reads the digits of a whole frame with one batched inference call.
+    """The camera's view of :class:`edgedigits.reader.Reader`: one frame -> a :class:`FrameResult`.
 
     Args:
         recognizer: an :class:`edgedigits.Recognizer` (any backend).
         min_confidence: results below it are dropped as non-digits (None: the recognizer's own
             calibrated ``min_confidence``).
         max_novelty: results farther than this from every training example of their class are
-            dropped as non-digits (see :mod:`.novelty`); None turns the check off.
+            dropped as non-digits (see :mod:`edgedigits.novelty`); None turns the check off.
         config: limits of the digit finder.
     """
 
@@ -77,27 +77,14 @@ class Pipeline:
             min_confidence = recognizer.min_confidence
         self.recognizer, self.min_confidence, self.config = recognizer, min_confidence, config
         self.max_novelty = max_novelty
-        self.novelty = NoveltyGate() if max_novelty is not None else None
+        self.reader = Reader(recognizer, min_confidence=min_confidence, max_novelty=max_novelty, config=config)
 
     def __call__(self, image: np.ndarray) -> FrameResult:
-        candidates = find_digits(image, self.config)
-        if not candidates:
-            return FrameResult([], [])
-        crops = [c.crop for c in candidates]
-        batch = np.stack(crops)
-        result = self.recognizer.classify(batch)
-        ok = result.confidences >= self.min_confidence
-        if self.novelty is not None and ok.any():
-            ok[ok] = self.novelty.distances(batch[ok], result.labels[ok]) <= self.max_novelty
-        keep = np.flatnonzero(ok)
-        digits = [Digit(candidates[i].box, int(result.labels[i]), float(result.confidences[i])) for i in keep]
-        numbers = group_numbers([d.box for d in digits], [d.label for d in digits])
-        # Report digits in reading order: number by number, left to right within each.
-        order = [i for n in numbers for i in n.members]
-        position = {old: new for new, old in enumerate(order)}
-        numbers = [Number(n.box, n.value, [position[i] for i in n.members]) for n in numbers]
-        return FrameResult([digits[i] for i in order], numbers, [crops[keep[i]] for i in order],
-                           len(candidates) - len(keep))
+        reading = self.reader.read(image)
+        accepted = len(reading.accepted)          # the accepted digits come first, number by number
+        numbers = [Number(n.box, n.value, list(n.digits)) for n in reading.numbers]
+        return FrameResult(list(reading.digits[:accepted]), numbers, list(reading.crops[:accepted]),
+                           len(reading.digits) - accepted)
 
 
 class LatencyStats:

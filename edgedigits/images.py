@@ -1,0 +1,96 @@
+"""Reading image files safely: one readable reason for each bad file, and no huge decode.
+
+    from edgedigits.images import read_image
+    image = read_image(Path("page.png"))       # ValueError("is empty") etc. for bad files
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+#: File name suffixes taken as images (folders are searched for these).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+
+#: Images with more pixels than this are refused before decoding (a 20,000 x 20,000 image would
+#: need 1.2 GB decoded). An A4 page at 600 dpi is 35 Mpx.
+MAX_PIXELS = 100_000_000
+
+
+@contextlib.contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own log (a truncated file makes it warn; our sentence says what matters)."""
+    logging = cv2.utils.logging
+    old = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(old)
+
+
+def header_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, BMP or WebP header without decoding, or None if unknown."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        return struct.unpack(">II", raw[16:24])
+    if raw[:2] == b"BM" and len(raw) >= 26:
+        w, h = struct.unpack("<ii", raw[18:26])
+        return abs(w), abs(h)
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP" and raw[12:16] == b"VP8X" and len(raw) >= 30:
+        return 1 + int.from_bytes(raw[24:27], "little"), 1 + int.from_bytes(raw[27:30], "little")
+    if raw[:2] == b"\xff\xd8":
+        return _jpeg_size(raw)
+    return None
+
+
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    """The size in a JPEG's first start-of-frame marker."""
+    i = 2
+    while i + 9 < len(raw):
+        if raw[i] != 0xFF:
+            return None
+        marker = raw[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = struct.unpack(">H", raw[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", raw[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    return None
+
+
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """The image at ``path`` as an array (as stored: gray, BGR or BGRA; 8 or 16 bit).
+
+    Raises:
+        ValueError: with one readable reason ("no such file", "is empty", "is not an image ...",
+            "is W x H pixels, more than ...").
+    """
+    if not path.exists():
+        raise ValueError("no such file")
+    if path.is_dir():
+        raise ValueError("is a folder")
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror})") from None
+    if raw.size == 0:
+        raise ValueError("is empty")
+    size = header_size(raw[:1 << 20].tobytes())
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ValueError(f"is {size[0]} x {size[1]} pixels, more than the {max_pixels // 1_000_000} million "
+                         f"edgedigits reads; scale it down first")
+    with quiet_opencv():
+        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("is not an image OpenCV can decode (PNG, JPEG, BMP, TIFF, WebP, PNM)")
+    if image.shape[0] * image.shape[1] > max_pixels:     # a format whose header was not read above
+        raise ValueError(f"is {image.shape[1]} x {image.shape[0]} pixels, more than the "
+                         f"{max_pixels // 1_000_000} million edgedigits reads; scale it down first")
+    return image

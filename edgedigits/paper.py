@@ -1,0 +1,413 @@
+"""Paper structure: where the page is, and the printed lines and boxes that are not ink to read.
+
+Works on the binary ink mask of :func:`edgedigits.vision.ink_mask` (pure numpy + OpenCV):
+
+- :func:`page_region`: on a photo of a page lying on a darker desk, the page (the largest bright
+  region, its convex hull) is found at low resolution so that the desk is not taken as ink;
+- :func:`is_structure_suspect`: a cheap test on one connected component of ink (its box and the
+  ink along its four sides) that says whether it may hold printed lines: a closed box, a long
+  line, a wide comb field or table. Only those components are analysed further, so a camera
+  frame of plain handwriting costs almost nothing extra;
+- :func:`separate_lines`: inside one such component, horizontal and vertical line pieces are
+  found by opening with short line kernels (short, so that a line tilted by perspective still
+  holds runs that long), chained, and kept as lines only when they span the component (a
+  horizontal line >= 70 % of its width; a vertical one running from one horizontal line to
+  another, like a box edge or a comb divider, or very long). A digit's bar or stem spans
+  its own box, never the structure around it. The line pixels are removed; where a stroke
+  crosses a line (ink right above and below it, or left and right) the line pixels between
+  are put back, so a digit written across a box edge stays whole;
+- the holes of the line network are the cells: :func:`fields` turns them into the fields digits
+  are grouped by (a comb field = one row of adjacent boxes, a table cell or single box, an
+  underline); squared paper (many equal cells) gives no fields, its digits are grouped as free
+  writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+# A horizontal line spans this much of its component's width.
+H_SPAN = 0.7
+# A vertical line not ending on horizontal ones is printed only when this long (of the frame's height).
+LONE_LINE = 0.6
+# A structure with at least this many cells of one size is squared (grid) paper.
+GRID_CELLS = 24
+
+
+@dataclass
+class Lines:
+    """What :func:`separate_lines` found in one component (boxes in the component's own pixels).
+
+    Attributes:
+        residual: the component's ink with the line pixels removed (crossing strokes kept).
+        horizontal: boxes of the horizontal lines; vertical: of the vertical lines.
+        cells: boxes of the paper areas enclosed by lines.
+    """
+    residual: np.ndarray
+    horizontal: list[Box]
+    vertical: list[Box]
+    cells: list[Box]
+
+
+@dataclass
+class Field:
+    """Where the digits of one number are written.
+
+    Attributes:
+        box: the area (frame pixels) a digit's centre must fall in (an underline: the band above it).
+        kind: 'comb' (a row of adjacent boxes), 'cell' (a single box or a table cell) or 'underline'.
+        cells: the boxes of a comb field, left to right.
+    """
+    box: Box
+    kind: str
+    cells: tuple[Box, ...] = ()
+
+
+@dataclass
+class Structure:
+    """The printed structure of a frame: the boxes of what was set aside, the fields, and the
+    horizontal rules (frame pixels) that pieces of ink above and below are not joined across."""
+    boxes: list[Box] = field(default_factory=list)
+    fields: list[Field] = field(default_factory=list)
+    rules: list[Box] = field(default_factory=list)
+
+
+def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25) -> np.ndarray | None:
+    """A mask (uint8, 255 = page) of the page in a photo of a page on a darker desk, else None.
+
+    At 1/``cell`` resolution the frame is split into bright and dark by Otsu's threshold; it is a
+    page on a desk only when the dark part touches the frame's edge, covers at least 4 % of it,
+    the bright part's largest region covers at least 15 %, and the border between them is a
+    sharp step where it meets the dark part touching the edge (at least ``min_step`` of the
+    paper's brightness across three cells), which a lighting gradient or a soft shadow is not
+    (ink on the page, also sharp, is not where page meets desk). The page is the convex hull of the bright region
+    (shadows and ink inside it included), shrunk by two cells.
+    """
+    h, w = gray.shape
+    cell = max(1, min(cell, min(h, w) // 16))
+    if cell < 2:
+        return None
+    sw, sh = max(1, w // cell), max(1, h // cell)
+    small = cv2.resize(gray[:sh * cell, :sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.medianBlur(small, 3)
+    t, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark_share = 1.0 - cv2.countNonZero(bright) / bright.size
+    if dark_share < 0.04:
+        return None
+    border = np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]])
+    if border.min() > 0:
+        return None
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if n < 2:
+        return None
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[biggest, cv2.CC_STAT_AREA] < 0.15 * bright.size:
+        return None
+    region = np.where(labels == biggest, 255, 0).astype(np.uint8)
+    paper_level = float(np.percentile(small[region > 0], 90))
+    desk = _desk(cv2.bitwise_not(bright), 0.04)
+    if desk is None:
+        return None
+    step = cv2.subtract(cv2.dilate(small, None, iterations=1), cv2.erode(small, None, iterations=1))
+    edge = cv2.bitwise_and(cv2.dilate(desk, None), region)      # where the page meets the desk
+    if not edge.any() or np.median(step[edge > 0]) < min_step * paper_level:
+        return None
+    hull = cv2.convexHull(cv2.findNonZero(region))
+    page = np.zeros_like(region)
+    cv2.fillConvexPoly(page, hull, 255)
+    page = cv2.erode(page, None, iterations=2)      # the page's edge is not ink
+    full = np.zeros((h, w), np.uint8)
+    full[:sh * cell, :sw * cell] = cv2.resize(page, (sw * cell, sh * cell), interpolation=cv2.INTER_NEAREST)
+    return full
+
+
+def _desk(dark: np.ndarray, min_share: float) -> np.ndarray | None:
+    """The dark regions touching the frame's edge, if together they cover ``min_share`` of it."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=4)
+    h, w = dark.shape
+    keep = [i for i in range(1, n) if stats[i, 0] == 0 or stats[i, 1] == 0
+            or stats[i, 0] + stats[i, 2] == w or stats[i, 1] + stats[i, 3] == h]
+    if not keep or stats[keep, cv2.CC_STAT_AREA].sum() < min_share * dark.size:
+        return None
+    lut = np.zeros(n, np.uint8)
+    lut[keep] = 255
+    return lut[labels]
+
+
+def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: int) -> bool:
+    """Whether a component of ink (``box`` in ``mask``) may hold printed lines.
+
+    Yes when it is much wider than tall (a line, an underline, a comb field), very tall for its
+    width and for the frame (a ruled margin), or closed on all four sides (a box, a table, a
+    grid): ink in the top and bottom bands across >= 85 % of its width and in the left and right
+    bands across >= 85 % of its height.
+    """
+    x, y, w, h = box
+    if w < min_height and h < min_height:
+        return False
+    if w > 2.2 * h and w >= 2 * min_height:
+        return True
+    if h > 4 * w and h > LONE_LINE * frame_shape[0]:
+        return True
+    if w < min_height or h < min_height:
+        return False
+    roi = mask[y:y + h, x:x + w]
+    return _closed(roi) or _two_long_runs(roi, min_height)
+
+
+def _closed(roi: np.ndarray) -> bool:
+    """Ink along all four sides of ``roi`` (each side's band inked across >= 85 % of its length)."""
+    h, w = roi.shape
+    b = max(2, min(w, h) // 12)
+    for band, axis in ((roi[:b], 0), (roi[h - b:], 0), (roi[:, :b], 1), (roi[:, w - b:], 1)):
+        line = cv2.reduce(band, axis, cv2.REDUCE_MAX)
+        if cv2.countNonZero(line) < 0.85 * line.size:
+            return False
+    return True
+
+
+def _two_long_runs(roi: np.ndarray, min_height: int) -> bool:
+    """Two rows inked across >= 70 % of the width and two columns across >= 60 % of the height,
+    each pair at least half a digit apart: a box with a stroke reaching out of it."""
+    h, w = roi.shape
+    for axis, need in ((1, 0.7 * w), (0, 0.6 * h)):
+        counts = cv2.reduce(roi, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+        full = np.flatnonzero(counts >= need * 255)
+        if len(full) < 2 or full[-1] - full[0] < min_height // 2:
+            return False
+    return True
+
+
+def _open(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Morphological opening with a ``size`` (width, height) rectangle; outside the crop is paper."""
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, size),
+                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _spanning(pieces: np.ndarray, along: int, need: float, run: int) -> tuple[np.ndarray, list[Box]]:
+    """The line pieces (binary) whose chained extent along axis ``along`` (1 = x) reaches ``need``.
+
+    Pieces a few pixels apart along the line (a broken line; a tilted one is a staircase of
+    pieces) are chained first. A chain must hold one straight run of ``run`` pixels: a curved
+    stroke, such as an 8's arc, has short runs only.
+    """
+    gap = 7
+    k = (gap, 1) if along == 1 else (1, gap)
+    chained = cv2.dilate(pieces, cv2.getStructuringElement(cv2.MORPH_RECT, k))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(chained, connectivity=8)
+    extent = stats[:, cv2.CC_STAT_WIDTH if along == 1 else cv2.CC_STAT_HEIGHT]
+    long_run = _open(pieces, (run, 1) if along == 1 else (1, run))
+    has_run = np.zeros(n, bool)
+    has_run[np.unique(labels[long_run > 0])] = True
+    keep = np.flatnonzero((extent[1:] >= need) & has_run[1:]) + 1
+    if len(keep) == 0:
+        return np.zeros_like(pieces), []
+    lut = np.zeros(n, np.uint8)
+    lut[keep] = 255
+    lines = cv2.bitwise_and(lut[labels], pieces)
+    return lines, [tuple(int(v) for v in stats[i, :4]) for i in keep]
+
+
+def _ends_on_lines(box: Box, horizontal: np.ndarray, reach: int = 4) -> bool:
+    """Whether a vertical line piece meets a horizontal line near its top and near its bottom
+    (touching or crossing it: a digit written across a comb divider may lengthen the piece)."""
+    x, y, w, h = box
+    x0, x1 = max(0, x - reach), x + w + reach
+    top = horizontal[max(0, y - reach):y + max(reach, int(0.3 * h)) + 1, x0:x1]
+    bottom = horizontal[max(0, y + h - max(reach, int(0.3 * h))):y + h + reach, x0:x1]
+    return top.any() and bottom.any()
+
+
+def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, k0: int) -> list[int]:
+    """Vertical pieces standing where a comb's evenly spaced dividers are (at a multiple of the
+    spacing of the dividers found) and touching a horizontal line: dividers with a gap in them
+    (a light printed line, a digit written over it), which are not read as 1s."""
+    if len(keep) < 3:
+        return []
+    xs = np.sort([stats[i, 0] + stats[i, 2] / 2.0 for i in keep])
+    pitch = float(np.median(np.diff(xs)))
+    if pitch < k0:
+        return []
+    extra = []
+    for i in range(1, len(stats)):
+        if i in keep or stats[i, cv2.CC_STAT_HEIGHT] < k0:
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        k = (x + w / 2.0 - xs[0]) / pitch
+        if w > max(4, 0.2 * h) or abs(k - round(k)) * pitch > 3:
+            continue
+        near_top = hlines[max(0, y - 3):y + 4, max(0, x - 3):x + w + 3].any()
+        near_bottom = hlines[max(0, y + h - 4):y + h + 3, max(0, x - 3):x + w + 3].any()
+        if near_top or near_bottom:
+            extra.append(i)
+    return extra
+
+
+def separate_lines(component: np.ndarray, min_height: int, frame_height: int) -> Lines | None:
+    """Split one component of ink (a binary crop holding only it) into lines and the rest.
+
+    A vertical line must run from one horizontal line to another (a box edge, a comb divider, a
+    table rule), or be :data:`LONE_LINE` of the frame's height: a 1 standing on an underline is
+    not a line.
+
+    Returns None when it holds no line (it is left to be read as ink).
+    """
+    h, w = component.shape
+    k0 = max(8, min_height)
+    horiz = _open(component, (k0, 1))
+    vert = _open(component, (1, k0))
+    wide = w > 2.2 * h
+    if not wide:          # a box: its edges are straight along most of their length, and thin
+        hlines, hboxes = _spanning(horiz, 1, H_SPAN * w, max(2 * k0, int(0.5 * w)))
+        vlines, vboxes = _spanning(vert, 0, H_SPAN * h, max(2 * k0, int(0.5 * h)))
+        if len(hboxes) < 2 or len(vboxes) < 2 or _thickness(hlines, hboxes, 1) > max(4.0, 0.1 * min(w, h)):
+            return None   # a 0 or a 4 is not a box
+        return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+    hlines, hboxes = _spanning(horiz, 1, max(2 * k0, H_SPAN * w), 2 * k0)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
+    tall = stats[:, cv2.CC_STAT_HEIGHT]
+    keep = [i for i in range(1, n) if tall[i] >= LONE_LINE * frame_height
+            or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))]
+    keep += _regular_dividers(keep, stats, hlines, k0)
+    vlines = np.zeros_like(component)
+    if keep:
+        lut = np.zeros(n, np.uint8)
+        lut[keep] = 255
+        vlines = cv2.bitwise_and(lut[labels], vert)
+    vboxes = [tuple(int(v) for v in stats[i, :4]) for i in keep]
+    if not hboxes and not vboxes:
+        return None
+    return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+
+
+def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
+    """Typical thickness of some lines running along axis ``along`` (1 = x): a low (20th)
+    percentile of the count of line pixels across them, per line (a digit lying on the line
+    over most of its length does not count)."""
+    if not boxes:
+        return 0.0
+    counts = cv2.reduce(lines, 0 if along == 1 else 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+    counts = counts[counts > 0]
+    return float(np.percentile(counts, 20)) / len(boxes) if counts.size else 0.0
+
+
+def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
+    """The :class:`Lines` of a component once its lines are known: line pixels out, crossings back.
+
+    Crossings of vertical lines are not put back in a comb field (two horizontal lines, three or
+    more vertical ones): ink on both sides of a divider is two digits touching it.
+    The cells of a comb, table or grid are the holes of its whole lines (also where a stroke lying
+    on a line was kept).
+    """
+    grown_h = _line_pixels(hlines, hboxes, component, along=1)
+    grown_v = _line_pixels(vlines, vboxes, component, along=0)
+    lines = cv2.bitwise_or(grown_h, grown_v)
+    residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
+    comb = len(hboxes) == 2 and len(vboxes) >= 3
+    if residual.any():
+        residual = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
+    several = len(hboxes) >= 3 or len(vboxes) >= 3       # a comb, a table or a grid, not one box
+    whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines
+    if comb:                                             # a divider with a gap still closes its box
+        top, bottom = min(b[1] for b in hboxes), max(b[1] + b[3] for b in hboxes)
+        for x, _, w, _ in vboxes:
+            cv2.rectangle(whole, (x, top), (x + w - 1, bottom - 1), 255, cv2.FILLED)
+    cells = _cells(whole, min_height)
+    return Lines(residual, hboxes, vboxes, cells)
+
+
+def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, along: int) -> np.ndarray:
+    """The pixels to remove for ``lines`` (running along axis ``along``; 1 = x): the lines widened
+    by a pixel (their soft edges), except where the line is much thicker than it is elsewhere -
+    a pen stroke lying along it, which is kept."""
+    if not boxes:
+        return lines
+    k = int(max(1.0, _thickness(lines, boxes, along))) + 3
+    shape = (1, k) if along == 1 else (k, 1)
+    stroke = _open(lines, shape)
+    grown = cv2.bitwise_and(cv2.dilate(lines, None), component)
+    if stroke.any():
+        grown = cv2.bitwise_and(grown, cv2.bitwise_not(cv2.dilate(stroke, None)))
+    return grown
+
+
+def _restore_crossings(residual: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
+    """Put back the line pixels between ink right above and below them (or left and right)."""
+    thick = 11
+    out = residual.copy()
+    if horizontal.any():
+        across = cv2.morphologyEx(residual, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, thick)))
+        out |= cv2.bitwise_and(across, horizontal)
+    if vertical.any():
+        across = cv2.morphologyEx(residual, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (thick, 1)))
+        out |= cv2.bitwise_and(across, vertical)
+    return out
+
+
+def _cells(lines: np.ndarray, min_height: int) -> list[Box]:
+    """Boxes of the paper areas fully enclosed by ``lines``."""
+    h, w = lines.shape
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(lines), connectivity=4)
+    out = []
+    for x, y, cw, ch, area in stats[1:]:
+        if x == 0 or y == 0 or x + cw >= w or y + ch >= h:
+            continue
+        if cw >= min_height // 2 and ch >= min_height // 2 and area >= 0.6 * cw * ch:
+            out.append((int(x), int(y), int(cw), int(ch)))
+    return out
+
+
+def _is_grid(cells: list[Box]) -> bool:
+    """Squared paper: many cells, nearly all of one size."""
+    if len(cells) < GRID_CELLS:
+        return False
+    sizes = np.array([(c[2], c[3]) for c in cells], np.float32)
+    med = np.median(sizes, axis=0)
+    return float(np.mean(np.all(np.abs(sizes - med) <= 0.2 * med, axis=1))) >= 0.8
+
+
+def _one_row(cells: list[Box]) -> bool:
+    """Whether cells lie in one row, each beside the next, most no wider than tall (a comb field;
+    a divider hidden under a digit may join two of its boxes)."""
+    if len(cells) < 2:
+        return False
+    cells = sorted(cells)
+    h = np.median([c[3] for c in cells])
+    for a, b in zip(cells, cells[1:]):
+        if abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2)) > 0.3 * h or b[0] - (a[0] + a[2]) > 0.5 * h:
+            return False
+    return np.median([c[2] / c[3] for c in cells]) <= 1.5
+
+
+def fields(lines: Lines, offset: tuple[int, int], frame_width: int, min_height: int = 12) -> list[Field]:
+    """The fields of one component's lines, in frame pixels (``offset`` = the component's corner).
+
+    A row of adjacent boxes is one comb field; other cells are fields of their own; squared paper
+    gives none. A horizontal line enclosing no cell, at least six digit heights long and shorter
+    than half the frame is an underline (a longer one is a ruled line: its digits are grouped as
+    free writing).
+    """
+    ox, oy = offset
+
+    def moved(b):
+        return (b[0] + ox, b[1] + oy, b[2], b[3])
+    cells = [moved(c) for c in lines.cells]
+    if _is_grid(cells):
+        return []
+    if _one_row(cells):
+        cells.sort()
+        x0, y0 = cells[0][0], min(c[1] for c in cells)
+        x1, y1 = cells[-1][0] + cells[-1][2], max(c[1] + c[3] for c in cells)
+        return [Field((x0, y0, x1 - x0, y1 - y0), "comb", tuple(cells))]
+    out = [Field(c, "cell") for c in cells]
+    if not cells and not lines.vertical:
+        for b in lines.horizontal:
+            x, y, w, h = moved(b)
+            if 6 * min_height <= w < 0.5 * frame_width:
+                out.append(Field((x, y, w, h), "underline"))
+    return out

@@ -1,0 +1,255 @@
+"""The one reader: an image (camera frame, photo, scanned page) -> digits -> numbers.
+
+    from edgedigits import Recognizer
+    from edgedigits.reader import Reader
+    reading = Reader(Recognizer()).read(page)     # the same as Recognizer().read(page)
+    for number in reading.numbers:
+        print(number.value, number.box)
+
+Every way in - :meth:`edgedigits.Recognizer.read`, the camera loop, ``edgedigits predict`` -
+goes through :meth:`Reader.read`, so one image gives one answer everywhere. The steps:
+
+1. find ink and set the paper's printed structure aside (:func:`edgedigits.vision.locate`, with
+   :mod:`edgedigits.paper`): the page on a desk, ruled and grid lines, underlines, boxes, comb
+   fields, table cells, checkboxes;
+2. normalise each blob like MNIST (done by ``locate``) and classify all of them in one batch;
+3. reject what is not a digit: below ``min_confidence``, or (``max_novelty``) unlike every
+   training example of the digit it was read as (:mod:`edgedigits.novelty`);
+4. group the accepted digits into numbers: the digits of one comb field, one box or cell, or one
+   underline form one number in reading order; free writing is grouped by line and spacing
+   (:func:`edgedigits.vision.group_numbers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .novelty import DEFAULT_MAX_NOVELTY
+from .paper import Field
+from .preprocess import to_gray
+from .vision import DEFAULT_CONFIG, FinderConfig, InkBlob, group_numbers, locate
+
+Box = tuple[int, int, int, int]
+LOW_CONFIDENCE = "low confidence"
+UNLIKE_HANDWRITING = "unlike handwriting"
+
+
+@dataclass(frozen=True)
+class Digit:
+    """One piece of ink that was classified.
+
+    Attributes:
+        box: (x, y, w, h) in the input image's pixels.
+        label: the digit, 0-9.
+        confidence: its probability, 0..1.
+        rejected: None when accepted, else why not ("low confidence", "unlike handwriting").
+    """
+    box: Box
+    label: int
+    confidence: float
+    rejected: str | None = None
+
+
+@dataclass(frozen=True)
+class Number:
+    """Accepted digits grouped in reading order (a comb field, a cell, an underline, a run on a line).
+
+    Attributes:
+        box: the union of its digits' boxes.
+        value: the digits as text, e.g. "4071".
+        digits: indexes into :attr:`Reading.digits`.
+    """
+    box: Box
+    value: str
+    digits: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What :meth:`Reader.read` found in one image.
+
+    Attributes:
+        digits: accepted digits number by number (each number's digits in reading order), then
+            the rejected ones top to bottom.
+        numbers: the numbers line by line, left to right in each.
+        size: (width, height) of the input.
+        crops: the 28x28 crop each digit was classified from (aligned with ``digits``).
+
+    Iterating, ``len`` and indexing go over the accepted digits (as the list ``read`` once returned).
+    """
+    digits: tuple[Digit, ...]
+    numbers: tuple[Number, ...]
+    size: tuple[int, int]
+    crops: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def accepted(self) -> tuple[Digit, ...]:
+        return tuple(d for d in self.digits if d.rejected is None)
+
+    def __iter__(self):
+        return iter(self.accepted)
+
+    def __len__(self) -> int:
+        return len(self.accepted)
+
+    def __getitem__(self, index):
+        return self.accepted[index]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: digits, numbers, rejected (each with box, label, confidence; rejected with why) and size."""
+        def digit(d):
+            out = {"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 4)}
+            return out if d.rejected is None else {**out, "why": d.rejected}
+        return {"digits": [digit(d) for d in self.accepted],
+                "numbers": [{"box": list(n.box), "value": n.value} for n in self.numbers],
+                "rejected": [digit(d) for d in self.digits if d.rejected is not None],
+                "size": list(self.size)}
+
+
+class Reader:
+    """Reads every digit and number in an image with a recognizer's model.
+
+    Args:
+        recognizer: an :class:`edgedigits.Recognizer` (anything with ``classify`` and ``min_confidence``).
+        min_confidence: results below it are rejected as "low confidence" (None: the recognizer's
+            own ``min_confidence``, read at every call, so changing it later takes effect).
+        max_novelty: results farther than this from the training examples of their class are
+            rejected as "unlike handwriting" (see :mod:`edgedigits.novelty`); None turns it off.
+        config: limits of the ink finder (:class:`edgedigits.vision.FinderConfig`).
+    """
+
+    def __init__(self, recognizer, *, min_confidence: float | None = None,
+                 max_novelty: float | None = DEFAULT_MAX_NOVELTY, config: FinderConfig = DEFAULT_CONFIG):
+        self.recognizer, self.config = recognizer, config
+        self._min_confidence = min_confidence
+        self.max_novelty = max_novelty
+        self._novelty = None
+        if max_novelty is not None:          # loaded now, not on the first frame of a timed run
+            from .novelty import NoveltyGate
+            self._novelty = NoveltyGate()
+
+    @property
+    def min_confidence(self) -> float:
+        return self.recognizer.min_confidence if self._min_confidence is None else self._min_confidence
+
+    def read(self, image) -> Reading:
+        """The digits and numbers in ``image``: any array :func:`edgedigits.preprocess.to_gray` reads.
+
+        A 28x28 image that already looks like MNIST (a light digit on a dark background) is
+        classified as it is, as one digit.
+
+        Raises:
+            InputError: (a ValueError) ``image`` is not an image: not an array, empty, a shape
+                other than HxW / HxWx{1,3,4}, or a dtype that is not integer, bool or float.
+        """
+        gray = to_gray(image)
+        size = (int(gray.shape[1]), int(gray.shape[0]))
+        if gray.shape == (28, 28) and np.median(gray) < 64:
+            blobs, fields = ([InkBlob((0, 0, 28, 28), gray)] if gray.any() else []), []
+        else:
+            found = locate(gray, self.config)
+            blobs, fields = found.blobs, found.structure.fields
+        if not blobs:
+            return Reading((), (), size)
+        batch = np.stack([b.crop for b in blobs])
+        result = self.recognizer.classify(batch)
+        why = self._rejections(batch, result)
+        digits = [Digit(b.box, int(k), float(c), w)
+                  for b, k, c, w in zip(blobs, result.labels, result.confidences, why)]
+        return _assemble(digits, [b.crop for b in blobs], fields, size)
+
+    def _rejections(self, batch: np.ndarray, result) -> list[str | None]:
+        """Why each result is not a digit (None = accepted)."""
+        ok = result.confidences >= self.min_confidence
+        why = [None if k else LOW_CONFIDENCE for k in ok]
+        if self.max_novelty is not None and ok.any():
+            if self._novelty is None:        # max_novelty set after construction
+                from .novelty import NoveltyGate
+                self._novelty = NoveltyGate()
+            far = self._novelty.distances(batch[ok], result.labels[ok]) > self.max_novelty
+            for i, f in zip(np.flatnonzero(ok), far):
+                if f:
+                    why[i] = UNLIKE_HANDWRITING
+        return why
+
+
+def _centre(box: Box) -> tuple[float, float]:
+    return box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+
+
+def _inside(point, box: Box, margin: float = 2) -> bool:
+    x, y = point
+    return box[0] - margin <= x <= box[0] + box[2] + margin and box[1] - margin <= y <= box[1] + box[3] + margin
+
+
+def _field_of(box: Box, fields: list[Field]) -> int | None:
+    """The index of the field a digit belongs to (the smallest that holds it), or None."""
+    cx, cy = _centre(box)
+    best = None
+    for i, f in enumerate(fields):
+        fx, fy, fw, fh = f.box
+        if f.kind == "underline":
+            bottom = box[1] + box[3]
+            ok = fx <= cx <= fx + fw and fy - 0.6 * box[3] <= bottom <= fy + fh + 0.4 * box[3]
+        else:
+            ok = _inside((cx, cy), f.box)
+        if ok and (best is None or fw * fh < fields[best].box[2] * fields[best].box[3]):
+            best = i
+    return best
+
+
+def _reading_order(boxes: list[Box], members: list[int]) -> list[int]:
+    """``members`` in reading order: lines top to bottom (by vertical overlap), left to right in each."""
+    rows: list[list[int]] = []
+    for i in sorted(members, key=lambda i: boxes[i][1] + boxes[i][3] / 2):
+        x, y, w, h = boxes[i]
+        for row in rows:
+            rx, ry, rw, rh = boxes[row[0]]
+            if min(y + h, ry + rh) - max(y, ry) >= 0.5 * min(h, rh):
+                row.append(i)
+                break
+        else:
+            rows.append([i])
+    return [i for row in rows for i in sorted(row, key=lambda i: boxes[i][0])]
+
+
+def _union(boxes) -> Box:
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+
+
+def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
+    """Indexes of the accepted ``digits``, grouped into numbers, each in reading order.
+
+    The digits of one field (comb field, cell, underline) form one number; the rest are grouped
+    by :func:`edgedigits.vision.group_numbers`. Numbers come line by line (boxes overlapping
+    vertically by half are one line), left to right in each.
+    """
+    accepted = [i for i, d in enumerate(digits) if d.rejected is None]
+    boxes = [d.box for d in digits]
+    by_field: dict[int, list[int]] = {}
+    free = []
+    for i in accepted:
+        f = _field_of(boxes[i], fields) if fields else None
+        (free if f is None else by_field.setdefault(f, [])).append(i)
+    groups = [_reading_order(boxes, members) for members in by_field.values()]
+    for n in group_numbers([boxes[i] for i in free], [digits[i].label for i in free]):
+        groups.append([free[k] for k in n.members])
+    spans = [_union([boxes[i] for i in g]) for g in groups]
+    return [groups[k] for k in _reading_order(spans, list(range(len(groups))))]
+
+
+def _assemble(digits: list[Digit], crops: list[np.ndarray], fields: list[Field], size) -> Reading:
+    """The Reading: accepted digits number by number, then the rejected ones; numbers index them."""
+    groups = group(digits, fields)
+    order = [i for g in groups for i in g]
+    order += [i for i, d in enumerate(digits) if d.rejected is not None]
+    position = {old: new for new, old in enumerate(order)}
+    numbers = tuple(Number(_union([digits[i].box for i in g]), "".join(str(digits[i].label) for i in g),
+                           tuple(position[i] for i in g)) for g in groups)
+    return Reading(tuple(digits[i] for i in order), numbers, size, tuple(crops[i] for i in order))

@@ -1,0 +1,180 @@
+"""Paper structure is not ink to read: pages drawn with OpenCV, handwriting from MNIST training digits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from _pages import INK, PRINT, blank, box, comb, handwriting, pick, stamp, write_in_cells, write_number
+from edgedigits.paper import page_region
+from edgedigits.recognizer import Recognizer
+from edgedigits.vision import locate
+
+
+@pytest.fixture(scope="module")
+def rec():
+    with Recognizer(backend="onnxruntime", precision="fp32") as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def hand():
+    return handwriting()
+
+
+def _values(reading) -> list[str]:
+    return [n.value for n in reading.numbers]
+
+
+def test_empty_boxes_combs_tables_and_checkboxes_are_never_read(rec):
+    page = blank(900, 700)
+    box(page, 60, 60, 60, 60)
+    box(page, 200, 60, 40, 40, thick=1)
+    box(page, 300, 60, 90, 50, thick=3)
+    comb(page, 60, 200, 44, 6)
+    comb(page, 400, 200, 30, 8, thick=1)
+    for r in range(4):
+        cv2.line(page, (60, 350 + 60 * r), (800, 350 + 60 * r), PRINT, 2)
+    for c in range(5):
+        cv2.line(page, (60 + 185 * c, 350), (60 + 185 * c, 530), PRINT, 2)
+    cv2.line(page, (500, 120), (800, 120), PRINT, 2)                 # an underline
+    for x in (60, 120, 180):
+        box(page, x, 600, 26, 26)                                    # checkboxes
+    reading = rec.read(page)
+    assert reading.digits == () and reading.numbers == ()
+    found = locate(page)
+    assert len(found.structure.boxes) == 10 and found.blobs == []     # 3 boxes, 2 combs, a table, a line, 3 checkboxes
+
+
+def test_a_digit_inside_a_box_is_read_and_the_box_is_not(rec, hand):
+    images, labels = hand
+    page = blank(400, 300)
+    box(page, 60, 60, 80, 80)
+    write_in_cells(page, images, labels, "3", [(60, 60, 80, 80)], fill=0.6)
+    box(page, 220, 60, 80, 80)                                       # touching the box from inside
+    stamp(page, pick(images, labels, 7), 245, 61, 60)
+    reading = rec.read(page)
+    assert _values(reading) == ["3", "7"]
+    assert all(d.box[2] < 60 for d in reading.digits)                # the digits' boxes, not the printed ones
+
+
+@pytest.mark.parametrize("digit", [2, 5, 8])
+def test_a_digit_crossing_a_box_border_is_read_whole(rec, hand, digit):
+    images, labels = hand
+    page = blank(300, 300)
+    box(page, 100, 100, 70, 70)
+    ink = stamp(page, pick(images, labels, digit, 1), 118, 78, 64)   # reaches 22 px above the box
+    reading = rec.read(page)
+    assert _values(reading) == [str(digit)]
+    (d,) = reading.digits
+    assert d.box[1] <= ink[1] + 2 and d.box[1] + d.box[3] >= ink[1] + ink[3] - 2   # top to bottom
+
+
+def test_a_comb_field_is_one_number_in_reading_order(rec, hand):
+    images, labels = hand
+    page = blank(700, 300)
+    cells = comb(page, 80, 100, 50, 6)
+    write_in_cells(page, images, labels, "40712", cells)             # the last box stays empty
+    writing = write_number(page, images, labels, "96", 500, 100, 40, k=2)   # free writing beside it
+    reading = rec.read(page)
+    assert _values(reading) == ["40712", "96"]
+    assert reading.numbers[0].box[0] >= 80 and reading.numbers[1].box[0] >= writing[0][0] - 2
+    assert "1" not in "".join(str(d.label) for d in reading.digits if d.rejected is None)[5:]   # no divider read
+
+
+def test_digits_touching_comb_dividers_are_read(rec, hand):
+    images, labels = hand
+    page = blank(500, 200)
+    cells = comb(page, 60, 60, 44, 5)
+    for ch, (x, y, w, h) in zip("31846", cells):                     # wide digits touching both dividers
+        stamp(page, pick(images, labels, int(ch), 3), x + 4, y + 6, 34)
+    assert _values(rec.read(page)) == ["31846"]
+
+
+def test_squared_paper(rec, hand):
+    images, labels = hand
+    page = blank(800, 600)
+    for x in range(0, 800, 30):
+        cv2.line(page, (x, 0), (x, 599), 170, 1)
+    for y in range(0, 600, 30):
+        cv2.line(page, (0, y), (799, y), 170, 1)
+    write_number(page, images, labels, "2024", 95, 95, 50, gap=10)
+    write_number(page, images, labels, "75", 455, 335, 50, gap=10, k=1)
+    reading = rec.read(page)
+    assert _values(reading) == ["2024", "75"]
+
+
+def test_a_table_gives_one_number_per_cell(rec, hand):
+    images, labels = hand
+    page = blank(900, 400)
+    for r in range(4):
+        cv2.line(page, (50, 50 + 70 * r), (850, 50 + 70 * r), PRINT, 2)
+    for c in range(5):
+        cv2.line(page, (50 + 200 * c, 50), (50 + 200 * c, 260), PRINT, 2)
+    write_number(page, images, labels, "91", 80, 62, 44)
+    write_number(page, images, labels, "57", 290, 132, 44, k=1)
+    write_number(page, images, labels, "6", 480, 202, 44)
+    write_number(page, images, labels, "38", 680, 202, 44, k=2)      # the same row, the next cell ...
+    write_number(page, images, labels, "4", 700, 100, 70)            # ... and one crossing a rule
+    reading = rec.read(page)
+    assert sorted(_values(reading)) == sorted(["91", "57", "4", "6", "38"])
+
+
+def test_an_underlined_number_is_one_number(rec, hand):
+    images, labels = hand
+    page = blank(600, 200)
+    cv2.line(page, (80, 120), (420, 120), PRINT, 2)
+    write_number(page, images, labels, "2563", 100, 80, 40, gap=14)
+    assert _values(rec.read(page)) == ["2563"]
+
+
+def test_ticked_and_crossed_checkboxes_are_not_read(rec):
+    page = blank(400, 200)
+    for x in (60, 160, 260):
+        box(page, x, 80, 30, 30)
+    cv2.line(page, (64, 84), (86, 106), INK, 3)                      # a cross
+    cv2.line(page, (86, 84), (64, 106), INK, 3)
+    cv2.line(page, (164, 96), (172, 106), INK, 3)                    # a tick, reaching out of its box
+    cv2.line(page, (172, 106), (192, 70), INK, 3)
+    cv2.line(page, (258, 78), (292, 112), INK, 4)                    # a cross corner to corner
+    cv2.line(page, (292, 78), (258, 112), INK, 4)
+    assert rec.read(page).accepted == ()
+
+
+def _photo_on_desk(page: np.ndarray, seed: int = 3) -> np.ndarray:
+    """The page photographed on a dark desk: perspective, a shadow, uneven light, noise."""
+    rng = np.random.default_rng(seed)
+    h, w = page.shape
+    out_w, out_h = int(w * 1.3), int(h * 1.25)
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0.12 * out_w, 0.08 * out_h], [0.9 * out_w, 0.1 * out_h],
+                      [0.86 * out_w, 0.93 * out_h], [0.1 * out_w, 0.9 * out_h]])
+    desk = cv2.GaussianBlur(rng.normal(70, 12, (out_h, out_w)).astype(np.float32), (0, 0), 3)
+    warped = cv2.warpPerspective(page.astype(np.float32), cv2.getPerspectiveTransform(src, dst), (out_w, out_h),
+                                 borderValue=-1)
+    img = np.where(warped >= 0, warped, desk)
+    yy, xx = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
+    light = 0.75 + 0.25 * xx / out_w
+    shadow = 1 - 0.3 * np.exp(-(((xx - 0.3 * out_w) / (0.2 * out_w)) ** 2))
+    img = img * light * shadow + rng.normal(0, 3, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_a_page_on_a_dark_desk_with_perspective_is_read(rec, hand):
+    images, labels = hand
+    page = blank(1000, 1400)
+    cells = comb(page, 150, 200, 70, 5)
+    write_in_cells(page, images, labels, "35091", cells)
+    write_number(page, images, labels, "482", 200, 600, 70, gap=14)
+    box(page, 600, 600, 100, 100)
+    write_in_cells(page, images, labels, "6", [(600, 600, 100, 100)], fill=0.6, k=1)
+    photo = _photo_on_desk(page)
+    assert page_region(photo) is not None
+    assert sorted(_values(rec.read(photo))) == sorted(["35091", "482", "6"])
+
+
+def test_page_region_is_none_for_a_sheet_filling_the_frame_under_uneven_light():
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    sheet = (230 * (0.5 + 0.5 * xx / 640)).astype(np.uint8)
+    assert page_region(sheet) is None

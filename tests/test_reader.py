@@ -1,0 +1,115 @@
+"""The one reader: Recognizer.read, the camera Pipeline and `edgedigits predict` give the same answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from _pages import blank, box, comb, handwriting, write_in_cells, write_number
+from edgedigits.camera.loop import Pipeline
+from edgedigits.reader import Digit, Reader, Reading
+from edgedigits.recognizer import Recognizer
+
+DIGITS = Path(__file__).resolve().parents[1] / "edgedigits" / "assets" / "digits"
+BACKEND = ("--backend", "onnxruntime", "--precision", "fp32")
+
+
+@pytest.fixture(scope="module")
+def rec():
+    with Recognizer(backend="onnxruntime", precision="fp32") as r:
+        yield r
+
+
+def _form() -> np.ndarray:
+    images, labels = handwriting()
+    page = blank(900, 500)
+    write_in_cells(page, images, labels, "30517", comb(page, 60, 60, 50, 5))
+    box(page, 500, 60, 90, 70)
+    write_in_cells(page, images, labels, "8", [(500, 60, 90, 70)], k=1)
+    write_number(page, images, labels, "2406", 80, 250, 44, k=2)
+    cv2.putText(page, "KM", (600, 300), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 40, 6)      # letters: rejected
+    return page
+
+
+def _images(tmp_path) -> list[Path]:
+    paths = sorted(DIGITS.iterdir())
+    cv2.imwrite(str(tmp_path / "form.png"), _form())
+    sheet = np.concatenate([cv2.imread(str(DIGITS / f"photo_{n}.png")) for n in (1, 3, 5, 7, 9)], axis=1)
+    cv2.imwrite(str(tmp_path / "sheet.png"), sheet)
+    return paths + [tmp_path / "form.png", tmp_path / "sheet.png"]
+
+
+def _summary(digits, numbers) -> tuple:
+    """What must be identical: each digit's box, label and confidence (4 places), each number's box and value."""
+    return ([(tuple(d["box"]), d["label"], round(d["confidence"], 4)) for d in digits],
+            [(tuple(n["box"]), n["value"]) for n in numbers])
+
+
+def test_the_three_entry_points_give_identical_readings(rec, cli, tmp_path):
+    paths = _images(tmp_path)
+    r = cli("predict", *paths, "--json", *BACKEND)
+    assert r.returncode == 0, r.stderr
+    from_cli = {row["file"]: _summary(row["digits"], row["numbers"]) for row in map(json.loads, r.stdout.splitlines())}
+    pipeline = Pipeline(rec)
+    numbers_seen = 0
+    for path in paths:
+        from edgedigits.images import read_image
+        image = read_image(path)
+        reading = rec.read(image).to_dict()
+        frame = pipeline(image)
+        from_sdk = _summary(reading["digits"], reading["numbers"])
+        from_camera = _summary([{"box": d.box, "label": d.label, "confidence": d.confidence} for d in frame.digits],
+                               [{"box": n.box, "value": n.value} for n in frame.numbers])
+        assert from_sdk == from_camera == from_cli[str(path)], path.name
+        numbers_seen += len(reading["numbers"])
+    assert numbers_seen >= 10 + 1 + 3               # every example, "30517" "8" "2406", the sheet's digits
+
+
+def test_the_form_reads_as_numbers_and_rejects_the_letters(rec):
+    reading = rec.read(_form())
+    assert [n.value for n in reading.numbers] == ["30517", "8", "2406"]
+    assert len(reading) == 10 and all(isinstance(d, Digit) for d in reading)
+    assert all(d.rejected in ("low confidence", "unlike handwriting") for d in reading.digits[10:])
+    for n in reading.numbers:             # a number's digits lie inside its box
+        for i in n.digits:
+            x, y, w, h = reading.digits[i].box
+            assert n.box[0] <= x and x + w <= n.box[0] + n.box[2] and n.box[1] <= y and y + h <= n.box[1] + n.box[3]
+
+
+def test_reading_to_dict_is_json_ready(rec):
+    reading = rec.read(_form())
+    d = json.loads(json.dumps(reading.to_dict()))
+    assert d["size"] == [900, 500] and [n["value"] for n in d["numbers"]] == ["30517", "8", "2406"]
+    assert len(d["digits"]) == 10 and all("why" not in x for x in d["digits"])
+    assert d["rejected"] and all(x["why"] for x in d["rejected"])
+    assert set(d["digits"][0]) == {"box", "label", "confidence"}
+
+
+def test_reader_options(rec):
+    page = _form()
+    everything = Reader(rec, min_confidence=0.0, max_novelty=None).read(page)
+    assert all(d.rejected is None for d in everything.digits) and len(everything) > 10
+    strict = Reader(rec, min_confidence=1.0).read(page)
+    assert strict.numbers == () and {d.rejected for d in strict.digits} == {"low confidence"}
+    assert Reader(rec).read(page) == rec.read(page)
+
+
+def test_a_scanned_page_at_300_dpi_reads_like_the_150_dpi_one(rec):
+    page = _form()
+    big = cv2.resize(page, None, fx=2.9, fy=2.9, interpolation=cv2.INTER_CUBIC)   # 2610 x 1450: over the budget
+    small, large = rec.read(page), rec.read(big)
+    assert [n.value for n in large.numbers] == [n.value for n in small.numbers]
+    assert large.size == (big.shape[1], big.shape[0])
+    for a, b in zip(small.numbers, large.numbers):        # boxes in the input's own pixels
+        assert abs(b.box[0] - 2.9 * a.box[0]) <= 12 and abs(b.box[2] - 2.9 * a.box[2]) <= 20
+
+
+def test_empty_and_tiny_images_read_as_nothing(rec):
+    for image in (np.zeros((1, 1), np.uint8), np.full((1, 300), 255, np.uint8), np.full((60, 80), 200, np.uint8),
+                  np.zeros((2, 2, 3), np.uint8)):
+        reading = rec.read(image)
+        assert isinstance(reading, Reading) and reading.digits == () and reading.numbers == ()
