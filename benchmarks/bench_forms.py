@@ -250,8 +250,12 @@ def markdown(res: dict) -> str:
     lines += [f"- **{k}**: {v}" for k, v in res["readers"].items()]
     lines += [f"- not run: {why}" for why in res["skipped"]]
     lines += ["", "'Structure as digit' = a reported digit lying on a printed box, line, comb divider, table "
-                  "cell, grid or checkbox and not on a handwritten digit. OCR text boxes are split into "
-                  "characters of equal width; a number = a run of digits.", ""]
+                  "cell, grid or checkbox and not on a handwritten digit ('digit' = a split or merged read of "
+                  "handwritten digits, 'mark' = a hand-printed letter, tick, cross or signature, 'text' = printed "
+                  "text). OCR: RapidOCR's own character boxes, Tesseract's word boxes split into characters of "
+                  "equal width; a number = a run of digits in one text box. A number is completely right when "
+                  "its box matches and every digit is right: a date comb (DD MM YYYY) is three numbers, and "
+                  "numbers on squared paper are separated by a blank square.", ""]
     before = res.get("before")
     for name, s in res["sets"].items():
         lines += [f"## {name} ({s['pages']} pages)", "",
