@@ -125,9 +125,9 @@ def _quad_box(quad):
 def rapidocr_reader():
     """RapidOCR with its bundled models on one thread, or (None, why) when it is not installed."""
     try:
-        from rapidocr_onnxruntime import RapidOCR
-        import rapidocr_onnxruntime
         from importlib.metadata import version
+
+        from rapidocr_onnxruntime import RapidOCR
     except ImportError:
         return None, "RapidOCR not installed (pip install rapidocr-onnxruntime==1.4.4)"
     engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
@@ -140,7 +140,6 @@ def rapidocr_reader():
             chars = [_quad_box(c) for c in item[3]] if len(item) > 3 and item[3] else None
             boxes.append((*_quad_box(quad), text, chars))
         return text_boxes_to_reading(boxes)
-    del rapidocr_onnxruntime
     return read, (f"RapidOCR {version('rapidocr-onnxruntime')} (bundled PP-OCRv4 det + rec models, 1 thread, "
                   "default settings, character boxes from return_word_box)")
 
