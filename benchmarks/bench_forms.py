@@ -1,11 +1,11 @@
 """Form-page benchmark: edgedigits against two general OCRs on generated A4 forms and their photos.
 
-    python benchmarks/bench_forms.py                 # the full run (about 10-15 min on 2 shared cores)
+    python benchmarks/bench_forms.py                 # the full run (15-25 min on 2 busy shared cores)
     python benchmarks/bench_forms.py --scans 4 --photos 4 --scans300 0 --name forms_smoke   # a quick look
     python benchmarks/bench_forms.py --name forms_before                                     # the "before" file
 
-Flags: --scans N (A4 scans at 150 dpi, default 30), --photos N (phone photos of pages 0..N-1 of
-the same series, i.e. of the first N scans, default 30), --scans300 N (A4 scans at 300 dpi, default 10), --seed S (page series,
+Flags: --scans N (A4 scans at 150 dpi, default 10), --photos N (phone photos of pages 0..N-1 of
+the same series, i.e. of the first N scans, default 10), --scans300 N (A4 scans at 300 dpi, default 4), --seed S (page series,
 default 12), --ocr LIST (comma-separated from rapidocr,tesseract or 'none'; default both),
 --name STEM (results file stem, default 'forms'), --out DIR (results folder, default
 benchmarks/results).
@@ -290,9 +290,9 @@ def markdown(res: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scans", type=int, default=30)
-    ap.add_argument("--photos", type=int, default=30)
-    ap.add_argument("--scans300", type=int, default=10)
+    ap.add_argument("--scans", type=int, default=10)
+    ap.add_argument("--photos", type=int, default=10)
+    ap.add_argument("--scans300", type=int, default=4)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--ocr", default=",".join(OCRS), help="comma-separated from rapidocr,tesseract, or none")
     ap.add_argument("--model", default=None, help="an edgedigits bundle (default: the shipped model)")
