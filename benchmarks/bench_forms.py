@@ -25,30 +25,35 @@ to the new ones. Results: benchmarks/results/<name>.json and <name>.md.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")         # one core for every reader, set before any library loads
-
-import argparse                                # noqa: E402
-import json                                    # noqa: E402
-import platform                                # noqa: E402
-import re                                      # noqa: E402
-import shutil                                  # noqa: E402
-import statistics                              # noqa: E402
-import subprocess                              # noqa: E402
-import sys                                     # noqa: E402
-import time                                    # noqa: E402
-from pathlib import Path                       # noqa: E402
-
-import cv2                                     # noqa: E402
-import numpy as np                             # noqa: E402
+import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from formgen import make_page, score_page      # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OCRS = ("rapidocr", "tesseract")
+THREAD_VARS = ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_thread() -> None:
+    """One thread for every reader: OpenCV here, OpenMP in the libraries loaded after this and in
+    subprocesses (Tesseract). ONNX Runtime and OpenVINO get threads=1 when their sessions open."""
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    cv2.setNumThreads(1)
 TESSERACT_ARGS = ["--psm", "11", "-c", "tessedit_char_whitelist=0123456789"]
 
 
@@ -305,7 +310,7 @@ def main(argv=None) -> int:
     unknown = sorted(set(wanted) - set(OCRS))
     if unknown:
         ap.error(f"--ocr: unknown {', '.join(unknown)}; choose from {', '.join(OCRS)} or none")
-    cv2.setNumThreads(1)
+    one_thread()
     load = [round(v, 2) for v in os.getloadavg()]
     read, label = edgedigits_reader(args.model)
     readers, labels, skipped = {"edgedigits": read}, {"edgedigits": label}, []
