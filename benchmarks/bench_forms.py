@@ -1,11 +1,11 @@
 """Form-page benchmark: edgedigits against two general OCRs on generated A4 forms and their photos.
 
-    python benchmarks/bench_forms.py                 # the full run (about 10-15 min on 2 shared cores)
+    python benchmarks/bench_forms.py                 # the full run (15-25 min on 2 busy shared cores)
     python benchmarks/bench_forms.py --scans 4 --photos 4 --scans300 0 --name forms_smoke   # a quick look
     python benchmarks/bench_forms.py --name forms_before                                     # the "before" file
 
-Flags: --scans N (A4 scans at 150 dpi, default 30), --photos N (phone photos of pages 0..N-1 of
-the same series, i.e. of the first N scans, default 30), --scans300 N (A4 scans at 300 dpi, default 10), --seed S (page series,
+Flags: --scans N (A4 scans at 150 dpi, default 10), --photos N (phone photos of pages 0..N-1 of
+the same series, i.e. of the first N scans, default 10), --scans300 N (A4 scans at 300 dpi, default 4), --seed S (page series,
 default 12), --ocr LIST (comma-separated from rapidocr,tesseract or 'none'; default both),
 --name STEM (results file stem, default 'forms'), --out DIR (results folder, default
 benchmarks/results).
@@ -25,30 +25,35 @@ to the new ones. Results: benchmarks/results/<name>.json and <name>.md.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")         # one core for every reader, set before any library loads
-
-import argparse                                # noqa: E402
-import json                                    # noqa: E402
-import platform                                # noqa: E402
-import re                                      # noqa: E402
-import shutil                                  # noqa: E402
-import statistics                              # noqa: E402
-import subprocess                              # noqa: E402
-import sys                                     # noqa: E402
-import time                                    # noqa: E402
-from pathlib import Path                       # noqa: E402
-
-import cv2                                     # noqa: E402
-import numpy as np                             # noqa: E402
+import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from formgen import make_page, score_page      # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OCRS = ("rapidocr", "tesseract")
+THREAD_VARS = ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_thread() -> None:
+    """One thread for every reader: OpenCV here, OpenMP in the libraries loaded after this and in
+    subprocesses (Tesseract). ONNX Runtime and OpenVINO get threads=1 when their sessions open."""
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    cv2.setNumThreads(1)
 TESSERACT_ARGS = ["--psm", "11", "-c", "tessedit_char_whitelist=0123456789"]
 
 
@@ -125,9 +130,9 @@ def _quad_box(quad):
 def rapidocr_reader():
     """RapidOCR with its bundled models on one thread, or (None, why) when it is not installed."""
     try:
-        from rapidocr_onnxruntime import RapidOCR
-        import rapidocr_onnxruntime
         from importlib.metadata import version
+
+        from rapidocr_onnxruntime import RapidOCR
     except ImportError:
         return None, "RapidOCR not installed (pip install rapidocr-onnxruntime==1.4.4)"
     engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
@@ -140,7 +145,6 @@ def rapidocr_reader():
             chars = [_quad_box(c) for c in item[3]] if len(item) > 3 and item[3] else None
             boxes.append((*_quad_box(quad), text, chars))
         return text_boxes_to_reading(boxes)
-    del rapidocr_onnxruntime
     return read, (f"RapidOCR {version('rapidocr-onnxruntime')} (bundled PP-OCRv4 det + rec models, 1 thread, "
                   "default settings, character boxes from return_word_box)")
 
@@ -250,8 +254,12 @@ def markdown(res: dict) -> str:
     lines += [f"- **{k}**: {v}" for k, v in res["readers"].items()]
     lines += [f"- not run: {why}" for why in res["skipped"]]
     lines += ["", "'Structure as digit' = a reported digit lying on a printed box, line, comb divider, table "
-                  "cell, grid or checkbox and not on a handwritten digit. OCR text boxes are split into "
-                  "characters of equal width; a number = a run of digits.", ""]
+                  "cell, grid or checkbox and not on a handwritten digit ('digit' = a split or merged read of "
+                  "handwritten digits, 'mark' = a hand-printed letter, tick, cross or signature, 'text' = printed "
+                  "text). OCR: RapidOCR's own character boxes, Tesseract's word boxes split into characters of "
+                  "equal width; a number = a run of digits in one text box. A number is completely right when "
+                  "its box matches and every digit is right: a date comb (DD MM YYYY) is three numbers, and "
+                  "numbers on squared paper are separated by a blank square.", ""]
     before = res.get("before")
     for name, s in res["sets"].items():
         lines += [f"## {name} ({s['pages']} pages)", "",
@@ -287,9 +295,9 @@ def markdown(res: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scans", type=int, default=30)
-    ap.add_argument("--photos", type=int, default=30)
-    ap.add_argument("--scans300", type=int, default=10)
+    ap.add_argument("--scans", type=int, default=10)
+    ap.add_argument("--photos", type=int, default=10)
+    ap.add_argument("--scans300", type=int, default=4)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--ocr", default=",".join(OCRS), help="comma-separated from rapidocr,tesseract, or none")
     ap.add_argument("--model", default=None, help="an edgedigits bundle (default: the shipped model)")
@@ -302,7 +310,7 @@ def main(argv=None) -> int:
     unknown = sorted(set(wanted) - set(OCRS))
     if unknown:
         ap.error(f"--ocr: unknown {', '.join(unknown)}; choose from {', '.join(OCRS)} or none")
-    cv2.setNumThreads(1)
+    one_thread()
     load = [round(v, 2) for v in os.getloadavg()]
     read, label = edgedigits_reader(args.model)
     readers, labels, skipped = {"edgedigits": read}, {"edgedigits": label}, []

@@ -20,22 +20,18 @@ benchmarks/results/real_pages_before.json exists the report puts its figures bes
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse                                # noqa: E402
-import json                                    # noqa: E402
-import sys                                     # noqa: E402
-import time                                    # noqa: E402
-from pathlib import Path                       # noqa: E402
-
-import cv2                                     # noqa: E402
-import numpy as np                             # noqa: E402
+import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_forms import Tally, _adapter_before_the_reader        # noqa: E402
+from bench_forms import Tally, _adapter_before_the_reader, one_thread   # noqa: E402
 from formgen import DigitSource, make_page, score_page           # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -139,7 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="real_pages", help="results file stem")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = ap.parse_args(argv)
-    cv2.setNumThreads(1)
+    one_thread()
     from edgedigits.recognizer import Recognizer
     rec = Recognizer(args.model, threads=1)
     read, path = _adapter_before_the_reader(rec)

@@ -713,14 +713,21 @@ def _hits_segment(box: Box, s: Segment) -> bool:
     return True
 
 
+def _near(pred: Box, truth: Box) -> bool:
+    """A loose match: the prediction's centre lies in the truth box and the prediction is at most
+    twice as tall, and twice as wide as the larger side of the truth (an OCR character box, not a
+    blob holding the digit and the printing around it)."""
+    return (_centre_in(pred, truth) and pred[3] <= 2 * truth[3] and pred[2] <= 2 * max(truth[2], truth[3]))
+
+
 def _match(truth_boxes, pred_boxes, ok=lambda t, p: True) -> dict[int, int]:
-    """One-to-one matching truth -> prediction: a pair matches when IoU >= 0.3 or the prediction's
-    centre lies in the truth box; best IoU first."""
+    """One-to-one matching truth -> prediction: a pair matches when IoU >= 0.3 or :func:`_near`;
+    best IoU first."""
     pairs = []
     for t, tb in enumerate(truth_boxes):
         for p, pb in enumerate(pred_boxes):
             v = iou(tb, pb)
-            if (v >= 0.3 or _centre_in(pb, tb)) and ok(t, p):
+            if (v >= 0.3 or _near(pb, tb)) and ok(t, p):
                 pairs.append((-v, t, p))
     pairs.sort()
     used_t, used_p, out = set(), set(), {}
@@ -785,8 +792,8 @@ def score_page(page: Page, digits, numbers) -> PageScore:
         digits: the reported digits as (box, label) pairs.
         numbers: the reported numbers as (box, value) pairs.
 
-    A handwritten digit is read right when a reported digit matches it (IoU >= 0.3 or its centre
-    in the digit's box, one to one) with the right label. A number is read completely right when
+    A handwritten digit is read right when a reported digit matches it (IoU >= 0.3, or its centre
+    in the digit's box and not much larger: :func:`_near`; one to one) with the right label. A number is read completely right when
     a reported number matches its box the same way and has exactly its value. Every reported digit
     that matches no handwritten digit is false, counted by what it lies on (:func:`classify_false`).
     """

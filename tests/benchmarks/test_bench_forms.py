@@ -35,6 +35,8 @@ def test_an_ocr_reading_of_the_truth_scores_right(mnist_dir, monkeypatch):
 
 def test_a_tiny_run_writes_both_files_with_every_page_scored(mnist_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEDIGITS_DATA", str(mnist_dir))
+    for var in bench_forms.THREAD_VARS:           # the run sets them; leave the session's as they were
+        monkeypatch.setenv(var, "1")
     assert bench_forms.main(["--scans", "1", "--photos", "1", "--scans300", "0", "--ocr", "none",
                              "--name", "tiny", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "tiny.json").read_text())
