@@ -21,8 +21,9 @@ import numpy as np
 from .._io import atomic_dir
 from ..bundle import make_artifact, write_manifest
 from ..errors import EdgeDigitsError, ExportError, UsageError, parse_choices
-from .datasets import ImageSet, calibration_set, evaluation_set
+from .datasets import ImageSet, calibration_set, evaluation_set, validation_set
 from .source import Source, copy_into, open_source
+from ..train import bundle_val_size
 from .targets import FORMATS, Target, select
 from .validate import OutputMismatchError, accuracy, compare, validate_outputs
 
@@ -127,8 +128,9 @@ class Context:
     """What target builds share: the source, the image sets, intermediates and measurements."""
 
     def __init__(self, source: Source, evaluation: ImageSet, calibration: ImageSet | None, work: Path,
-                 max_batch: int, log):
+                 max_batch: int, log, validation: ImageSet | None = None):
         self.source, self.evaluation, self.calibration = source, evaluation, calibration
+        self.validation = evaluation if validation is None else validation   # chooses; evaluation gates
         self.work, self.max_batch, self.log = work, max_batch, log
         self.parity = 0.0
         self._logits: dict[tuple, np.ndarray] = {}
@@ -140,19 +142,22 @@ class Context:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def logits(self, path: Path, format: str, precision: str, device: str = "cpu") -> np.ndarray:
-        """Logits of the evaluation set from ``path``, run with its format's own backend (cached)."""
+    def logits(self, path: Path, format: str, precision: str, device: str = "cpu",
+               images: ImageSet | None = None) -> np.ndarray:
+        """Logits of ``images`` (default: the evaluation set) from ``path``, run with its format's own backend (cached)."""
         from .._io import sha256_file
         from ..runtimes import open_file
-        key = (sha256_file(path), format, precision, device)
+        images = self.evaluation if images is None else images
+        key = (sha256_file(path), format, precision, device, images.source, len(images))
         if key not in self._logits:
             with open_file(path, format, precision, device=device) as session:
-                x = self.evaluation.images
+                x = images.images
                 self._logits[key] = np.concatenate([session.run(x[i:i + 1000]) for i in range(0, len(x), 1000)])
         return self._logits[key]
 
     def accuracy(self, path: Path, format: str, precision: str, device: str = "cpu") -> float:
-        return accuracy(self.logits(path, format, precision, device), self.evaluation.labels)
+        """Accuracy on the validation set: what chooses between candidates (the evaluation set only gates)."""
+        return accuracy(self.logits(path, format, precision, device, self.validation), self.validation.labels)
 
     def int8_onnx(self) -> tuple[Path, dict]:
         """The Q/DQ INT8 ONNX model and its build facts (quantized once, on first use)."""
@@ -193,11 +198,13 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
     evaluation = evaluation_set(opts.data)
     with tempfile.TemporaryDirectory(prefix="edgedigits-export-") as work:
         source = open_source(opts.model, Path(work))
+        validation = validation_set(bundle_val_size(source), opts.data) if opts.int8 else None
         log(f"exporting {source.description}; measuring on {len(evaluation):,} images ({evaluation.source})"
-            + (f", calibrating on {len(calibration):,} ({calibration.source})" if calibration else ""))
-        ctx = Context(source, evaluation, calibration, Path(work), opts.max_batch, log)
+            + (f", calibrating on {len(calibration):,} ({calibration.source}), choosing on "
+               f"{len(validation):,} ({validation.source})" if calibration else ""))
+        ctx = Context(source, evaluation, calibration, Path(work), opts.max_batch, log, validation)
         reference, reference_name, baseline = _baseline(ctx)
-        ctx.parity = baseline - PARITY_PP / 100
+        ctx.parity = ctx.accuracy(ctx.source.onnx_path, "onnx", "fp32") - PARITY_PP / 100
         rows: list[Row] = []
         with atomic_dir(out, force=opts.force) as root:
             artifacts = []
@@ -318,4 +325,5 @@ def _export_facts(ctx: Context, opts: ExportOptions, reference_name: str, baseli
              "fp32_accuracy": round(baseline, 6), "max_drop_pp": opts.max_drop}
     if ctx.calibration is not None:
         facts["calibration"] = ctx.calibration.facts()
+        facts["int8_method_chosen_on"] = ctx.validation.facts()
     return facts
