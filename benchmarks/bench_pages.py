@@ -45,7 +45,7 @@ def camera_frames(n: int = 10) -> list:
     import numpy as np
 
     from edgedigits.camera.render import FrameJitter, render_scene
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("calibration")
     rng = np.random.default_rng(5)
     return [FrameJitter(rng, (640, 480)).apply(render_scene(rng, images, labels))[0] for _ in range(n)]

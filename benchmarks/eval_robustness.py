@@ -3,8 +3,9 @@
     python benchmarks/eval_robustness.py [--bundle NAME=PATH ...] [--data MNIST_DIR]
 
 Without ``--bundle`` it compares the shipped bundle with the training runs that exist under
-``runs/``: stage1 (the stage-1 model, shipped before), sf_finetune2 (the robust fine-tune without
-clean replay), sf_scratch and robust (the robust recipe from scratch on DigitNet-SF and DigitNet-S). Every
+``runs/``: before (the bundle shipped before the current one), stage1 (the stage-1 model),
+sf_finetune2 (the robust fine-tune without clean replay), sf_scratch and robust (the robust recipe
+from scratch on DigitNet-SF and DigitNet-S). Every
 bundle is run with onnxruntime, FP32 and (where the bundle has one) INT8, on the same suite
 (``edgedigits eval`` builds it; every source is held out from training, see edgedigits.synth).
 
@@ -26,13 +27,13 @@ from pathlib import Path
 
 from edgedigits import __version__
 from edgedigits.bundle import default_bundle_path, load_bundle
-from edgedigits.cli.eval_cmd import TARGETS, build_suite, format_table, score
+from edgedigits.evaluation import TARGETS, build_suite, format_table, score
 from edgedigits.rejection import TARGET_FALSE_REJECT, calibrate, confidence, min_confidence_for, onnx_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-# result name: folder under runs/ (the stage-1 model as shipped before, and other runs of the robust recipe)
-DEFAULT_RUNS = {"stage1": "stage1", "no_replay": "sf_finetune2", "robust_scratch": "sf_scratch",
+# result name: folder under runs/ (the model shipped before the current one, and other runs)
+DEFAULT_RUNS = {"before": "before", "stage1": "stage1", "no_replay": "sf_finetune2", "robust_scratch": "sf_scratch",
                 "robust_digitnet_s": "robust"}
 
 
@@ -54,12 +55,9 @@ def _validation_images(data_dir, bundles: dict):
     The split's order is fixed, so the smallest validation size among the bundles' recipes gives
     images every one of them held out.
     """
-    from edgedigits import data as mnist
-    from edgedigits.train import TrainConfig, _split
-    sizes = [load_bundle(p).manifest.get("training", {}).get("recipe", {}).get("val_size") for p in bundles.values()]
-    size = min([s for s in sizes if s] or [TrainConfig().val_size])
-    images, labels = mnist.load_mnist("train", data_dir)
-    return _split(TrainConfig(val_size=size), images, labels)[1][0]
+    from edgedigits.train import bundle_val_size, validation_split
+    size = min(bundle_val_size(load_bundle(p)) for p in bundles.values())
+    return validation_split(size, data_dir)[0]
 
 
 def evaluate(bundles: dict, suite, xval, threads: int) -> dict:
@@ -93,7 +91,7 @@ def to_markdown(report: dict) -> str:
              f"{report['edgedigits']}, onnxruntime on CPU). {report['mnist_source']}; corruptions on the "
              f"first {report['corruption_images']} MNIST test images; every source is held out from training "
              "(see `edgedigits/synth.py`).", "",
-             "Targets (issue 7): " + ", ".join(f"{k} {'>=' if k in ('mnist_accuracy', 'corruption_mean', 'non_mnist_digits') else '<='} {v}"
+             "Targets (issues 7 and 13): " + ", ".join(f"{k} {'>=' if k in ('mnist_accuracy', 'corruption_mean', 'non_mnist_digits') else '<='} {v}"
                                                for k, v in TARGETS.items()), ""]
     for name, r in report["bundles"].items():
         lines.append(f"- **{name}**: `{r['path']}` - {json.dumps(r['recipe'])}")
@@ -109,7 +107,7 @@ def to_markdown(report: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle", action="append", default=[], metavar="NAME=PATH", help="a bundle to compare")
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"), help="MNIST folder")
+    p.add_argument("--data", default=None, help="MNIST folder (default: $EDGEDIGITS_DATA, then the cache)")
     p.add_argument("--corruption-images", type=int, default=2000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(RESULTS), help="results folder")

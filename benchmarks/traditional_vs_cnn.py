@@ -108,13 +108,12 @@ def cnn_training(bundle, log_path: str | None) -> dict:
             f"{f' + {rendered:,} rendered digits' if rendered else ''}), {recipe.get('threads')} threads"
             if images else "recipe not recorded")
     if isinstance(seconds, (int, float)) and seconds > 0:
-        base = bundle.manifest["training"].get("base_model", {}).get("training", {}).get("recipe", {})
-        base_seconds = base.get("train_seconds_this_run")
-        if isinstance(base_seconds, (int, float)) and base_seconds > 0:   # a fine-tune: count both stages
-            return {"images": images, "rendered": rendered, "seconds": seconds + base_seconds,
+        stages = _stage_seconds(bundle.manifest.get("training", {}).get("base_model", {}))
+        if stages:   # a fine-tune: count every stage of the chain it was fine-tuned from
+            parts = " + ".join(f"{x:.0f} s" for x in [seconds, *stages])
+            return {"images": images, "rendered": rendered, "seconds": seconds + sum(stages),
                     "provenance": f"bundle manifest: training.recipe.train_seconds_this_run ({what}) plus "
-                                  f"training.base_model's ({base.get('epochs')} epochs of the base model it "
-                                  f"was fine-tuned from): {seconds:.0f} s + {base_seconds:.0f} s"}
+                                  f"those of the {len(stages)} earlier stage(s) in training.base_model: {parts}"}
         return {"images": images, "seconds": seconds,
                 "provenance": f"bundle manifest training.recipe.train_seconds_this_run ({what})"}
     note = (f"the manifest records train_seconds_this_run = {seconds!r} (the bundle was written by a run "
@@ -127,6 +126,19 @@ def cnn_training(bundle, log_path: str | None) -> dict:
                                   f"{log_path} (training loop only, {what}, on this machine shared with other "
                                   "jobs)"}
     return {"images": images, "seconds": None, "provenance": note + "; no training log given"}
+
+
+def _stage_seconds(base: dict) -> list[float]:
+    """Training seconds of each earlier stage recorded in a ``base_model`` entry, nearest first."""
+    out = []
+    while base:
+        recipe = base.get("training", {}).get("recipe", {})
+        seconds = recipe.get("train_seconds_this_run")
+        if not isinstance(seconds, (int, float)) or seconds <= 0:
+            break
+        out.append(float(seconds))
+        base = base.get("training", {}).get("base_model", {})
+    return out
 
 
 def epoch_seconds(log: str) -> list[int]:

@@ -91,15 +91,6 @@ def calibrate(digit_confidences: np.ndarray, max_false_reject: float = TARGET_FA
     return float(c[k]) if k < c.size else 1.0
 
 
-def trade_off(digit_confidences: np.ndarray, other_confidences: np.ndarray, min_confidence: float) -> dict:
-    """Rates at ``min_confidence``: real digits rejected (false reject), non-digits accepted (false accept)."""
-    return {
-        "min_confidence": float(min_confidence),
-        "false_reject": float(rejected(digit_confidences, min_confidence).mean()),
-        "false_accept": float((~rejected(other_confidences, min_confidence)).mean()),
-    }
-
-
 def auroc(digit_scores: np.ndarray, other_scores: np.ndarray) -> float:
     """Area under the ROC curve of separating digits (positive) from non-digits by a score (ties count half)."""
     pos = np.asarray(digit_scores, dtype=np.float64).ravel()
@@ -142,19 +133,18 @@ def write_calibration(bundle_path, min_confidence: float, facts: dict) -> dict:
     return manifest["rejection"]
 
 
-def calibrate_bundle(bundle_path, data_dir=None, val_size: int = 5000,
+def calibrate_bundle(bundle_path, data_dir=None, val_size: int | None = None,
                      max_false_reject: float = TARGET_FALSE_REJECT) -> dict:
     """Calibrate a bundle's threshold on MNIST's validation split and write it into its manifest.
 
-    The validation split is the one :mod:`edgedigits.train` holds out (same seed), so these
-    digits were never trained on. Runs the bundle's FP32 ONNX model with onnxruntime.
+    The validation split is the one :mod:`edgedigits.train` held out when it trained the bundle
+    (:func:`edgedigits.train.validation_split`; ``val_size`` None = the bundle's recipe's), so
+    these digits were never trained on. Runs the bundle's FP32 ONNX model with onnxruntime.
     """
-    from . import data as mnist
     from .bundle import load_bundle
-    from .train import TrainConfig, _split
+    from .train import bundle_val_size, validation_split
     bundle = load_bundle(bundle_path)
-    images, labels = mnist.load_mnist("train", data_dir)
-    _, (xval, _) = _split(TrainConfig(val_size=val_size), images, labels)
+    xval, _ = validation_split(bundle_val_size(bundle) if val_size is None else val_size, data_dir)
     conf = confidence(onnx_logits(bundle, xval))
     threshold = calibrate(conf, max_false_reject)
     return write_calibration(bundle.path, threshold, {
@@ -165,17 +155,17 @@ def calibrate_bundle(bundle_path, data_dir=None, val_size: int = 5000,
 
 def onnx_logits(bundle, images: np.ndarray, precision: str = "fp32", threads: int = 2,
                 batch: int = 1000) -> np.ndarray:
-    """N x 10 logits of uint8 N x 28 x 28 ``images`` from the bundle's ONNX artifact, with onnxruntime."""
-    import onnxruntime as ort
+    """N x 10 logits of uint8 N x 28 x 28 ``images`` from the bundle's ONNX artifact, on ONNX Runtime.
 
+    The session is opened through :mod:`edgedigits.runtimes` (backend ``onnxruntime``, CPU).
+    """
+    from . import runtimes
     from .errors import BundleError
     artifact = bundle.find("onnx", precision)
     if artifact is None:
         raise BundleError(f"bundle {bundle.path} has no ONNX {precision} model; export one with 'edgedigits export'.")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(bundle.artifact_path(artifact)), so, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    out = [session.run(None, {name: images[i:i + batch, None].astype(np.float32) / 255})[0]
-           for i in range(0, len(images), batch)]
+    with runtimes.open_file(bundle.artifact_path(artifact), "onnx", precision, backend="onnxruntime",
+                            threads=threads) as session:
+        out = [session.run(images[i:i + batch, None].astype(np.float32) / 255)
+               for i in range(0, len(images), batch)]
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)

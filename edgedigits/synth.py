@@ -71,6 +71,18 @@ LINE_MAX_DEG = 35.0
 MIN_SCRIBBLE_ASPECT = 0.5
 
 NEGATIVE_KINDS = ("letter", "symbol", "scribble", "line", "blob", "noise", "paper", "blank")
+# Kinds drawn as strokes like those on a form: box fragments, check marks, crosses, arrows, and
+# digits cut by a box edge. Numpy + OpenCV only, like NEGATIVE_KINDS.
+FORM_KINDS = ("box", "tick", "cross", "arrow", "partial_digit")
+# Letters of many scripts from system fonts (edgedigits.glyphs; needs Pillow and the fonts). Their
+# names in :func:`negatives` carry the script: "printed_letter:greek", "handwritten_letter:cjk".
+FONT_KINDS = ("printed_letter", "handwritten_letter")
+ALL_KINDS = NEGATIVE_KINDS + FORM_KINDS + FONT_KINDS
+
+# Arrows and box-edge strokes steeper than this from horizontal are not drawn: a steep arrow is a '1'.
+ARROW_MAX_DEG = 40.0
+# Digits that are cut by a box edge for "partial_digit" (see :func:`_partial_digit`).
+PARTIAL_DIGITS = (0, 2, 3, 4, 5, 6, 8, 9)
 
 
 def _rng(seed: int, split: str, *stream: int) -> np.random.Generator:
@@ -288,8 +300,154 @@ def _blank(rng, split):
     return _paper(rng, split, texture=False)
 
 
+def _jitter(pts: np.ndarray, rng, amount: float) -> np.ndarray:
+    """Points of a stroke moved by a smooth random wobble of up to about ``amount`` pixels (a hand, not a ruler)."""
+    n = len(pts)
+    knots = rng.normal(0, amount, (4, 2))
+    t = np.linspace(0, 3, n)
+    wobble = np.stack([np.interp(t, np.arange(4), knots[:, i]) for i in range(2)], 1)
+    return pts + wobble
+
+
+def _stroke_line(canvas, a, b, rng, thickness, split, wobble=True):
+    pts = np.linspace(np.float64(a), np.float64(b), 24)
+    if wobble and rng.random() < 0.6:
+        pts = _jitter(pts, rng, 2.5 if split == "train" else 2.0)
+    cv2.polylines(canvas, [np.int32(np.rint(pts))], False, 255, thickness, cv2.LINE_AA)
+
+
+def _box(rng, split):
+    """A fragment of a form's box: a corner, two sides, a wide empty box, or grid lines crossing.
+
+    Left out: the top-right corner (a '7'), a square box (a '0' stretched to fill its box) and
+    single steep lines (a '1').
+    """
+    canvas = np.zeros((CANVAS, CANVAS), np.uint8)
+    t = int(rng.integers(2, 7))
+    lo, hi = rng.uniform(8, 24), rng.uniform(72, 88)
+    shapes = ("corner", "sides", "wide", "grid") if split == "train" else ("corner", "sides", "wide", "grid", "u")
+    shape = str(rng.choice(shapes))
+    if shape == "corner":               # top-left, bottom-left or bottom-right
+        corner = int(rng.integers(0, 3))
+        x, y = (lo, lo) if corner == 0 else (lo, hi) if corner == 1 else (hi, hi)
+        _stroke_line(canvas, (x, y), (hi if x == lo else lo, y), rng, t, split, wobble=False)
+        _stroke_line(canvas, (x, y), (x, hi if y == lo else lo), rng, t, split, wobble=False)
+    elif shape == "sides":              # two parallel horizontal edges (a box seen through its middle)
+        for y in (lo, hi):
+            _stroke_line(canvas, (lo, y), (hi, y + rng.uniform(-3, 3)), rng, t, split, wobble=False)
+    elif shape == "wide":               # an empty box at least 1.6 times as wide as tall
+        h = (hi - lo) / rng.uniform(1.6, 3.0)
+        y0 = CANVAS / 2 - h / 2
+        cv2.rectangle(canvas, (int(lo), int(y0)), (int(hi), int(y0 + h)), 255, t, cv2.LINE_AA)
+    elif shape == "u":                  # bottom and both sides, short sides
+        h = (hi - lo) / rng.uniform(2.0, 3.5)
+        for a, b in (((lo, hi - h), (lo, hi)), ((lo, hi), (hi, hi)), ((hi, hi), (hi, hi - h))):
+            _stroke_line(canvas, a, b, rng, t, split, wobble=False)
+    else:                               # grid: one long horizontal and one vertical line crossing off-centre
+        yc, xc = rng.uniform(0.3, 0.7, 2) * CANVAS
+        _stroke_line(canvas, (4, yc), (CANVAS - 4, yc), rng, t, split, wobble=False)
+        _stroke_line(canvas, (xc, 4), (xc, CANVAS - 4), rng, t, split, wobble=False)
+    return canvas
+
+
+def _tick(rng, split):
+    """A check mark: a short stroke down to the right, then a long one up to the right."""
+    canvas = np.zeros((CANVAS, CANVAS), np.uint8)
+    low = np.array([rng.uniform(35, 50), rng.uniform(65, 80)])
+    start = low + rng.uniform(10, 25) * np.array([-np.cos(0.8), -np.sin(0.8)]) * rng.uniform(0.8, 1.2)
+    angle = np.deg2rad(rng.uniform(35, 70) if split == "train" else rng.uniform(40, 65))
+    end = low + rng.uniform(45, 65) * np.array([np.cos(angle), -np.sin(angle)])
+    pts = np.concatenate([np.linspace(start, low, 10), np.linspace(low, end, 20)[1:]])
+    pts = _jitter(pts, rng, 2.0)
+    cv2.polylines(canvas, [np.int32(np.rint(pts))], False, 255, _stroke_thickness(rng), cv2.LINE_AA)
+    return canvas
+
+
+def _cross(rng, split):
+    """A cross as made on a form: two strokes crossing near their middles (x-like, at most 35 deg off diagonal)."""
+    canvas = np.zeros((CANVAS, CANVAS), np.uint8)
+    c = rng.uniform(0.4, 0.6, 2) * CANVAS
+    t = _stroke_thickness(rng)
+    for base in (45.0, 135.0):
+        a = np.deg2rad(base + rng.uniform(-20, 20))
+        d = rng.uniform(25, 40) * np.array([np.cos(a), np.sin(a)])
+        _stroke_line(canvas, c - d, c + d * rng.uniform(0.8, 1.2), rng, t, split)
+    return canvas
+
+
+def _arrow(rng, split):
+    """A stroke with an arrow head, at most ARROW_MAX_DEG from horizontal (either way)."""
+    canvas = np.zeros((CANVAS, CANVAS), np.uint8)
+    a = np.deg2rad(rng.uniform(-ARROW_MAX_DEG, ARROW_MAX_DEG) + rng.choice([0.0, 180.0]))
+    c = np.array([CANVAS / 2, CANVAS / 2])
+    d = rng.uniform(28, 40) * np.array([np.cos(a), np.sin(a)])
+    t = _stroke_thickness(rng)
+    tip = c + d
+    _stroke_line(canvas, c - d, tip, rng, t, split)
+    head, spread = rng.uniform(12, 22), np.deg2rad(rng.uniform(25, 45))
+    for s in (-1, 1):
+        back = a + np.pi + s * spread
+        _stroke_line(canvas, tip, tip + head * np.array([np.cos(back), np.sin(back)]), rng, t, split, wobble=False)
+    return canvas
+
+
+def _digit_canvas(rng, split, d: int) -> np.ndarray:
+    """Digit ``d`` in ``split``'s fonts (Hershey, or a Latin font file when Pillow and fonts are there)."""
+    from . import glyphs
+    if rng.random() < 0.5:
+        try:
+            canvas = glyphs.digit(rng, split, d, CANVAS)
+        except MissingDependencyError:
+            canvas = None
+        if canvas is not None:
+            return canvas
+    return _glyph(str(d), int(rng.choice(FONTS[split])), _stroke_thickness(rng), rng)
+
+
+def _partial_digit(rng, split):
+    """A digit cut by the top or bottom edge of a box: 40-60 % of it hidden beyond the edge, which is drawn.
+
+    The edge is a straight line a little wider than the digit (a box side). Vertical edges are
+    left out: a vertical line beside a digit's remains reads as a '1'; so are 1 and 7 (cut, with
+    an edge below or above, they still read as 1, 2 or 7), and the top of a 2 above its edge (a 2).
+    """
+    d = int(rng.choice(PARTIAL_DIGITS))
+    canvas = _digit_canvas(rng, split, d)
+    ys, xs = np.nonzero(canvas > 40)
+    if len(ys) == 0:
+        return canvas
+    keep = rng.uniform(0.4, 0.6)
+    top, bottom = ys.min(), ys.max()
+    from_top = d != 2 and rng.random() < 0.5           # the box edge lies below the kept top part, or above
+    cut = int(top + keep * (bottom - top)) if from_top else int(bottom - keep * (bottom - top))
+    if from_top:
+        canvas[cut:, :] = 0
+    else:
+        canvas[:cut, :] = 0
+    span = (xs.max() - xs.min()) * rng.uniform(0.65, 0.9)
+    cx = (xs.max() + xs.min()) / 2 + rng.uniform(-0.2, 0.2) * span
+    _stroke_line(canvas, (cx - span, cut), (cx + span, cut + rng.uniform(-3, 3)), rng, int(rng.integers(2, 6)),
+                 split, wobble=False)
+    return canvas
+
+
+def _font_letter(style: str):
+    def make(rng, split):
+        from . import glyphs
+        scripts = [s for s in glyphs.SCRIPTS if glyphs.available(split, s, "printed")
+                   or glyphs.available(split, s, style)]
+        if not scripts:
+            raise MissingDependencyError("fonts", "Drawing letters of many scripts", glyphs.INSTALL_HINT)
+        script = str(rng.choice(scripts))
+        return glyphs.letter(rng, split, script, style, CANVAS), script
+    return make
+
+
 _NEGATIVE_MAKERS = {"letter": _letter, "symbol": _symbol, "scribble": _scribble, "line": _line,
-                    "blob": _blob, "noise": _noise, "paper": _paper, "blank": _blank}
+                    "blob": _blob, "noise": _noise, "paper": _paper, "blank": _blank,
+                    "box": _box, "tick": _tick, "cross": _cross, "arrow": _arrow,
+                    "partial_digit": _partial_digit,
+                    "printed_letter": _font_letter("printed"), "handwritten_letter": _font_letter("handwriting")}
 
 
 def negatives(n: int, split: str = "eval", seed: int = 0, kinds=NEGATIVE_KINDS) -> tuple[np.ndarray, np.ndarray]:
@@ -299,20 +457,27 @@ def negatives(n: int, split: str = "eval", seed: int = 0, kinds=NEGATIVE_KINDS) 
         n: how many images.
         split: "train" (outlier exposure during training) or "eval" (held out; see the module table).
         seed: random seed.
-        kinds: which of :data:`NEGATIVE_KINDS` to draw.
+        kinds: which of :data:`ALL_KINDS` to draw (:data:`FONT_KINDS` need Pillow and fonts).
 
     Returns:
-        (uint8 n x 28 x 28 images, object array of each image's kind name).
+        (uint8 n x 28 x 28 images, object array of each image's kind name; letters of
+        :data:`FONT_KINDS` are named ``kind:script``).
+
+    Raises:
+        MissingDependencyError: a font kind was asked for without Pillow or without fonts.
     """
     kinds = tuple(kinds)
     unknown = [k for k in kinds if k not in _NEGATIVE_MAKERS]
     if unknown or not kinds:
-        raise InputError(f"unknown negative kinds {unknown}; use some of: {', '.join(NEGATIVE_KINDS)}.")
+        raise InputError(f"unknown negative kinds {unknown}; use some of: {', '.join(ALL_KINDS)}.")
     rng = _rng(seed, split, 1)
     names = np.array([kinds[i % len(kinds)] for i in range(n)], dtype=object)
     out = np.zeros((n, 28, 28), np.uint8)
     for i, kind in enumerate(names):
         drawn = _NEGATIVE_MAKERS[kind](rng, split)
+        if isinstance(drawn, tuple):
+            drawn, detail = drawn
+            names[i] = f"{kind}:{detail}"
         out[i] = mnist_normalize(drawn) if kind in ("paper", "blank") else _finish(drawn, rng)
     return out, names
 
@@ -333,6 +498,27 @@ def rendered_digits(n: int, split: str = "eval", seed: int = 0) -> tuple[np.ndar
     for i, d in enumerate(labels):
         font = int(rng.choice(FONTS[split]))
         out[i] = _finish(_glyph(str(d), font, _stroke_thickness(rng), rng), rng)
+    return out, labels
+
+
+def font_digits(n: int, split: str = "eval", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` digits in ``split``'s Latin font files (printed and handwriting; :mod:`edgedigits.glyphs`).
+
+    Returns:
+        (uint8 n x 28 x 28 images, int64 labels, balanced over 0-9).
+
+    Raises:
+        MissingDependencyError: Pillow or the fonts are missing.
+    """
+    from . import glyphs
+    rng = _rng(seed, split, 3)
+    labels = np.arange(n, dtype=np.int64) % 10
+    out = np.zeros((n, 28, 28), np.uint8)
+    for i, d in enumerate(labels):
+        canvas = glyphs.digit(rng, split, int(d), CANVAS)
+        if canvas is None:
+            raise MissingDependencyError("fonts", "Drawing digits from font files", glyphs.INSTALL_HINT)
+        out[i] = _finish(_warp(canvas, rng), rng)
     return out, labels
 
 

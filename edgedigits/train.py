@@ -10,7 +10,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,8 @@ class Augment:
     noise_max: float = 0.25           # ... with std U(0, noise_max)
     lowres_p: float = 0.0             # probability of a low-resolution view (a small, far-away digit) ...
     lowres_size: tuple = (8, 14)      # ... averaged down to s x s pixels (s uniform, one per batch), scaled back
+    stretch_p: float = 0.0            # probability of stretching the digit to fill its 20x20 box, aspect ignored
+    binarize_p: float = 0.0           # probability of thresholding to black and white (a binary scan)
 
 
 @dataclass
@@ -72,6 +74,10 @@ class TrainConfig:
     outlier_fraction: float = 0.25
     outlier_pool: int = 20000         # negatives generated once per run (seeded) and augmented per batch
     rendered_digits: int = 0          # Hershey-font digits (synth training fonts) added to the training set
+    font_digits: int = 0              # digits in the training font files (synth.font_digits) added too
+    # Which generated non-digits fill the outlier pool (synth kind names; a kind listed twice gets
+    # twice the share). Empty: synth.NEGATIVE_KINDS.
+    outlier_kinds: tuple = ()
     init_from: str = ""               # start from these weights (a weights.pt state dict or a bundle folder)
     # Clean replay (0 = off): this share of each batch gets ``clean_augment`` instead of ``augment``,
     # so that a fine-tune towards heavy augmentation keeps seeing digits as clean as MNIST's.
@@ -105,6 +111,12 @@ def _augment(torch, x, aug: Augment, gen):
 
     def uniform(lo, hi, size=(n,)):
         return lo + (hi - lo) * torch.rand(size, generator=gen)
+
+    if aug.stretch_p > 0:
+        x = _stretch_to_box(torch, x, torch.rand(n, generator=gen) < aug.stretch_p)
+    if aug.binarize_p > 0:
+        on = (torch.rand(n, generator=gen) < aug.binarize_p).view(n, 1, 1, 1)
+        x = torch.where(on, (x > uniform(0.25, 0.6).view(n, 1, 1, 1)).float(), x)
 
     angle = uniform(-aug.rotate_deg, aug.rotate_deg) * math.pi / 180
     shear = uniform(-aug.shear_deg, aug.shear_deg) * math.pi / 180
@@ -143,6 +155,31 @@ def _augment(torch, x, aug: Augment, gen):
         std = uniform(0, aug.noise_max) * (torch.rand(n, generator=gen) < aug.noise_p)
         x = x + std.view(n, 1, 1, 1) * torch.randn(x.shape, generator=gen)
     return x.clamp_(0.0, 1.0)
+
+
+def _stretch_to_box(torch, x, on):
+    """Images ``on`` with their ink's bounding box stretched to fill the central 20x20, aspect ignored.
+
+    This is how Semeion's authors stored their scans (a '1' becomes a wide bar); MNIST kept the
+    aspect ratio. Images without ink are left as they are.
+    """
+    import torch.nn.functional as F
+    n = x.shape[0]
+    ink = x[:, 0] > 0.2
+    idx = torch.arange(28)
+    cols, rows = ink.any(1), ink.any(2)
+    x0 = torch.where(cols, idx, 28).amin(1).float()
+    x1 = torch.where(cols, idx, -1).amax(1).float() + 1
+    y0 = torch.where(rows, idx, 28).amin(1).float()
+    y1 = torch.where(rows, idx, -1).amax(1).float() + 1
+    on = on & (x1 > x0) & (y1 > y0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = torch.where(on, (x1 - x0) / 20, torch.ones(n))
+    theta[:, 1, 1] = torch.where(on, (y1 - y0) / 20, torch.ones(n))
+    theta[:, 0, 2] = torch.where(on, (x0 + x1) / 28 - 1, torch.zeros(n))
+    theta[:, 1, 2] = torch.where(on, (y0 + y1) / 28 - 1, torch.zeros(n))
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _augment_batch(torch, x, cfg: "TrainConfig", gen):
@@ -239,12 +276,37 @@ def evaluate(torch, model, images: np.ndarray, labels: np.ndarray, batch: int = 
     return correct / len(images)
 
 
+def split_indices(n: int, val_size: int, subset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices into MNIST's ``n`` training images, as every recipe splits them.
+
+    The order is fixed (seed 1234), so a smaller ``val_size`` gives a prefix of a larger one's
+    validation images, and the validation images are never trained on.
+    """
+    order = np.random.default_rng(1234).permutation(n)
+    val_idx, train_idx = order[:val_size], order[val_size:]
+    return (train_idx[:subset] if subset else train_idx), val_idx
+
+
+def validation_split(val_size: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) of the validation split that training with ``val_size`` holds out.
+
+    Calibration, export choices and model choices use these, never MNIST test.
+    """
+    images, labels = mnist.load_mnist("train", data_dir)
+    _, val_idx = split_indices(len(images), val_size)
+    return images[val_idx], labels[val_idx]
+
+
+def bundle_val_size(bundle) -> int:
+    """The validation size of the recipe that trained ``bundle`` (:class:`TrainConfig`'s default if none is recorded)."""
+    recipe = ((getattr(bundle, "manifest", None) or {}).get("training") or {}).get("recipe") or {}
+    size = recipe.get("val_size")
+    return int(size) if isinstance(size, int) and size > 0 else TrainConfig().val_size
+
+
 def _split(cfg: TrainConfig, images, labels):
-    """Deterministic train/validation split of the training set."""
-    order = np.random.default_rng(1234).permutation(len(images))
-    val_idx, train_idx = order[:cfg.val_size], order[cfg.val_size:]
-    if cfg.subset:
-        train_idx = train_idx[:cfg.subset]
+    """Deterministic train/validation split of the training set (:func:`split_indices`)."""
+    train_idx, val_idx = split_indices(len(images), cfg.val_size, cfg.subset)
     return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
 
 
@@ -317,6 +379,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     ytr_t = torch.from_numpy(ytr.astype(np.int64))
     outliers_t = torch.from_numpy(outliers) if outliers is not None else None
     n_out = max(1, round(cfg.outlier_fraction * cfg.batch_size)) if outliers is not None else 0
+    # Non-digits are never stretched to fill the box: a stretched horizontal line is a stretched '1'.
+    outlier_aug = replace(cfg.augment, stretch_p=0.0)
     log(f"training {cfg.model} ({count_params(model):,} parameters, {count_macs(model) / 1e6:.2f}M MACs) "
         f"on {len(xtr):,} images, validating on {len(xval):,}; {cfg.epochs} epochs, "
         f"{torch.get_num_threads()} threads")
@@ -336,7 +400,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
             y = ytr_t[idx]
             if n_out:
                 pick = torch.randint(len(outliers_t), (n_out,), generator=gen)
-                xo = _augment(torch, outliers_t[pick].float().div_(255).unsqueeze(1), cfg.augment, gen)
+                xo = _augment(torch, outliers_t[pick].float().div_(255).unsqueeze(1), outlier_aug, gen)
                 out_logits = model(torch.cat([x, xo]))
                 logits = out_logits[:len(y)]
                 # Cross-entropy to the uniform distribution: no digit is preferred for a non-digit.
@@ -386,8 +450,13 @@ def _extra_sources(cfg: TrainConfig, xtr, ytr, log):
         rx, ry = synth.rendered_digits(cfg.rendered_digits, "train", seed=cfg.seed)
         xtr, ytr = np.concatenate([xtr, rx]), np.concatenate([ytr, ry.astype(ytr.dtype)])
         log(f"added {len(rx):,} rendered digits (synth training fonts)")
+    if cfg.font_digits:
+        fx, fy = synth.font_digits(cfg.font_digits, "train", seed=cfg.seed)
+        xtr, ytr = np.concatenate([xtr, fx]), np.concatenate([ytr, fy.astype(ytr.dtype)])
+        log(f"added {len(fx):,} digits in the training font files")
     if cfg.outlier_weight > 0:
-        outliers, _ = synth.negatives(cfg.outlier_pool, "train", seed=cfg.seed)
+        outliers, _ = synth.negatives(cfg.outlier_pool, "train", seed=cfg.seed,
+                                      kinds=tuple(cfg.outlier_kinds) or synth.NEGATIVE_KINDS)
         log(f"outlier exposure: {len(outliers):,} generated non-digits (synth training split), "
             f"weight {cfg.outlier_weight}")
     return xtr, ytr, outliers
@@ -458,11 +527,31 @@ def shipped_config(**overrides) -> TrainConfig:
                             **overrides})
 
 
+def refuse_config(**overrides) -> TrainConfig:
+    """Stage 3 of the shipped model: refusing letters of many scripts and form marks, reading stretched digits.
+
+    Fine-tunes the stage-2 model (``shipped``) for 6 epochs at peak learning rate 0.02 with the
+    stage-2 augmentation plus digits stretched to fill their box (aspect ignored, 20 %), binary
+    scans (10 %) and more slant; 5,000 digits in the training font files; and outlier exposure at
+    weight 1.0 on half a batch of non-digits drawn from every training generator of
+    :mod:`edgedigits.synth`, letters of eight scripts (training font files, printed and
+    handwriting-looking) weighted three times. Clean replay as in stage 2. Needs Pillow and the
+    fonts of :data:`edgedigits.glyphs.FONTS`. The validation split (2,000) is stage 1's.
+    Start it from stage 2: ``edgedigits train --recipe refuse --init-from runs/shipped/bundle``.
+    """
+    from . import synth
+    base = shipped_config()
+    aug = replace(base.augment, stretch_p=0.2, binarize_p=0.1, shear_deg=12.0)
+    kinds = synth.FONT_KINDS * 3 + synth.FORM_KINDS + synth.NEGATIVE_KINDS
+    return _with(replace(base, epochs=6, seed=6, augment=aug, outlier_weight=1.0, outlier_fraction=0.5,
+                         outlier_pool=20000, outlier_kinds=kinds, font_digits=5000), overrides)
+
+
 # Named recipes for `edgedigits train --recipe`.
-RECIPES = {"base": base_config, "shipped": shipped_config, "robust": robust_config,
+RECIPES = {"base": base_config, "shipped": shipped_config, "refuse": refuse_config, "robust": robust_config,
            "basic": lambda **o: _with(TrainConfig(), o)}
 # Recipes that fine-tune a trained model and need ``init_from``.
-FINE_TUNES = ("shipped", "robust")
+FINE_TUNES = ("shipped", "refuse", "robust")
 
 
 def _jsonable(obj):

@@ -1,6 +1,7 @@
-"""The images export uses: calibration images (MNIST train) and the evaluation set (MNIST test).
+"""The images export uses: calibration images (MNIST train), the validation split that chooses
+between candidates (MNIST train, held out by training) and the evaluation set that gates (MNIST test).
 
-Both come from the full MNIST files when they are present and otherwise from the samples shipped
+All come from the full MNIST files when they are present and otherwise from the samples shipped
 in the package (:mod:`edgedigits.samples`), and say which in ``source``.
 """
 
@@ -50,6 +51,22 @@ def evaluation_set(data_dir=None) -> ImageSet:
     """The full MNIST test set (10,000) when present, else the shipped held-out sample (1,000)."""
     images, labels, source = _split("test", "heldout", data_dir)
     return ImageSet(to_input(images), labels.astype(np.int64), source)
+
+
+def validation_set(val_size: int, data_dir=None) -> ImageSet:
+    """The validation split training held out (:func:`edgedigits.train.validation_split`): it chooses.
+
+    Without the MNIST files, the shipped calibration sample (MNIST training images) stands in, so
+    that a choice is still never made on the evaluation set; ``source`` says so.
+    """
+    from ..data import mnist_available
+    if data_dir is not None or mnist_available():
+        from ..train import validation_split
+        images, labels = validation_split(val_size, data_dir)
+        return ImageSet(to_input(images), labels.astype(np.int64), f"mnist-train-validation-split-{val_size}")
+    from .samples import load_sample
+    images, labels = load_sample("calibration")
+    return ImageSet(to_input(images), labels.astype(np.int64), "shipped-calibration-sample")
 
 
 def calibration_set(size: int, data_dir=None, seed: int = CALIBRATION_SEED) -> ImageSet:

@@ -72,8 +72,9 @@ def quantize_best(qdq_onnx: Path, fp32_onnx: Path, xml_path: Path, calibration: 
     """Build each INT8 IR candidate, measure it, and keep the better one at ``xml_path``.
 
     Args:
-        accuracy_of: measures an IR file with OpenVINO on the evaluation set.
-        parity: the accuracy at or above which a candidate counts as equal to FP32.
+        accuracy_of: measures an IR file with OpenVINO on the validation split that training held
+            out - never on the evaluation (test) set, which only gates the result.
+        parity: the validation accuracy at or above which a candidate counts as equal to FP32.
 
     Returns:
         Build facts of the kept IR, with ``method`` and every candidate's measurements.

@@ -24,7 +24,8 @@ from ..bundle import make_artifact, write_manifest
 from ..errors import EdgeDigitsError, ExportError, UsageError, parse_choices
 from ..runtimes import get_backend, natural_backend, open_file
 from ..runtimes.tensorrt import DEFAULT_MAX_BATCH
-from .datasets import ImageSet, calibration_set, evaluation_set
+from ..train import bundle_val_size
+from .datasets import ImageSet, calibration_set, evaluation_set, validation_set
 from .onnx import convert_to_fp16
 from .quantize import quantize_best
 from .source import Source, copy_into, load_model_source
@@ -141,8 +142,9 @@ class Context:
     """What target builds share: the source, the image sets, intermediates and measurements."""
 
     def __init__(self, source: Source, evaluation: ImageSet, calibration: ImageSet | None, work: Path,
-                 max_batch: int, log):
+                 max_batch: int, log, validation: ImageSet | None = None):
         self.source, self.evaluation, self.calibration = source, evaluation, calibration
+        self.validation = evaluation if validation is None else validation   # chooses; evaluation gates
         self.work, self.max_batch, self.log = work, max_batch, log
         self.parity = 0.0
         self.failed: set[str] = set()        # ids of targets rejected or failed so far
@@ -156,17 +158,20 @@ class Context:
         return path
 
     def logits(self, path: Path, format: str, precision: str, device: str = "cpu",
-               backend: str | None = None) -> np.ndarray:
-        """Logits of the evaluation set from ``path``, run with ``backend`` (default: its format's own; cached)."""
-        key = (sha256_file(path), format, precision, device, backend)
+               backend: str | None = None, images: ImageSet | None = None) -> np.ndarray:
+        """Logits of ``images`` (default: the evaluation set) from ``path``, run with ``backend``
+        (default: its format's own; cached)."""
+        images = self.evaluation if images is None else images
+        key = (sha256_file(path), format, precision, device, backend, images.source, len(images))
         if key not in self._logits:
             with open_file(path, format, precision, backend, device=device) as session:
-                x = self.evaluation.images
+                x = images.images
                 self._logits[key] = np.concatenate([session.run(x[i:i + 1000]) for i in range(0, len(x), 1000)])
         return self._logits[key]
 
     def accuracy(self, path: Path, format: str, precision: str, device: str = "cpu") -> float:
-        return accuracy(self.logits(path, format, precision, device), self.evaluation.labels)
+        """Accuracy on the validation set: what chooses between candidates (the evaluation set only gates)."""
+        return accuracy(self.logits(path, format, precision, device, images=self.validation), self.validation.labels)
 
     def int8_onnx(self) -> tuple[Path, dict]:
         """The Q/DQ INT8 ONNX model and its build facts (quantized once, on first use)."""
@@ -205,11 +210,13 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
     evaluation = evaluation_set(opts.data)
     with tempfile.TemporaryDirectory(prefix="edgedigits-export-") as work:
         source = load_model_source(opts.model, Path(work))
+        validation = validation_set(bundle_val_size(source), opts.data) if opts.int8 else None
         log(f"exporting {source.description}; measuring on {len(evaluation):,} images ({evaluation.source})"
-            + (f", calibrating on {len(calibration):,} ({calibration.source})" if calibration else ""))
-        ctx = Context(source, evaluation, calibration, Path(work), opts.max_batch, log)
+            + (f", calibrating on {len(calibration):,} ({calibration.source}), choosing on "
+               f"{len(validation):,} ({validation.source})" if calibration else ""))
+        ctx = Context(source, evaluation, calibration, Path(work), opts.max_batch, log, validation)
         reference, reference_name, baseline = _baseline(ctx)
-        ctx.parity = baseline - PARITY_PP / 100
+        ctx.parity = ctx.accuracy(ctx.source.onnx_path, "onnx", "fp32") - PARITY_PP / 100
         rows: list[Row] = []
         with atomic_dir(out, force=opts.force) as root:
             artifacts = []
@@ -358,4 +365,5 @@ def _export_facts(ctx: Context, opts: ExportOptions, reference_name: str, baseli
              "fp32_accuracy": round(baseline, 6), "max_drop_pp": opts.max_drop}
     if ctx.calibration is not None:
         facts["calibration"] = ctx.calibration.facts()
+        facts["int8_method_chosen_on"] = ctx.validation.facts()
     return facts

@@ -41,7 +41,7 @@ class BuildContext(Protocol):
         """The calibrated INT8 ONNX model and its build facts (quantized once)."""
 
     def accuracy(self, path: Path, format: str, precision: str) -> float:
-        """The accuracy of the model file ``path`` on the export's evaluation images."""
+        """The accuracy of the model file ``path`` on the validation images that choose between candidates."""
 
     def scratch(self, name: str) -> Path:
         """A fresh working folder called ``name``."""

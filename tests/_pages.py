@@ -13,7 +13,7 @@ PRINT = 60        # printed lines
 
 
 def handwriting():
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     return load_sample("calibration")
 
 

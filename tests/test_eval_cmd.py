@@ -19,13 +19,15 @@ def report(mnist_dir):
 
 def test_json_report_has_every_figure(report):
     from edgedigits import synth
+    from edgedigits.evaluation import suite_kinds
     fp32 = report["results"]["fp32"]
     assert report["mnist_source"].startswith("MNIST test (10,000")
     assert fp32["mnist"]["images"] == 10000 and 0.98 < fp32["mnist"]["accuracy"] <= 1
     assert set(fp32["corruptions"]) == set(synth.CORRUPTIONS)
     assert all(set(v) == {"1", "2", "3"} for v in fp32["corruptions"].values())
     assert "rendered_fonts" in fp32["digits"]
-    assert set(fp32["negatives"]["per_kind"]) == set(synth.NEGATIVE_KINDS)
+    assert set(fp32["negatives"]["per_group"]) == set(suite_kinds())
+    assert set(synth.NEGATIVE_KINDS + synth.FORM_KINDS) <= set(fp32["negatives"]["per_kind"])
     for value in (fp32["corruption_mean"], fp32["negatives"]["accepted"], fp32["separation"]["auroc_max_softmax"]):
         assert 0.0 <= value <= 1.0
     assert set(fp32["targets"]) == set(report["targets"])
@@ -67,18 +69,3 @@ def test_missing_int8_model_is_a_usage_error(cli, default_bundle):
 def test_explicit_data_folder_must_hold_mnist(cli, tmp_path):
     r = cli("eval", *SMALL, "--data", tmp_path / "nodata")
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
-
-
-def test_format_table_and_targets():
-    from edgedigits.cli.eval_cmd import check_targets, format_table
-    res = {"min_confidence": 0.5, "mnist": {"accuracy": 0.997, "rejected": 0.004, "images": 10},
-           "corruptions": {"blur": {"1": 0.99, "2": 0.98, "3": 0.97}}, "corruption_mean": 0.98,
-           "corruption_rejected_mean": 0.01, "digits": {"rendered_fonts": {"accuracy": 0.96, "rejected": 0.02}},
-           "negatives": {"accepted": 0.04, "per_kind": {"letter": 0.04}},
-           "separation": {"auroc_max_softmax": 0.99, "auroc_energy": 0.98}}
-    res["targets"] = check_targets(res)
-    assert res["targets"] == {"mnist_accuracy": True, "mnist_rejected": True, "corruption_mean": True,
-                              "non_mnist_digits": False, "negatives_accepted": True}
-    table = format_table({"a": {"fp32": res}, "b": {"fp32": res, "int8": res}})
-    assert "a fp32" in table.splitlines()[0] and "b int8" in table.splitlines()[0]
-    assert "99.0 / 98.0 / 97.0" in table and "4/5" in table

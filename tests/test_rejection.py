@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgedigits import rejection, synth
+from edgedigits import glyphs, rejection, synth
 from edgedigits.bundle import load_bundle
 from edgedigits.errors import InputError
 from edgedigits.samples import load_sample
@@ -60,10 +61,7 @@ def test_calibrate_rejects_at_most_the_asked_share():
         rejection.calibrate(conf, 0.9)
 
 
-def test_trade_off_and_auroc():
-    digits, others = np.array([0.9, 0.95, 0.6]), np.array([0.2, 0.7, 0.3])
-    t = rejection.trade_off(digits, others, 0.65)
-    assert t["false_reject"] == pytest.approx(1 / 3) and t["false_accept"] == pytest.approx(1 / 3)
+def test_auroc():
     assert rejection.auroc([2, 3], [0, 1]) == 1.0
     assert rejection.auroc([0, 1], [2, 3]) == 0.0
     assert rejection.auroc([1, 1], [1, 1]) == 0.5
@@ -157,3 +155,48 @@ def test_read_drops_a_letter_and_keeps_the_digit_beside_it(model):
     x, y, w, h = found[0].box
     assert x < 104 and x + w > 20                                  # the box is the digit's, not the letter's
     assert found[0].confidence >= model.min_confidence
+
+
+# -- committed crops from the evaluation fonts (tests/data/make_crops.py; CI has no extra fonts) ----
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def refusing(model):
+    """``model`` when its bundle was trained to refuse letters of many scripts (recipe 'refuse'), else skip."""
+    kinds = model.bundle.manifest.get("training", {}).get("recipe", {}).get("outlier_kinds") or []
+    if not set(synth.FONT_KINDS) <= set(kinds):
+        pytest.skip(f"bundle {model.bundle.path} was not trained on letters of many scripts (recipe 'refuse'); "
+                    "set EDGEDIGITS_BUNDLE to such a bundle")
+    return model
+
+
+def _crops(pattern: str) -> tuple[list[str], np.ndarray]:
+    import cv2
+    files = sorted(DATA.glob(pattern))
+    assert files, f"no crops match tests/data/{pattern}; run python tests/data/make_crops.py"
+    return [f.stem for f in files], np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files])
+
+
+@pytest.mark.parametrize("script", sorted(glyphs.SCRIPTS))
+def test_a_letter_of_each_script_is_refused(refusing, script):
+    """One printed and one handwriting-looking letter per script, evaluation fonts only."""
+    names, crops = _crops(f"nondigits/{script}_*.png")
+    assert len(names) == 2
+    result = refusing.classify(crops)
+    assert result.rejected.all(), dict(zip(names, result.confidences.round(3)))
+
+
+@pytest.mark.parametrize("kind", ["tick", "box", "cross", "arrow", "partial_digit"])
+def test_a_form_mark_is_refused(refusing, kind):
+    _, crops = _crops(f"nondigits/{kind}.png")
+    result = refusing.classify(crops)
+    assert result.rejected.all(), result.confidences
+
+
+def test_a_stretched_one_is_read_as_one(refusing):
+    """A '1' stretched to fill its box and thresholded, as Semeion's scans were stored."""
+    _, crops = _crops("stretched_1_*.png")
+    result = refusing.classify(crops)
+    assert list(result.labels) == [1] * len(crops) and result.accepted.all(), result.confidences

@@ -7,7 +7,7 @@ import pytest
 
 from _support import has_module
 from edgedigits import synth
-from edgedigits.errors import InputError
+from edgedigits.errors import InputError, MissingDependencyError
 from edgedigits.samples import load_sample
 
 
@@ -106,3 +106,37 @@ def test_sklearn_digits_become_mnist_like_crops():
     assert images.shape == (1797, 28, 28) and images.dtype == np.uint8
     assert set(labels.tolist()) == set(range(10))
     assert all(img.max() > 200 for img in images[:50])
+
+
+def test_form_marks_are_placed_like_mnist_and_deterministic():
+    images, kinds = synth.negatives(50, "eval", seed=3, kinds=synth.FORM_KINDS)
+    assert set(kinds) == set(synth.FORM_KINDS) and all(img.max() > 100 for img in images)
+    again, _ = synth.negatives(50, "eval", seed=3, kinds=synth.FORM_KINDS)
+    assert np.array_equal(images, again)
+    assert not np.array_equal(images, synth.negatives(50, "train", seed=3, kinds=synth.FORM_KINDS)[0])
+
+
+def test_partial_digits_leave_out_the_digits_that_survive_a_cut():
+    assert not {1, 7} & set(synth.PARTIAL_DIGITS)
+
+
+def test_letter_and_font_files_of_the_two_splits_are_disjoint():
+    from edgedigits import glyphs
+    for script, splits in glyphs.FONTS.items():
+        train = {f for files in splits["train"].values() for f in files}
+        evaluation = {f for files in splits["eval"].values() for f in files}
+        assert not train & evaluation, script
+    assert len(glyphs.SCRIPTS) >= 6
+    for chars in glyphs.SCRIPTS.values():
+        assert not set(chars) & set("0123456789OoIl|")
+
+
+def test_font_kinds_name_their_script_or_say_what_to_install():
+    from edgedigits import glyphs
+    from edgedigits._deps import has
+    if has("PIL") and glyphs.available("eval", "latin", "printed"):
+        _, kinds = synth.negatives(8, "eval", seed=0, kinds=synth.FONT_KINDS)
+        assert all(k.split(":")[0] in synth.FONT_KINDS and k.split(":")[1] in glyphs.SCRIPTS for k in kinds)
+    else:
+        with pytest.raises(MissingDependencyError, match="install"):
+            synth.negatives(2, "eval", seed=0, kinds=("printed_letter",))

@@ -108,3 +108,26 @@ def test_clean_replay_keeps_its_share_of_the_batch_under_the_clean_augmentation(
     assert (y[16:] - x[16:]).abs().mean() > 0.01            # the rest gets the robust augmentation
     with pytest.raises(UsageError, match="clean_fraction must be in"):
         robust_config(clean_fraction=1.0).validate()
+
+
+def test_stretch_to_box_fills_the_box_and_leaves_others_alone():
+    import torch
+
+    from edgedigits.train import _stretch_to_box
+    x = torch.zeros(2, 1, 28, 28)
+    x[:, 0, 4:24, 12:16] = 1.0                     # a thin upright bar, like a '1'
+    on = torch.tensor([True, False])
+    y = _stretch_to_box(torch, x, on)
+    cols = (y[0, 0] > 0.5).any(0).nonzero()
+    assert cols.max() - cols.min() + 1 >= 18       # now about 20 pixels wide: a wide bar
+    assert torch.equal(y[1], x[1])
+    empty = _stretch_to_box(torch, torch.zeros(1, 1, 28, 28), torch.tensor([True]))
+    assert not empty.any()
+
+
+def test_the_refuse_recipe_draws_letters_of_many_scripts_and_marks():
+    from edgedigits import synth
+    from edgedigits.train import FINE_TUNES, refuse_config
+    cfg = refuse_config()
+    assert "refuse" in FINE_TUNES and cfg.augment.stretch_p > 0 and cfg.outlier_weight > 0
+    assert set(synth.FONT_KINDS + synth.FORM_KINDS + synth.NEGATIVE_KINDS) == set(cfg.outlier_kinds)

@@ -162,3 +162,41 @@ def test_export_from_a_training_checkpoint_is_checked_against_pytorch(tmp_path, 
     assert onnx_fp32["build"]["checks"]["vs_pytorch"]["max_abs_logit_diff"] < 1e-3
     assert onnx_fp32["accuracy"] == default_bundle.find("onnx", "fp32").accuracy
     assert manifest["training"]["checkpoint"] == "checkpoint.pt" and manifest["training"]["epoch"] == 30
+
+
+def test_int8_method_is_chosen_on_validation_images_never_on_the_evaluation_set(tmp_path, monkeypatch):
+    """Every INT8 candidate the chooser measures runs on the validation images; the evaluation set only gates."""
+    from edgedigits import runtimes
+    from edgedigits.export.quantize import CANDIDATES
+    images, labels = _heldout()
+    evaluation = datasets.ImageSet(images, labels, "shipped-heldout-sample")
+    validation = _calibration(300)
+    ctx = Context(open_source(None, tmp_path), evaluation, _calibration(200), tmp_path, 64, log=lambda *_: None,
+                  validation=validation)
+    seen, real_open = [], runtimes.open_file
+
+    def spying_open(path, format, precision, **kwargs):
+        session = real_open(path, format, precision, **kwargs)
+        run = session.run
+        session.run = lambda x: (seen.append((precision, x)), run(x))[1]
+        return session
+
+    monkeypatch.setattr(runtimes, "open_file", spying_open)
+    ctx.parity = 1.01                      # unreachable, so every calibration method is tried and compared
+    _, facts = ctx.int8_onnx()
+    assert list(facts["tried"]) == list(CANDIDATES)
+    int8_runs = [x for precision, x in seen if precision == "int8"]
+    assert int8_runs                       # candidates whose files are identical share one (cached) run
+    for x in int8_runs:
+        assert np.array_equal(x, validation.images)
+        assert not any(np.array_equal(x, evaluation.images[i:i + len(x)]) for i in range(0, len(evaluation), 1000))
+
+
+def test_validation_set_is_the_split_training_holds_out(mnist_dir):
+    from edgedigits.train import split_indices, validation_split
+    val = datasets.validation_set(2000, mnist_dir)
+    images, labels = validation_split(2000, mnist_dir)
+    assert len(val) == 2000 and val.source == "mnist-train-validation-split-2000"
+    assert np.array_equal(val.images, datasets.to_input(images)) and np.array_equal(val.labels, labels)
+    train_idx, val_idx = split_indices(60000, 2000)
+    assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 60000
