@@ -19,7 +19,7 @@ setup: $(BIN)/python
 # Development setup: everything, with the CPU build of PyTorch.
 setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[train,export,openvino,test,bench]"
+	$(BIN)/pip install --quiet -e ".[train,export,openvino,test,bench,serve]"
 
 demo: setup
 	$(BIN)/edgedigits camera --source demo --duration 15

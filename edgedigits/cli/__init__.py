@@ -15,7 +15,7 @@ import sys
 from ..errors import EdgeDigitsError
 
 # The subcommands, in the order `edgedigits --help` lists them (module names under edgedigits.cli).
-COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data")
+COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
