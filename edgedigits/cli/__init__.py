@@ -15,7 +15,7 @@ import sys
 from ..errors import EdgeDigitsError
 
 # The subcommands, in the order `edgedigits --help` lists them (module names under edgedigits.cli).
-COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data", "serve")
+COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data", "serve", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
