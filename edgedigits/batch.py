@@ -19,7 +19,7 @@ import json
 import os
 import tarfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, UsageError
@@ -235,11 +235,13 @@ class Summary:
     errors: int = 0
     numbers: int = 0
     seconds: float = 0.0
+    nodes: set = field(default_factory=set)       # Ray node ids that read files (engine 'ray')
 
     def text(self) -> str:
         rate = self.read / self.seconds if self.seconds > 0 else 0.0
         return (f"{self.read} images read ({rate:.1f}/s), {self.numbers} numbers found, {self.errors} files "
-                f"could not be read (see their 'error'), {self.skipped} already done of {self.found}")
+                f"could not be read (see their 'error'), {self.skipped} already done of {self.found}"
+                + (f"; read on {len(self.nodes)} Ray node(s)" if self.nodes else ""))
 
 
 @dataclass
@@ -321,7 +323,8 @@ def run_batch(inputs: list[str], out: str | os.PathLike, *, fmt: str = "jsonl", 
     model = model or Model()
     start = time.perf_counter()
     buffer: list[dict] = []
-    rows = _local_rows(todo, model, workers) if engine == "local" else _ray_rows(todo, model, workers, address)
+    rows = (_local_rows(todo, model, workers) if engine == "local" else
+            _ray_rows(todo, model, workers, address, summary.nodes))
     with Progress(len(todo), "batch", enabled=progress and bool(todo)) as bar:
         for chunk in rows if todo else ():
             buffer += chunk
@@ -346,23 +349,31 @@ class _RayReader:
         _worker_init(model)
 
     def __call__(self, batch: dict) -> dict:
+        import ray
         items = [Item(p, m or None) for p, m in zip(batch["path"], batch["member"])]
-        return {"row": [json.dumps(r) for r in _worker_read(items)]}
+        node = ray.get_runtime_context().get_node_id()
+        return {"row": [json.dumps(r) for r in _worker_read(items)], "node": [node] * len(items)}
 
 
-def _ray_rows(items: list[Item], model: Model, workers: int, address: str | None, chunk: int = 32):
-    """Yield lists of rows read by a Ray Data actor pool (files are read inside the actors)."""
+def _ray_rows(items: list[Item], model: Model, workers: int, address: str | None, nodes: set, chunk: int = 32):
+    """Yield lists of rows read by a Ray Data actor pool (files are read inside the actors, from the
+    paths listed here: faster than shipping their bytes); ``nodes`` collects the ids of the nodes
+    that read them."""
     from .serve.ray_app import need_ray
     ray = need_ray("edgedigits batch --engine ray")
     import ray.data
+    chunk = max(1, min(chunk, len(items) // (4 * workers)))     # several batches per actor: all share the work
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=False)
     try:
         ds = ray.data.from_items([{"path": i.path, "member": i.member or ""} for i in items])
+        # Fractional CPUs: whole-CPU actors starve Ray Data's own tasks on small nodes (the job hangs).
         ds = ds.map_batches(_RayReader, fn_constructor_args=(model,), batch_size=chunk, num_cpus=0.5,
-                            compute=ray.data.ActorPoolStrategy(size=workers), batch_format="numpy")
+                            compute=ray.data.ActorPoolStrategy(size=workers), batch_format="numpy",
+                            scheduling_strategy="SPREAD")
         for batch in ds.iter_batches(batch_size=chunk, batch_format="numpy"):
+            nodes.update(batch["node"].tolist())
             yield [json.loads(r) for r in batch["row"]]
     finally:
         if started:

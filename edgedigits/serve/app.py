@@ -19,7 +19,8 @@ import traceback
 
 from ..errors import EdgeDigitsError
 from .core import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, IMAGE_TYPES, MAX_CROPS, NPY_TYPES, RequestError,
-                   classify_json, crops_from_pngs, decode_image, info_json, load_npy, media_type, read_json)
+                   check_crops, classify_json, crops_from_pngs, decode_image, info_json, load_npy, media_type,
+                   read_json)
 
 OPEN_PATHS = ("/", "/v1/health")       # no data behind them: reachable without the token (as is /static/)
 TOKEN_ENV = "EDGEDIGITS_TOKEN"
@@ -86,7 +87,7 @@ class Guard:
 
 
 def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_pixels: int = DEFAULT_MAX_PIXELS, live=None):
+               max_pixels: int = DEFAULT_MAX_PIXELS, live=None, classify=None, extra_info=None):
     """The Starlette application serving ``recognizer``.
 
     Args:
@@ -96,6 +97,9 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         max_bytes: the largest request body accepted.
         max_pixels: the largest image (width x height) decoded.
         live: a started :class:`~edgedigits.serve.live.LiveView`, or None for no device camera.
+        classify: an async function (checked crops -> the ``/v1/classify`` JSON) to use instead of
+            ``recognizer.classify`` in a worker thread (Ray Serve passes its dynamic batcher).
+        extra_info: a function returning more fields for ``GET /v1/info``.
     """
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -111,7 +115,7 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
     def read_image(data: bytes) -> dict:
         return read_json(recognizer, decode_image(data, max_pixels))
 
-    async def read(request):
+    async def read_route(request):
         kind = media_type(request.headers.get("content-type"))
         if kind == "multipart/form-data":
             files = await _files(request, 1)
@@ -125,14 +129,16 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
                                f"image/png (or multipart/form-data with one image).", 415)
         return JSONResponse(await run_in_threadpool(read_image, data))
 
-    def classify_bytes(parts: list[bytes]) -> dict:
-        if len(parts) == 1 and parts[0][:6] == b"\x93NUMPY":
-            crops = load_npy(parts[0])
-        else:
-            crops = crops_from_pngs(parts, max_pixels)
-        return classify_json(recognizer, crops)
+    def crops_of(parts: list[bytes]):
+        crops = load_npy(parts[0]) if len(parts) == 1 and parts[0][:6] == b"\x93NUMPY" else \
+            crops_from_pngs(parts, max_pixels)
+        check_crops(crops)
+        return crops
 
-    async def classify(request):
+    async def classify_crops(crops) -> dict:
+        return await run_in_threadpool(classify_json, recognizer, crops)
+
+    async def classify_route(request):
         kind = media_type(request.headers.get("content-type"))
         if kind == "multipart/form-data":
             parts = await _files(request, MAX_CROPS)
@@ -145,13 +151,15 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         else:
             raise RequestError(f"the content type {kind or '(none)'} is not accepted here; send a .npy "
                                f"(application/x-npy) or 28x28 PNG crops as multipart/form-data.", 415)
-        return JSONResponse(await run_in_threadpool(classify_bytes, parts))
+        crops = await run_in_threadpool(crops_of, parts)
+        return JSONResponse(await (classify or classify_crops)(crops))
 
     async def health(request):
         return JSONResponse({"status": "ok"})
 
     async def info(request):
-        return JSONResponse(dict(info_json(recognizer), live=live.status() if live else None))
+        return JSONResponse(dict(info_json(recognizer), live=live.status() if live else None,
+                                 **(extra_info() if extra_info else {})))
 
     async def index(request):
         from importlib.resources import files
@@ -219,7 +227,7 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
 
     routes = [Route("/", index), Mount("/static", static, name="static"),
               Route("/v1/health", health), Route("/v1/info", info),
-              Route("/v1/read", read, methods=["POST"]), Route("/v1/classify", classify, methods=["POST"]),
+              Route("/v1/read", read_route, methods=["POST"]), Route("/v1/classify", classify_route, methods=["POST"]),
               Route("/v1/live/stream.mjpg", mjpeg), Route("/v1/live/frame.jpg", snapshot),
               Route("/v1/live/events", events)]
     handlers = {EdgeDigitsError: on_edgedigits_error, HTTPException: on_http_error, Exception: on_unexpected}
