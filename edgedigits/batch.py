@@ -314,6 +314,9 @@ def run_batch(inputs: list[str], out: str | os.PathLike, *, fmt: str = "jsonl", 
     from ._progress import Progress
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine {engine!r} is unknown; choose local or ray.")
+    if engine == "ray":
+        from .serve.ray_app import need_ray
+        need_ray("edgedigits batch --engine ray")
     output = Output(out, fmt)
     items = discover(inputs)
     done = output.done()
