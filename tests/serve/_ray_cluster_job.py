@@ -38,7 +38,7 @@ def _request(port, method, path, body=None, headers=None):
 
 
 def main(result_path: str, images: str, out: str) -> None:
-    signal.alarm(400)                    # a hard stop even if Ray hangs (the test has its own timeout too)
+    signal.alarm(420)        # a hard stop even if Ray hangs (the test's timeout then ends the whole namespace)
     import numpy as np
     import ray
     from ray.cluster_utils import Cluster

@@ -20,6 +20,9 @@ import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# A loopback-only network namespace in a PID namespace of its own: when the job ends (or is
+# killed on a timeout) the kernel ends every process it started, Ray's daemons included.
+NAMESPACE = ("unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child")
 UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -32,7 +35,7 @@ def _missing(reason: str):
 def _netns_works() -> bool:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return False
-    r = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, timeout=30)
+    r = subprocess.run([*NAMESPACE, "sh", "-c", "ip link set lo up"], capture_output=True, timeout=30)
     return r.returncode == 0
 
 
@@ -56,9 +59,9 @@ def cluster_run(tmp_path_factory):
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     result = root / "result.json"
     env = {**os.environ, "HOME": str(root / "home"), "RAY_USAGE_STATS_ENABLED": "0"}
-    script = (f"ip link set lo up && exec {sys.executable} {HERE / '_ray_cluster_job.py'} "
+    script = (f"ip link set lo up && {sys.executable} {HERE / '_ray_cluster_job.py'} "
               f"{result} {images} {root / 'out'}")
-    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=480, env=env)
+    r = subprocess.run([*NAMESPACE, "sh", "-c", script], capture_output=True, text=True, timeout=480, env=env)
     assert r.returncode == 0 and result.exists(), f"the cluster job failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     return json.loads(result.read_text()), images, root / "out"
 
