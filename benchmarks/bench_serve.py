@@ -186,7 +186,8 @@ def ray_cells(clients: list[int], total: int) -> dict:
 def report(data: dict) -> str:
     lines = ["# Serving benchmark", "", f"`{data['command']}` on {data['machine']} (load average at start "
              f"{data['load_start']}, at end {data['load_end']}). Clients share the machine with the server.", "",
-             "| server | workload @ clients | requests/s | p50 ms | p99 ms | errors |", "| --- | --- | --- | --- | --- | --- |"]
+             "| server | workload @ clients | requests/s | p50 ms | p99 ms | errors |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name, r in data["in_process"].items():
         lines.append(f"| in-process loop (no HTTP) | {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | - |")
     for server, cells in data["servers"].items():

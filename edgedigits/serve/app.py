@@ -167,7 +167,8 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
 
     def need_live():
         if live is None:
-            raise RequestError("this server has no live source; start it with --source, for example --source 0 or --source demo.", 404)
+            raise RequestError("this server has no live source; start it with --source, for example --source 0 or "
+                               "--source demo.", 404)
 
     async def frames(after: int = 0):
         """Yield (seq, jpeg, reading) each time the live view publishes a new frame."""
@@ -217,8 +218,8 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         if exc.status_code == 405:
             return _error(f"{request.method} is not allowed on {request.url.path}; see GET /v1/info for the API.",
                           405)
-        detail = str(exc.detail).rstrip(".")
-        return _error(f"the request was refused: {detail}.", exc.status_code)
+        detail = str(exc.detail).rstrip(".").replace(". ", "; ")
+        return _error(f"the request was refused: {detail[:1].lower() + detail[1:]}.", exc.status_code)
 
     async def on_unexpected(request, exc: Exception):
         traceback.print_exception(exc, file=sys.stderr)

@@ -185,6 +185,13 @@ def test_bad_npy(server):
     assert "NUMPY" in _refused(server, 415, "/v1/classify", pickle.dumps([1, 2]), kind)
 
 
+def test_bad_multipart(server, sheet):
+    png = _png(sheet.image)
+    body, kind = multipart([("a.png", png, "image/png"), ("b.png", png, "image/png")])
+    assert "too many files" in _refused(server, 400, "/v1/read", body, {"Content-Type": kind})
+    assert "refused" in _refused(server, 400, "/v1/read", b"--x\r\nnonsense", {"Content-Type": "multipart/form-data"})
+
+
 def test_bad_png_crops(server, sheet):
     body, kind = multipart([("big.png", _png(sheet.image), "image/png")])
     assert "28x28" in _refused(server, 400, "/v1/classify", body, {"Content-Type": kind})

@@ -73,7 +73,8 @@ def test_two_nodes_run_the_batch_job(cluster_run, tmp_path):
     assert result["batch"] == {**result["batch"], "found": 41, "read": 40, "errors": 1, "nodes": 2}
     # the rows Ray wrote are the rows a local run writes (backend and precision named: 'auto' decides
     # by a per-machine timing cache, and INT8 and FP32 confidences differ)
-    run_batch([str(images)], tmp_path / "local", workers=1, progress=False, model=Model(backend="onnxruntime", precision="fp32"))
+    run_batch([str(images)], tmp_path / "local", workers=1, progress=False,
+              model=Model(backend="onnxruntime", precision="fp32"))
 
     def rows(folder):
         return sorted((json.loads(line) for p in Path(folder).glob("part-*.jsonl") for line in p.open()),
