@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch is pinned to the CPU build (an unpinned torch pulls a multi-GB CUDA build).
 TORCH ?= torch==2.13.0
+# More extras for setup-dev, e.g. MORE_EXTRAS=,ray (CI adds Ray: about 1 GB, 3-4 minutes to install).
+MORE_EXTRAS ?=
 
 .PHONY: demo test setup setup-dev clean
 
@@ -19,7 +21,7 @@ setup: $(BIN)/python
 # Development setup: everything, with the CPU build of PyTorch.
 setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[train,export,openvino,test,bench,tensorrt-rtx,tensorrt-lean]"
+	$(BIN)/pip install --quiet -e ".[train,export,openvino,test,bench,tensorrt-rtx,tensorrt-lean,serve$(MORE_EXTRAS)]"
 
 demo: setup
 	$(BIN)/edgedigits camera --source demo --duration 15

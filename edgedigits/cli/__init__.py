@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import EdgeDigitsError
 
 # The subcommands, in the order `edgedigits --help` lists them (module names under edgedigits.cli).
-COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data")
+COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data", "serve", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

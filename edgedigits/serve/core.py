@@ -1,0 +1,187 @@
+"""What the HTTP server, Ray Serve and the bulk job share, with no web framework in it.
+
+Request bodies are checked here (type, size, pixel budget, .npy without pickles) and turned
+into JSON-ready dicts by one reader; every refusal is a :class:`RequestError` carrying the
+HTTP status and one sentence.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+
+from ..errors import InputError
+
+DEFAULT_MAX_BYTES = 16 << 20          # a request body: a large phone photo or a few thousand crops
+DEFAULT_MAX_PIXELS = 40_000_000       # an A4 page at 600 dpi is 35 Mpx
+MAX_CROPS = 65_536
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
+NPY_TYPES = ("application/x-npy", "application/octet-stream")
+
+
+class RequestError(InputError):
+    """A request the server refuses; ``status`` is its HTTP status code (4xx)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def media_type(content_type: str | None) -> str:
+    """``'Image/PNG; charset=x'`` -> ``'image/png'`` ('' when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG or JPEG header, without decoding the pixels.
+
+    Raises:
+        RequestError: empty, not PNG/JPEG (415), or a header too short or malformed to say (400).
+    """
+    if not data:
+        raise RequestError("the request body is empty; send a JPEG or PNG image.")
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise RequestError("the PNG image is truncated or corrupt (no valid header); send a complete file.")
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    raise RequestError("the body is not a JPEG or PNG image; send image/jpeg or image/png.", 415)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """The frame size from a JPEG's first start-of-frame marker."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            break
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:      # markers without a length
+            i += 2
+            continue
+        if marker == 0xFF:                                         # fill byte
+            i += 1
+            continue
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= n:
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    raise RequestError("the JPEG image is truncated or corrupt (no frame header found); send a complete file.")
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool = False) -> np.ndarray:
+    """A JPEG or PNG as a BGR (or gray) uint8 array, refusing decode bombs before decoding.
+
+    Raises:
+        RequestError: not JPEG/PNG (415), corrupt (400), or more pixels than ``max_pixels`` (413).
+    """
+    import cv2
+    w, h = image_size(data)
+    if w == 0 or h == 0:
+        raise RequestError(f"the image header says {w}x{h} pixels; send an image with pixels in it.")
+    if w * h > max_pixels:
+        raise RequestError(f"the image is {w}x{h} = {w * h:,} pixels, above this server's limit of "
+                           f"{max_pixels:,}; send a smaller image.", 413)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise RequestError("the image could not be decoded (corrupt or truncated data); send a valid JPEG or PNG.")
+    return image
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    """An .npy body as an array; pickled objects are refused, never loaded.
+
+    Raises:
+        RequestError: empty, not .npy, malformed, or holding Python objects.
+    """
+    if not data:
+        raise RequestError("the request body is empty; send a .npy array of 28x28 crops.")
+    if data[:6] != b"\x93NUMPY":
+        raise RequestError("the body is not a .npy file (no NUMPY magic); save the crops with numpy.save.", 415)
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise RequestError("the .npy holds Python objects, which this server never unpickles; "
+                               "send a numeric array (uint8 or float).") from None
+        raise RequestError("the .npy file is malformed or truncated; save the crops with numpy.save.") from None
+    except (OSError, EOFError, TypeError, SyntaxError):
+        raise RequestError("the .npy file is malformed or truncated; save the crops with numpy.save.") from None
+
+
+def crops_from_pngs(parts: list[bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Several PNG/JPEG crops (28x28, white digit on black) as one N x 28 x 28 uint8 batch."""
+    if not parts:
+        raise RequestError("the form holds no files; send one .npy or several 28x28 PNG crops.")
+    if len(parts) > MAX_CROPS:
+        raise RequestError(f"{len(parts)} crops in one request is above the limit of {MAX_CROPS}; "
+                           f"split the request.", 413)
+    crops = []
+    for i, data in enumerate(parts):
+        crop = decode_image(data, max_pixels, gray=True)
+        if crop.shape != (28, 28):
+            raise RequestError(f"crop {i} is {crop.shape[1]}x{crop.shape[0]} pixels; every crop must be 28x28 "
+                               f"(use /v1/read for whole images).")
+        crops.append(crop)
+    return np.stack(crops)
+
+
+def read_json(recognizer, image: np.ndarray) -> dict:
+    """The one reader's answer for ``image`` as JSON-ready dict (``Reading.to_dict()`` schema).
+
+    Adapter for the time before the one reader (``Reading``) is merged: when ``Recognizer.read``
+    returns a list of digits, the same schema is built from them, with the numbers grouped as
+    the camera loop groups them. Delete the fallback once ``read`` returns a ``Reading``.
+    """
+    reading = recognizer.read(image)
+    if hasattr(reading, "to_dict"):
+        return reading.to_dict()
+    from ..vision import group_numbers
+    digits = list(reading)
+    groups = group_numbers([d.box for d in digits], [d.label for d in digits])
+    order = [i for g in groups for i in g.members]
+    return {"digits": [{"box": list(digits[i].box), "label": digits[i].label,
+                        "confidence": round(digits[i].confidence, 4)} for i in order],
+            "numbers": [{"box": list(g.box), "value": g.value} for g in groups],
+            "rejected": [],
+            "size": [int(image.shape[1]), int(image.shape[0])]}
+
+
+def classify_json(recognizer, crops: np.ndarray) -> dict:
+    """Labels, confidences and rejected flags of a batch of crops (InputError for a bad batch)."""
+    check_crops(crops)
+    result = recognizer.classify(crops)
+    return classification_json(result)
+
+
+def check_crops(crops: np.ndarray) -> None:
+    """Refuse (RequestError) anything but N x 28 x 28 or N x 1 x 28 x 28 uint8/float crops, 1..MAX_CROPS of them."""
+    shape = tuple(crops.shape)
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)) or shape[-2:] != (28, 28):
+        raise RequestError(f"the array has shape {shape}; send N x 28 x 28 (or N x 1 x 28 x 28) crops, white "
+                           f"digit on black as in MNIST (use /v1/read for whole images).")
+    if crops.dtype != np.uint8 and crops.dtype.kind != "f":
+        raise RequestError(f"the array has dtype {crops.dtype}; send uint8 (0..255) or float (0..1) pixels.")
+    if not 0 < shape[0] <= MAX_CROPS:
+        raise RequestError(f"the array holds {shape[0]} crops; send 1 to {MAX_CROPS} per request.",
+                           413 if shape[0] else 400)
+
+
+def classification_json(result) -> dict:
+    """A :class:`~edgedigits.recognizer.Classification` as JSON-ready dict."""
+    return {"labels": result.labels.tolist(),
+            "confidences": [round(c, 4) for c in result.confidences.tolist()],
+            "rejected": result.rejected.tolist()}
+
+
+def info_json(recognizer) -> dict:
+    """What model and backend answer, and why (``GET /v1/info``)."""
+    from .. import __version__
+    info = recognizer.info
+    return {"edgedigits": __version__, "model": info.bundle, "artifact": info.artifact, "backend": info.backend,
+            "device": info.device, "precision": info.precision, "why": info.why,
+            "min_confidence": recognizer.min_confidence}
