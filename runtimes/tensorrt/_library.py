@@ -124,10 +124,13 @@ def load_library(name: str) -> tuple[Library | None, str]:
     if not has(name):
         return None, f"{TITLES[name]} is not installed ({INSTALL[name]})"
     try:
-        return Library(name, importlib.import_module(name)), ""
+        module = importlib.import_module(name)
     except (ImportError, OSError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         return None, f"{TITLES[name]} is installed but does not load ({lines[0][:120]})"
+    if not hasattr(module, "Logger"):  # e.g. a folder of that name on sys.path (a namespace package)
+        return None, f"'{name}' imports {getattr(module, '__path__', module)}, which is not {TITLES[name]}"
+    return Library(name, module), ""
 
 
 def first_library(names: tuple[str, ...]) -> tuple[Library | None, str]:

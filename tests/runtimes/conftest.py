@@ -15,6 +15,8 @@ import pytest
 
 from edgedigits._deps import has
 
+from _support import tensorrt_library
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
@@ -107,3 +109,23 @@ def reference(int8_bundle, digits):
     artifact = backend.artifact_for(int8_bundle, "fp32", "cpu")
     with backend.open_artifact(int8_bundle, artifact, "cpu") as s:
         return _run_all(s, digits[0]), name
+
+
+# -- TensorRT: the real modules installed here (make test installs both; under CI a missing one fails) --
+@pytest.fixture(scope="session")
+def rtx():
+    """The real ``tensorrt_rtx`` module, as a Library."""
+    return tensorrt_library("tensorrt_rtx")
+
+
+@pytest.fixture(scope="session")
+def lean():
+    """The real ``tensorrt_lean`` module, as a Library."""
+    return tensorrt_library("tensorrt_lean")
+
+
+@pytest.fixture(scope="session")
+def fp16_onnx(tmp_path_factory, default_bundle):
+    """The shipped FP32 model cast to FP16 by the exporter's own conversion (float32 I/O)."""
+    from edgedigits.export.onnx import convert_to_fp16
+    return convert_to_fp16(default_bundle.artifact_path("onnx-fp32"), tmp_path_factory.mktemp("fp16") / "model.fp16.onnx")

@@ -121,3 +121,13 @@ def test_asking_for_tensorrt_without_a_gpu_gives_the_reason_and_does_not_crash(l
     lines = r.stdout.splitlines()
     assert lines[1].startswith(f"the {backend} backend is not available here: {reason};")
     assert lines[2] == f"the {lib_title(backend)} engine {engine} was not loaded: {reason}."
+
+
+def test_a_folder_named_tensorrt_on_the_path_is_not_taken_for_tensorrt(tmp_path, monkeypatch):
+    """An empty folder called ``tensorrt`` imports as a namespace package; it must not pass for TensorRT."""
+    from edgedigits.runtimes.tensorrt._library import load_library
+    (tmp_path / "tensorrt").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    lib, why = load_library("tensorrt")
+    assert lib is None and why.startswith("'tensorrt' imports ") and why.endswith("which is not TensorRT")

@@ -139,8 +139,8 @@ def test_describe_reads_the_parsed_network(rtx, sources):
                                  "layers": len(network.layers)}
 
 
-def test_full_tensorrt_refuses_to_build_without_a_gpu(sources, tmp_path):
-    """Full TensorRT builds on the GPU it targets; without one the build stops before the parser runs."""
+def _full_tensorrt_without_a_gpu():
+    """A stand-in for full TensorRT (it cannot be installed here), on this machine without a GPU."""
     from types import SimpleNamespace
 
     from edgedigits.runtimes.tensorrt._library import Library, cuda_device
@@ -149,23 +149,21 @@ def test_full_tensorrt_refuses_to_build_without_a_gpu(sources, tmp_path):
         pytest.skip("this machine has a GPU")
     except BackendError:
         pass
-    full = Library("tensorrt", SimpleNamespace(__version__="11.4.0", Builder=object, OnnxParser=object))
+    return Library("tensorrt", SimpleNamespace(__version__="11.4.0", Builder=object, OnnxParser=object))
+
+
+def test_full_tensorrt_refuses_to_build_without_a_gpu(sources, tmp_path):
+    """Full TensorRT builds on the GPU it targets; without one the build stops before the parser runs."""
+    full = _full_tensorrt_without_a_gpu()
     with pytest.raises(BackendError, match=r"^TensorRT builds engines only on an NVIDIA GPU, and no NVIDIA GPU is "
                                            r"visible to CUDA \(cudaError\w+\); .*\.$"):
         build_engine(sources["fp32"], tmp_path / "x.engine", "fp32", lib=full)
 
 
 def test_without_a_gpu_tensorrt_rtx_builds_even_where_full_tensorrt_is_installed(rtx, monkeypatch):
-    from types import SimpleNamespace
-
     from edgedigits.runtimes.tensorrt import build
-    from edgedigits.runtimes.tensorrt._library import Library, cuda_device, load_library
-    try:
-        cuda_device()
-        pytest.skip("this machine has a GPU")
-    except BackendError:
-        pass
-    full = Library("tensorrt", SimpleNamespace(__version__="11.4.0", Builder=object, OnnxParser=object))
+    from edgedigits.runtimes.tensorrt._library import load_library
+    full = _full_tensorrt_without_a_gpu()
     monkeypatch.setattr(build, "load_library", lambda name: (full, "") if name == "tensorrt" else load_library(name))
     assert build.builder_library()[0].name == "tensorrt_rtx"
     monkeypatch.setattr(build, "load_library", lambda name: (full, "") if name == "tensorrt" else (None, "no RTX"))
