@@ -146,11 +146,10 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS):
 
 def read_item(recognizer, item: Item, load) -> dict:
     """The output row of one item; any failure becomes its ``error``, never an exception."""
-    from .serve.core import read_json
     row = {"file": item.key, "error": None, "width": None, "height": None, "numbers": [], "digits": []}
     try:
         image = decode(load(item))
-        reading = read_json(recognizer, image)
+        reading = recognizer.read(image).to_dict()
     except (OSError, KeyError, EOFError, zipfile.BadZipFile, tarfile.TarError) as exc:
         row["error"] = f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
         return row

@@ -131,24 +131,8 @@ def crops_from_pngs(parts: list[bytes], max_pixels: int = DEFAULT_MAX_PIXELS) ->
 
 
 def read_json(recognizer, image: np.ndarray) -> dict:
-    """The one reader's answer for ``image`` as JSON-ready dict (``Reading.to_dict()`` schema).
-
-    Adapter for the time before the one reader (``Reading``) is merged: when ``Recognizer.read``
-    returns a list of digits, the same schema is built from them, with the numbers grouped as
-    the camera loop groups them. Delete the fallback once ``read`` returns a ``Reading``.
-    """
-    reading = recognizer.read(image)
-    if hasattr(reading, "to_dict"):
-        return reading.to_dict()
-    from ..vision import group_numbers
-    digits = list(reading)
-    groups = group_numbers([d.box for d in digits], [d.label for d in digits])
-    order = [i for g in groups for i in g.members]
-    return {"digits": [{"box": list(digits[i].box), "label": digits[i].label,
-                        "confidence": round(digits[i].confidence, 4)} for i in order],
-            "numbers": [{"box": list(g.box), "value": g.value} for g in groups],
-            "rejected": [],
-            "size": [int(image.shape[1]), int(image.shape[0])]}
+    """The one reader's answer for ``image`` as a JSON-ready dict (:meth:`Reading.to_dict`)."""
+    return recognizer.read(image).to_dict()
 
 
 def classify_json(recognizer, crops: np.ndarray) -> dict:
