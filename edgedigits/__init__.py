@@ -6,6 +6,10 @@ are imported only by the parts that use them.
 
 from __future__ import annotations
 
+from . import _source_tree
+
+_source_tree.map_source_tree()     # run from a source checkout: find export/ and runtimes/ beside it
+
 __version__ = "0.1.0"
 
 from .bundle import Bundle, load_bundle
