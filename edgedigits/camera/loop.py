@@ -272,6 +272,9 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
                 summary.stopped = f"--duration {options.duration:g} s reached" if timer else "stop requested"
             if clean:
                 _log(summary.text())
+                judge = getattr(source, "judge", None)
+                if judge is not None:
+                    _log(judge.text() + (f"; annotated video: {Path(summary.saved).resolve()}" if summary.saved else ""))
     return summary
 
 
@@ -329,6 +332,7 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
     start = time.perf_counter()
     summary.stopped = "running"
     reading = _Reading(out) if not options.json and window is None else None
+    judge = getattr(source, "judge", None)          # the demo knows what it shows
     try:
         for frame, result, done in _processed(options, source, pipeline, stop, summary):
             latency_ms = (done - frame.captured) * 1000.0
@@ -336,6 +340,8 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
             summary.digits += len(result.digits)
             summary.numbers += len(result.numbers)
             summary.latency.add(latency_ms)
+            if judge is not None:
+                judge.add(frame.image, result.digits)
             if options.json:
                 out.write(json.dumps(frame_record(frame.index, frame.time, latency_ms, result)) + "\n")
                 out.flush()

@@ -86,14 +86,36 @@ def _log(message: str) -> None:
 
 @contextlib.contextmanager
 def quiet_opencv():
-    """Silence OpenCV's own log while probing a device: our error message says what matters."""
+    """Silence OpenCV's own log while probing a device: our error message says what matters.
+
+    FFmpeg inside OpenCV writes to the process's stderr directly (e.g. "[tcp @ 0x...] Connection
+    refused"), past OpenCV's log level, so file descriptor 2 is pointed at the null device too.
+    """
     logging = cv2.utils.logging
     old = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        yield
+        with _stderr_to_devnull():
+            yield
     finally:
         logging.setLogLevel(old)
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):                 # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class VideoFileSource:
@@ -278,8 +300,12 @@ def open_source(spec: str, *, realtime: bool = False, stop: threading.Event | No
     stop = stop or threading.Event()
     live = dict(stop=stop, stall_timeout=stall_timeout, max_reconnects=max_reconnects)
     if spec == "demo":
-        from .demo import DemoCapture
-        return LiveSource(lambda: DemoCapture(fps=demo_fps), "demo", "the demo source could not start.", **live)
+        from .demo import DemoCapture, DemoJudge
+        judge = DemoJudge()
+        source = LiveSource(lambda: DemoCapture(fps=demo_fps, judge=judge), "demo",
+                            "the demo source could not start.", **live)
+        source.judge = judge        # the loop reports how much of the demo it read right
+        return source
     path = Path(os.path.expanduser(spec))
     is_stream = spec.isdigit() or "://" in spec or " ! " in spec or spec.startswith("/dev/video")
     if is_stream and not path.is_file():
