@@ -319,7 +319,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     outliers_t = torch.from_numpy(outliers) if outliers is not None else None
     n_out = max(1, round(cfg.outlier_fraction * cfg.batch_size)) if outliers is not None else 0
     log(f"training {cfg.model} ({count_params(model):,} parameters, {count_macs(model) / 1e6:.2f}M MACs) "
-        f"on {len(xtr):,} images, validating on {len(xval):,}; {cfg.epochs} epochs, "
+        f"on {len(xtr):,} images, validating on {len(xval):,}; {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, "
         f"{torch.get_num_threads()} threads")
 
     t_start = time.perf_counter()

@@ -62,6 +62,19 @@ def test_export_succeeds_and_prints_the_table(full_export):
     assert header[:4] == ["format", "precision", "size", "accuracy"] and header[-1] == "status"
 
 
+def test_export_shows_its_own_progress_one_line_per_artifact(full_export):
+    result, _ = full_export
+    steps = [line.split()[:2] for line in result.stderr.splitlines() if line.startswith("[")]
+    total = len(steps)
+    assert total >= 4                                     # onnx and openvino, fp32 and int8 at least
+    assert [s[0] for s in steps] == [f"[{i}/{total}]" for i in range(1, total + 1)]
+    assert {"onnx-fp32", "onnx-int8"} <= {s[1] for s in steps}
+    lines = result.stderr.splitlines()
+    for _, target in steps:                               # each step's start comes before its result
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("[") and ln.split()[1] == target)
+        assert any(ln.startswith(f"{target}: ") for ln in lines[start + 1:]), target
+
+
 @pytest.mark.skipif(has("tensorrt"), reason="TensorRT is installed here; its engines are built, not skipped")
 def test_tensorrt_is_skipped_with_one_line_reason(full_export):
     rows = _rows(full_export[0].stdout)
