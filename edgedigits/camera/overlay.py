@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -134,9 +136,13 @@ class VideoSaver:
 
     The codec is the best one this OpenCV build writes for the suffix (:mod:`.video`: H.264 in MP4
     where it can); a ``path`` without a suffix becomes NAME.mp4 (H.264) or NAME.webm (VP8).
+    Frames are encoded in a thread of their own (OpenCV releases the GIL while encoding), a few
+    frames behind the loop, which waits only when the encoder falls further behind.
     A run that stops early (Ctrl-C, SIGTERM, end of a stalled camera) still closes the writer,
     so the video is complete and playable; ``discard()`` removes it after an unexpected error.
     """
+
+    QUEUE = 4
 
     def __init__(self, path: Path, fps: float):
         check_video_path(path)
@@ -148,37 +154,62 @@ class VideoSaver:
         self.stride = 1
         self.offered = 0            # frames given to write()
         self.frames = 0             # frames written
+        self._queue: queue.Queue = queue.Queue(self.QUEUE)
+        self._thread = None
+        self._error = None
 
     @property
     def codec(self) -> str:
         """The codec written, in words (and whether a browser plays it)."""
         return describe(self.path, self.fourcc)
 
+    def _open(self, image: np.ndarray) -> None:
+        self.stride, self.size = pacing(self.fourcc, self.fps, (image.shape[1], image.shape[0]))
+        with quiet():
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc),
+                                          self.fps / self.stride, self.size)
+        if not self.writer.isOpened():
+            from .sources import SourceError
+            self.writer = None
+            raise SourceError(f"--save {self.path}: OpenCV cannot write {self.fourcc} at {self.size[0]}x"
+                              f"{self.size[1]} here; try .avi (Motion JPEG).")
+        self._thread = threading.Thread(target=self._encode, name="edgedigits-video", daemon=True)
+        self._thread.start()
+
+    def _encode(self) -> None:
+        while (image := self._queue.get()) is not None:
+            try:
+                if (image.shape[1], image.shape[0]) != self.size:
+                    image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+                self.writer.write(image)
+                self.frames += 1
+            except Exception as exc:            # reported by close(); the loop keeps running
+                self._error = self._error or exc
+
     def write(self, image: np.ndarray) -> None:
         if self.writer is None:
-            self.stride, self.size = pacing(self.fourcc, self.fps, (image.shape[1], image.shape[0]))
-            with quiet():
-                self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc),
-                                              self.fps / self.stride, self.size)
-            if not self.writer.isOpened():
-                from .sources import SourceError
-                self.writer = None
-                raise SourceError(f"--save {self.path}: OpenCV cannot write {self.fourcc} at {self.size[0]}x"
-                                  f"{self.size[1]} here; try .avi (Motion JPEG).")
+            self._open(image)
         self.offered += 1
-        if (self.offered - 1) % self.stride:
-            return
-        if (image.shape[1], image.shape[0]) != self.size:
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self.writer.write(image)
-        self.frames += 1
+        if (self.offered - 1) % self.stride == 0:
+            self._queue.put(image)
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self.writer.release()
+        self.writer = None
 
     def close(self) -> Path | None:
         """Finish the file and move it into place (saying which codec it holds); None when no frame was written."""
         if self.writer is None:
             return None
-        self.writer.release()
-        self.writer = None
+        self._finish()
+        if self._error is not None:
+            from .sources import SourceError
+            self.tmp.unlink(missing_ok=True)
+            raise SourceError(f"--save {self.path}: writing the video failed ({self._error}); try .avi (Motion JPEG).")
         os.replace(self.tmp, self.path)
         kept = f", 1 in {self.stride} at {self.size[0]}x{self.size[1]}" if self.stride > 1 else ""
         print(f"edgedigits camera: wrote {self.path} ({self.frames} frames{kept}; {self.codec})", file=sys.stderr,
@@ -187,7 +218,6 @@ class VideoSaver:
 
     def discard(self) -> None:
         if self.writer is not None:
-            self.writer.release()
-            self.writer = None
+            self._finish()
         if self.tmp.exists():
             self.tmp.unlink()
