@@ -18,13 +18,14 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[openvino]"
 
-# Development setup: everything, with the CPU build of PyTorch.
+# Development setup: the `dev` extra (pyproject.toml), with the CPU build of PyTorch first.
 setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[train,export,openvino,test,bench,tensorrt-rtx,tensorrt-lean,serve$(MORE_EXTRAS)]"
+	$(BIN)/pip install --quiet -e ".[dev$(MORE_EXTRAS)]"
 
+# Ends with how many of the demo's digits were read right and the annotated video (one a browser plays).
 demo: setup
-	$(BIN)/edgedigits camera --source demo --duration 15
+	$(BIN)/edgedigits camera --source demo --duration 15 --save edgedigits-demo
 
 # Lint (ruff) first: seconds. The layer contract runs inside the suite (tests/test_layers.py).
 test: setup-dev
@@ -32,4 +33,4 @@ test: setup-dev
 	$(BIN)/python -m pytest -q -ra tests
 
 clean:
-	rm -rf $(VENV) .venv-lowest build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-lowest build *.egg-info .pytest_cache edgedigits-demo.mp4 edgedigits-demo.webm

@@ -34,7 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def make_inputs(folder: Path, files: int, distinct: int) -> None:
     from edgedigits.camera.render import render_scene
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("heldout")
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)

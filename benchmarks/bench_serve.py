@@ -42,7 +42,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def workloads(n_frames: int = 16) -> dict:
     """{name: (path, content type, [bodies])}: JPEG frames and .npy batches of 64 crops."""
     from edgedigits.camera.render import render_scene
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("heldout")
     rng = np.random.default_rng(0)
     frames = [cv2.imencode(".jpg", render_scene(rng, images, labels).image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]

@@ -363,7 +363,7 @@ def _ray_rows(items: list[Item], model: Model, workers: int, address: str | None
     that read them."""
     from .serve.ray_app import need_ray
     ray = need_ray("edgedigits batch --engine ray")
-    import ray.data
+    import ray.data  # noqa: F811  (the submodule; need_ray gave the package)
     chunk = max(1, min(chunk, len(items) // (4 * workers)))     # several batches per actor: all share the work
     started = not ray.is_initialized()
     if started:

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
+import sys
 from pathlib import Path
 
 import cv2
@@ -23,14 +25,37 @@ MAX_PIXELS = 100_000_000
 
 @contextlib.contextmanager
 def quiet_opencv():
-    """Silence OpenCV's own log (a truncated file makes it warn; our sentence says what matters)."""
+    """Silence OpenCV's own log (a truncated file, a stream that cannot connect): our sentence says
+    what matters.
+
+    FFmpeg inside OpenCV writes to the process's stderr directly (e.g. "[tcp @ 0x...] Connection
+    refused"), past OpenCV's log level, so file descriptor 2 is pointed at the null device too.
+    """
     logging = cv2.utils.logging
     old = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        yield
+        with _stderr_to_devnull():
+            yield
     finally:
         logging.setLogLevel(old)
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):                 # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def header_size(raw: bytes) -> tuple[int, int] | None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .novelty import DEFAULT_MAX_NOVELTY
 from .paper import Field
 from .preprocess import to_gray
 from .vision import DEFAULT_CONFIG, FinderConfig, InkBlob, group_numbers, locate
@@ -116,12 +115,15 @@ class Reader:
         min_confidence: results below it are rejected as "low confidence" (None: the recognizer's
             own ``min_confidence``, read at every call, so changing it later takes effect).
         max_novelty: results farther than this from the training examples of their class are
-            rejected as "unlike handwriting" (see :mod:`edgedigits.novelty`); None turns it off.
+            rejected as "unlike handwriting" (see :mod:`edgedigits.novelty`; its calibrated value
+            is ``novelty.DEFAULT_MAX_NOVELTY``); None (the default) turns it off: measured on the
+            re-shipped model it removed few non-digits the model's own rejection keeps and threw
+            away a quarter of real scanned digits (benchmarks/results/real.md).
         config: limits of the ink finder (:class:`edgedigits.vision.FinderConfig`).
     """
 
     def __init__(self, recognizer, *, min_confidence: float | None = None,
-                 max_novelty: float | None = DEFAULT_MAX_NOVELTY, config: FinderConfig = DEFAULT_CONFIG):
+                 max_novelty: float | None = None, config: FinderConfig = DEFAULT_CONFIG):
         self.recognizer, self.config = recognizer, config
         self._min_confidence = min_confidence
         self.max_novelty = max_novelty

@@ -16,7 +16,7 @@ import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .errors import InputError
-from .reader import Digit, Reader, Reading
+from .reader import Digit, Reader, Reading  # noqa: F401  (Digit: re-exported, as before the reader)
 from .rejection import softmax
 
 EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "

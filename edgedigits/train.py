@@ -382,7 +382,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     # Non-digits are never stretched to fill the box: a stretched horizontal line is a stretched '1'.
     outlier_aug = replace(cfg.augment, stretch_p=0.0)
     log(f"training {cfg.model} ({count_params(model):,} parameters, {count_macs(model) / 1e6:.2f}M MACs) "
-        f"on {len(xtr):,} images, validating on {len(xval):,}; {cfg.epochs} epochs, "
+        f"on {len(xtr):,} images, validating on {len(xval):,}; {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, "
         f"{torch.get_num_threads()} threads")
 
     t_start = time.perf_counter()

@@ -64,7 +64,7 @@ def validation_set(val_size: int, data_dir=None) -> ImageSet:
         from ..train import validation_split
         images, labels = validation_split(val_size, data_dir)
         return ImageSet(to_input(images), labels.astype(np.int64), f"mnist-train-validation-split-{val_size}")
-    from .samples import load_sample
+    from ..samples import load_sample
     images, labels = load_sample("calibration")
     return ImageSet(to_input(images), labels.astype(np.int64), "shipped-calibration-sample")
 

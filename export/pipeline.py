@@ -190,8 +190,10 @@ class Context:
         return self._fp16
 
 
-def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
+def export_bundle(opts: ExportOptions, log=print, progress=None) -> ExportReport:
     """Run the whole export (see the module docstring); returns the report behind the final table.
+
+    ``progress(step, total, target_id)``, when given, is called as each artifact starts (step 1..total).
 
     Raises:
         EdgeDigitsError: bad input (model, data, options, output folder), or a source whose FP32
@@ -220,7 +222,9 @@ def export_bundle(opts: ExportOptions, log=print) -> ExportReport:
         rows: list[Row] = []
         with atomic_dir(out, force=opts.force) as root:
             artifacts = []
-            for target in targets:
+            for step, target in enumerate(targets, 1):
+                if progress is not None:
+                    progress(step, len(targets), target.id)
                 row, artifact = _export_target(ctx, target, root, reference, reference_name, baseline, opts.max_drop)
                 rows.append(row)
                 if row.status in ("rejected", "failed"):

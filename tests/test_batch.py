@@ -18,7 +18,7 @@ from edgedigits.batch import Item, Output, discover, run_batch
 def inputs(tmp_path_factory):
     """A folder (with a sub-folder and two broken files), a zip, a tar and a file list of rendered sheets."""
     from edgedigits.camera.render import render_scene
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     images, labels = load_sample("heldout")
     rng = np.random.default_rng(1)
     root = tmp_path_factory.mktemp("batch-in")

@@ -107,3 +107,12 @@ def test_bad_flags(cli, tmp_path, args, message):
 def test_missing_data_is_one_sentence(cli, tmp_path):
     r = cli("train", *SMALL, "--out", tmp_path / "x", "--data", tmp_path / "nodata")
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_one_epoch_run_says_epoch_and_announces_the_bundle_once(cli, tmp_path, mnist_dir):
+    r = cli("train", *SMALL, "--subset", "1024", "--epochs", "1", "--no-progress", "--data", mnist_dir,
+            "--out", tmp_path / "one")
+    assert r.returncode == 0, r.stderr
+    output = r.stdout + r.stderr
+    assert "; 1 epoch, " in output and "1 epochs" not in output
+    assert output.count(str(tmp_path / "one" / "bundle")) == 1

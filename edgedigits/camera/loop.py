@@ -19,16 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..novelty import DEFAULT_MAX_NOVELTY
 from ..reader import Digit, Reader
 from ..vision import DEFAULT_CONFIG, FinderConfig, Number
 from .overlay import VideoSaver, Window, check_video_path, display_available, draw
 from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, SourceError, log as _log
 from .sources import open_source
 
-# Results below this confidence, or farther than DEFAULT_MAX_NOVELTY from every training
-# example of their class (see .novelty), are dropped as "not a digit". Both measured on rendered
-# sheets by benchmarks/bench_camera.py; the trade-off is in benchmarks/results/camera.md.
+# Results below the model's calibrated confidence are dropped as "not a digit"; the novelty check
+# (edgedigits.novelty) is off unless --max-novelty asks for it (benchmarks/results/real.md).
 
 
 @dataclass
@@ -44,7 +42,7 @@ class Options:
     realtime: bool = False
     workers: int = 1
     min_confidence: float | None = None       # None: the model's own (Recognizer.min_confidence)
-    max_novelty: float | None = DEFAULT_MAX_NOVELTY
+    max_novelty: float | None = None
     stall_timeout: float = STALL_TIMEOUT_S
     max_reconnects: int = MAX_RECONNECTS
     finder: FinderConfig = DEFAULT_CONFIG
@@ -57,6 +55,14 @@ class FrameResult:
     numbers: list[Number]
     crops: list[np.ndarray] = field(default_factory=list)
     rejected: int = 0
+
+    @classmethod
+    def of(cls, reading) -> "FrameResult":
+        """The camera's view of a :class:`edgedigits.reader.Reading`."""
+        accepted = len(reading.accepted)          # the accepted digits come first, number by number
+        numbers = [Number(n.box, n.value, list(n.digits)) for n in reading.numbers]
+        return cls(list(reading.digits[:accepted]), numbers, list(reading.crops[:accepted]),
+                   len(reading.digits) - accepted)
 
 
 class Pipeline:
@@ -72,7 +78,7 @@ class Pipeline:
     """
 
     def __init__(self, recognizer, min_confidence: float | None = None,
-                 max_novelty: float | None = DEFAULT_MAX_NOVELTY, config: FinderConfig = DEFAULT_CONFIG):
+                 max_novelty: float | None = None, config: FinderConfig = DEFAULT_CONFIG):
         if min_confidence is None:
             min_confidence = recognizer.min_confidence
         self.recognizer, self.min_confidence, self.config = recognizer, min_confidence, config
@@ -80,11 +86,7 @@ class Pipeline:
         self.reader = Reader(recognizer, min_confidence=min_confidence, max_novelty=max_novelty, config=config)
 
     def __call__(self, image: np.ndarray) -> FrameResult:
-        reading = self.reader.read(image)
-        accepted = len(reading.accepted)          # the accepted digits come first, number by number
-        numbers = [Number(n.box, n.value, list(n.digits)) for n in reading.numbers]
-        return FrameResult(list(reading.digits[:accepted]), numbers, list(reading.crops[:accepted]),
-                           len(reading.digits) - accepted)
+        return FrameResult.of(self.reader.read(image))
 
 
 class LatencyStats:
@@ -258,6 +260,9 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
                 summary.stopped = f"--duration {options.duration:g} s reached" if timer else "stop requested"
             if clean:
                 _log(summary.text())
+                judge = getattr(source, "judge", None)
+                if judge is not None:
+                    _log(judge.text() + (f"; annotated video: {Path(summary.saved).resolve()}" if summary.saved else ""))
     return summary
 
 
@@ -315,6 +320,7 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
     start = time.perf_counter()
     summary.stopped = "running"
     reading = _Reading(out) if not options.json and window is None else None
+    judge = getattr(source, "judge", None)          # the demo knows what it shows
     try:
         for frame, result, done in _processed(options, source, pipeline, stop, summary):
             latency_ms = (done - frame.captured) * 1000.0
@@ -322,6 +328,8 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
             summary.digits += len(result.digits)
             summary.numbers += len(result.numbers)
             summary.latency.add(latency_ms)
+            if judge is not None:
+                judge.add(frame.image, result.digits)
             if options.json:
                 out.write(json.dumps(frame_record(frame.index, frame.time, latency_ms, result)) + "\n")
                 out.flush()

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 
 from .capture import LiveSource
-from .demo import DemoCapture
+from .demo import DemoCapture, DemoJudge
 from .files import ImagesSource, VideoFileSource, image_files, is_image_file
 from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, SourceError
 
@@ -60,7 +60,11 @@ def open_source(spec: str, *, realtime: bool = False, stop: threading.Event | No
     stop = stop or threading.Event()
     live = dict(stop=stop, stall_timeout=stall_timeout, max_reconnects=max_reconnects)
     if spec == "demo":
-        return LiveSource(lambda: DemoCapture(fps=demo_fps), "demo", "the demo source could not start.", **live)
+        judge = DemoJudge()
+        source = LiveSource(lambda: DemoCapture(fps=demo_fps, judge=judge), "demo",
+                            "the demo source could not start.", **live)
+        source.judge = judge        # the loop reports how much of the demo it read right
+        return source
     path = Path(os.path.expanduser(spec))
     is_stream = spec.isdigit() or "://" in spec or " ! " in spec or spec.startswith("/dev/video")
     if is_stream and not path.is_file():

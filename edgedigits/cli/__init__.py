@@ -3,6 +3,13 @@
 Each subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 and imports anything heavy inside ``run``. Errors raised as :class:`EdgeDigitsError` become one line
 on stderr and a non-zero exit code, without a traceback.
+
+Exit codes (the README's "Command line" lists them too): 0 done; 1 the work failed - a file, model,
+camera, backend, dataset or accuracy gate named on a valid command line is missing, broken or
+not good enough; 2 the command line itself is wrong - an unknown command, flag or name, a value out
+of range, contradictory options, or an output that exists without ``--force`` (argparse's own
+convention, kept for the checks made after parsing: :class:`~edgedigits.errors.UsageError`);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -79,6 +86,17 @@ def number(kind=float, low=None, high=None, low_open: bool = False):
         return value
 
     return parse
+
+
+def backend_name(text: str) -> str:
+    """An argparse ``type`` for ``--backend``: 'auto' or a backend edgedigits knows (exit 2 otherwise)."""
+    import argparse
+
+    from ..runtimes import NAMES
+    name = text.strip().lower()
+    if name != "auto" and name not in NAMES:
+        raise argparse.ArgumentTypeError(f"unknown backend {text!r}; choose auto or one of: {', '.join(NAMES)}")
+    return name
 
 
 positive_int = number(int, 1)

@@ -9,9 +9,9 @@ HELP = "read digits live from a camera, stream, video file, image(s) or the buil
 
 
 def add_arguments(p) -> None:
-    from . import nonneg_float, nonneg_int, positive_float, positive_int, probability
+    from . import backend_name, nonneg_float, nonneg_int, positive_float, positive_int, probability
     from ..camera.frames import MAX_RECONNECTS, STALL_TIMEOUT_S
-    from ..camera.loop import DEFAULT_MAX_NOVELTY
+    from ..novelty import DEFAULT_MAX_NOVELTY
     p.add_argument("--source", default="0",
                    help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
                         "video file, image file, folder of images, or 'demo' (synthetic live sheets of digits)")
@@ -21,7 +21,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per processed frame on stdout (summary goes to stderr)")
     p.add_argument("--save", type=Path, default=None, metavar="OUT.mp4",
-                   help="write the annotated video (.mp4, .m4v, .mov or .avi); complete even after Ctrl-C")
+                   help="write the annotated video, complete even after Ctrl-C: .mp4/.m4v/.mov (H.264 where this "
+                        "OpenCV can write it, else mp4v), .webm (VP8, 10 frames/s), .avi (Motion JPEG), or no "
+                        "suffix for one a browser plays (NAME.mp4 in H.264, else NAME.webm); the codec is printed")
     p.add_argument("--save-crops", type=Path, default=None, metavar="DIR",
                    help="save every kept 28x28 crop as DIR/<frame>_<i>_label<L>_<confidence>.png")
     p.add_argument("--duration", type=positive_float, default=None, metavar="S", help="stop after S seconds")
@@ -31,11 +33,12 @@ def add_arguments(p) -> None:
     p.add_argument("--min-confidence", type=probability, default=None, metavar="P",
                    help="drop results below this confidence as non-digits (default: the model's calibrated "
                         "threshold, from its manifest)")
-    p.add_argument("--max-novelty", type=nonneg_float, default=DEFAULT_MAX_NOVELTY, metavar="D",
-                   help="drop results farther than D from the nearest training examples of their digit (letters, "
-                        f"marks; default {DEFAULT_MAX_NOVELTY}; 0 turns the check off)")
+    p.add_argument("--max-novelty", type=nonneg_float, default=None, metavar="D",
+                   help="also drop results farther than D from the nearest training examples of their digit "
+                        f"(off by default: measured, it removed few non-digits the model keeps and dropped a "
+                        f"quarter of real scanned digits; {DEFAULT_MAX_NOVELTY} is its calibrated value)")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
-    p.add_argument("--backend", default="auto", help="inference backend (default auto; see 'edgedigits backends')")
+    p.add_argument("--backend", type=backend_name, default="auto", help="inference backend (default auto; see 'edgedigits backends')")
     p.add_argument("--device", default="auto", help="device of the backend (default auto)")
     p.add_argument("--precision", default="auto", help="fp32, fp16, int8 or auto")
     p.add_argument("--threads", type=nonneg_int, default=1, metavar="N",

@@ -41,17 +41,23 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import sys
+    import time
 
     from ..export.pipeline import ExportOptions, export_bundle, parse_formats
 
+    start = time.perf_counter()
+
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    def progress(step: int, total: int, target: str) -> None:
+        log(f"[{step}/{total}] {target} ... ({time.perf_counter() - start:.0f} s so far)")
 
     options = ExportOptions(model=args.model, out=args.out, formats=parse_formats(args.formats), int8=args.int8,
                             fp16=args.fp16, calib_size=args.calib_size, max_drop=args.max_drop,
                             max_batch=args.max_batch, force=args.force, data=args.data,
                             partial=args.partial)
-    report = export_bundle(options, log=log)
+    report = export_bundle(options, log=log, progress=progress)
     print(report.table())
     print(f"\nFP32 accuracy {report.baseline:.2%} on {report.evaluation['images']:,} images "
           f"({report.evaluation['source']}); drop = FP32 minus the artifact's accuracy. "

@@ -22,11 +22,11 @@ Text output, one line per file: the numbers with their digits' lowest confidence
 
 
 def add_arguments(p) -> None:
-    from . import probability
+    from . import backend_name, probability
     p.description = DESCRIPTION
     p.add_argument("images", nargs="+", help="image files or folders of images")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
-    p.add_argument("--backend", default="auto", help="inference backend (default auto)")
+    p.add_argument("--backend", type=backend_name, default="auto", help="inference backend (default auto)")
     p.add_argument("--precision", default="auto", help="fp32, int8 or auto")
     p.add_argument("--min-confidence", type=probability, default=None,
                    help="below this confidence a mark is reported as not a digit "

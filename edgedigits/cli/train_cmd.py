@@ -51,7 +51,6 @@ def run(args) -> int:
     if args.recipe in FINE_TUNES and not cfg.init_from and not args.resume:
         raise UsageError(f"--recipe {args.recipe} fine-tunes a trained model: pass --init-from with its bundle "
                          "(train one with --recipe base first).")
-    bundle = train(cfg, args.out, data_dir=args.data, threads=args.threads, resume=args.resume,
-                   progress=not args.no_progress)
-    print(f"bundle written to {bundle}")
+    train(cfg, args.out, data_dir=args.data, threads=args.threads, resume=args.resume,
+          progress=not args.no_progress)       # announces the bundle it wrote
     return 0

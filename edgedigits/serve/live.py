@@ -13,18 +13,9 @@ import time
 
 import numpy as np
 
-from .core import read_json
-
-
-def overlay_result(reading: dict):
-    """A reading dict in the shape :func:`edgedigits.camera.overlay.draw` expects."""
-    from types import SimpleNamespace
-
-    from ..recognizer import Digit
-    digits = [Digit(tuple(d["box"]), d["label"], d["confidence"]) for d in reading["digits"]]
-    numbers = [SimpleNamespace(box=tuple(n["box"]), value=n["value"], members=range(len(n["value"])))
-               for n in reading["numbers"]]
-    return SimpleNamespace(digits=digits, numbers=numbers)
+from ..camera.frames import SourceError, log
+from ..camera.loop import FrameResult
+from ..camera.overlay import draw
 
 
 class LiveView:
@@ -57,7 +48,6 @@ class LiveView:
         self._thread.start()
 
     def _run(self) -> None:
-        from ..camera.sources import SourceError, _log
         start = time.perf_counter()
         try:
             self.state = "running"
@@ -69,10 +59,10 @@ class LiveView:
                 self._publish(frame, start)
         except SourceError as exc:
             self.state = f"the source failed: {exc}"
-            _log(f"live view: {exc}")
+            log(f"live view: {exc}")
         except Exception as exc:          # the API keeps serving; the page shows why the view stopped
             self.state = f"the live view stopped: {type(exc).__name__}: {exc}"
-            _log(self.state)
+            log(self.state)
         finally:
             self._source.close()
             with self.cond:
@@ -81,14 +71,14 @@ class LiveView:
     def _publish(self, frame, start: float) -> None:
         import cv2
 
-        from ..camera.overlay import draw
         t0 = time.perf_counter()
-        reading = read_json(self.recognizer, frame.image)
+        result = self.recognizer.read(frame.image)
         ms = (time.perf_counter() - t0) * 1000
+        reading = result.to_dict()
         self.frames += 1
         fps = self.frames / max(1e-6, time.perf_counter() - start)
         info = self.recognizer.info
-        annotated = draw(frame.image, overlay_result(reading), f"{fps:.0f} FPS | {info.backend} | frame {frame.index}")
+        annotated = draw(frame.image, FrameResult.of(result), f"{fps:.0f} FPS | {info.backend} | frame {frame.index}")
         ok, jpeg = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         reading = dict(reading, frame=frame.index, time=round(frame.time, 3), latency_ms=round(ms, 2))
         with self.cond:

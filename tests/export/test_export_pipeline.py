@@ -166,22 +166,22 @@ def test_export_from_a_training_checkpoint_is_checked_against_pytorch(tmp_path, 
 
 def test_int8_method_is_chosen_on_validation_images_never_on_the_evaluation_set(tmp_path, monkeypatch):
     """Every INT8 candidate the chooser measures runs on the validation images; the evaluation set only gates."""
-    from edgedigits import runtimes
+    from edgedigits.export import pipeline
     from edgedigits.export.quantize import CANDIDATES
     images, labels = _heldout()
     evaluation = datasets.ImageSet(images, labels, "shipped-heldout-sample")
     validation = _calibration(300)
-    ctx = Context(open_source(None, tmp_path), evaluation, _calibration(200), tmp_path, 64, log=lambda *_: None,
+    ctx = Context(load_model_source(None, tmp_path), evaluation, _calibration(200), tmp_path, 64, log=lambda *_: None,
                   validation=validation)
-    seen, real_open = [], runtimes.open_file
+    seen, real_open = [], pipeline.open_file
 
-    def spying_open(path, format, precision, **kwargs):
-        session = real_open(path, format, precision, **kwargs)
+    def spying_open(path, format, precision, *args, **kwargs):
+        session = real_open(path, format, precision, *args, **kwargs)
         run = session.run
         session.run = lambda x: (seen.append((precision, x)), run(x))[1]
         return session
 
-    monkeypatch.setattr(runtimes, "open_file", spying_open)
+    monkeypatch.setattr(pipeline, "open_file", spying_open)
     ctx.parity = 1.01                      # unreachable, so every calibration method is tried and compared
     _, facts = ctx.int8_onnx()
     assert list(facts["tried"]) == list(CANDIDATES)

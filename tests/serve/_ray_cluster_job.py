@@ -44,7 +44,7 @@ def main(result_path: str, images: str, out: str) -> None:
     from ray.cluster_utils import Cluster
 
     from edgedigits.batch import Model, run_batch
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     result: dict = {}
     t0 = time.perf_counter()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})

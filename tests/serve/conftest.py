@@ -106,7 +106,7 @@ def token_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def heldout():
     """The shipped 1,000 MNIST *test* digits (never trained on)."""
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     return load_sample("heldout")
 
 

@@ -48,7 +48,7 @@ def cluster_run(tmp_path_factory):
     if not _netns_works():
         _missing("cannot make a loopback-only network namespace here (needs root, unshare and ip)")
     from edgedigits.camera.render import render_scene
-    from edgedigits.export.samples import load_sample
+    from edgedigits.samples import load_sample
     root = tmp_path_factory.mktemp("ray")
     images = root / "images"
     images.mkdir()
