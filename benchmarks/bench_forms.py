@@ -64,28 +64,17 @@ def edgedigits_reader(model=None):
     """edgedigits on one thread, through the one reader when it exists, else the camera Pipeline."""
     from edgedigits.recognizer import Recognizer
     rec = Recognizer(model, threads=1)
-    read, path = _adapter_before_the_reader(rec)
+    read, path = _read_with(rec)
     info = rec.info
     return read, f"edgedigits ({path}; {info.backend}/{info.device}/{info.precision}, {info.artifact})"
 
 
-def _adapter_before_the_reader(rec):
-    """ADAPTER, delete once the one reader (edgedigits/reader.py) is merged: reads a page through
-    ``Recognizer.read`` when it returns a Reading with numbers, else through the camera Pipeline
-    (the "before" path, which groups numbers). Returns (read function, which path)."""
-    probe = rec.read(np.full((32, 32, 3), 255, np.uint8))
-    if hasattr(probe, "numbers"):
-        def read(image):
-            r = rec.read(image)
-            return [(d.box, d.label) for d in r.accepted], [(n.box, n.value) for n in r.numbers]
-        return read, "Recognizer.read"
-    from edgedigits.camera.loop import Pipeline
-    pipeline = Pipeline(rec)
-
-    def read_before(image):
-        r = pipeline(image)
-        return [(d.box, d.label) for d in r.digits], [(n.box, n.value) for n in r.numbers]
-    return read_before, "camera Pipeline (before the one reader)"
+def _read_with(rec):
+    """The one reader as the benchmark scores it: (box, label) per digit, (box, value) per number."""
+    def read(image):
+        r = rec.read(image)
+        return [(d.box, d.label) for d in r.accepted], [(n.box, n.value) for n in r.numbers]
+    return read, "Recognizer.read"
 
 
 def text_boxes_to_reading(boxes):

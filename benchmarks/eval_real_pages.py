@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_forms import Tally, _adapter_before_the_reader, one_thread   # noqa: E402
+from bench_forms import Tally, _read_with, one_thread   # noqa: E402
 from formgen import DigitSource, make_page, score_page           # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     one_thread()
     from edgedigits.recognizer import Recognizer
     rec = Recognizer(args.model, threads=1)
-    read, path = _adapter_before_the_reader(rec)
+    read, path = _read_with(rec)
     info = rec.info
     res = {"name": args.name, "reader": f"edgedigits {path} ({info.backend}/{info.device}/{info.precision}, {info.artifact})",
            "command": "python benchmarks/eval_real_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),

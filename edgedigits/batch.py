@@ -131,7 +131,7 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS):
     import cv2
     import numpy as np
 
-    from .camera.sources import quiet_opencv
+    from .images import quiet_opencv
     from .serve.core import decode_image
     if not data:
         raise InputError("the file is empty")

@@ -30,7 +30,7 @@ SLOW_FPS, SLOW_WIDTH = 10.0, 480
 
 def quiet():
     """OpenCV's and FFmpeg's log silenced (an unsupported tag prints lines our message replaces)."""
-    from .sources import quiet_opencv
+    from ..images import quiet_opencv
     return quiet_opencv()
 
 

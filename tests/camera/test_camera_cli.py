@@ -181,10 +181,11 @@ def test_letters_are_dropped_by_confidence_and_by_the_novelty_check(recognizer, 
     """W, M and H beside the digits 4, 7, 1: the loop reports only the digits.
 
     Two independent checks drop the letters: the shipped model's calibrated confidence (it was
-    trained to be unsure of non-digits), and the novelty check, which must work on its own for
-    models that were not (shown here with confidence switched off).
+    trained to be unsure of non-digits; the default), and the opt-in novelty check, which must
+    work on its own for models that were not (shown here with confidence switched off).
     """
     from edgedigits.camera.loop import Pipeline
+    from edgedigits.novelty import DEFAULT_MAX_NOVELTY
     images, labels = heldout
     sheet = np.full((220, 640, 3), 225, np.uint8)
     for k, letter in enumerate("WMH"):
@@ -202,7 +203,8 @@ def test_letters_are_dropped_by_confidence_and_by_the_novelty_check(recognizer, 
     unchecked = Pipeline(recognizer, min_confidence=0.0, max_novelty=None)(sheet)
     assert sum(d.box[0] < 360 for d in unchecked.digits) == 3          # the letters are found as marks
     assert labels_of(Pipeline(recognizer, max_novelty=None)(sheet)) == digits_only      # confidence alone
-    assert labels_of(Pipeline(recognizer, min_confidence=0.0)(sheet)) == digits_only    # novelty alone
+    assert labels_of(Pipeline(recognizer, min_confidence=0.0,
+                              max_novelty=DEFAULT_MAX_NOVELTY)(sheet)) == digits_only   # novelty alone
     assert labels_of(Pipeline(recognizer)(sheet)) == digits_only                        # the defaults
 
 
