@@ -205,7 +205,9 @@ def compare(host: dict, arm: dict, pairs: list[str]) -> list[dict]:
 
 
 def predict_labels(stdout: str) -> dict:
-    return {Path(r["file"]).name: r.get("label") for r in map(json.loads, stdout.strip().splitlines())}
+    """``{file name: the numbers read in it}`` from ``predict --json`` (one reading per file)."""
+    return {Path(r["file"]).name: "|".join(n["value"] for n in r["numbers"])
+            for r in map(json.loads, stdout.strip().splitlines())}
 
 
 def cli_checks(arm: Arm64, host_argv, host_env, site: Path) -> dict:
