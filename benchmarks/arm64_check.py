@@ -3,7 +3,7 @@
     python benchmarks/arm64_check.py [--backends onnxruntime,opencv,openvino] [--cache DIR] [--no-write]
 
 What it runs on aarch64 (Debian bookworm's Python 3.11, the aarch64 wheels of numpy, onnxruntime,
-opencv-python-headless and openvino, and a wheel of this checkout):
+opencv-python-headless, platformdirs and openvino, and a wheel of this checkout):
 
 - ``Recognizer`` on the 1,000 shipped held-out digits with each backend and precision asked for,
   compared label by label with the same backend on this host;
@@ -51,7 +51,7 @@ RESULTS = REPO / "benchmarks" / "results"
 SUITE = "bookworm"
 PYTHON = "python3.11"
 PACKAGES = "python3.11-minimal,libpython3.11-stdlib,libstdc++6"
-WHEELS = ("numpy", "onnxruntime", "opencv-python-headless", "openvino")
+WHEELS = ("numpy", "onnxruntime", "opencv-python-headless", "platformdirs", "openvino")
 MANYLINUX = [f"manylinux_2_{minor}_aarch64" for minor in range(17, 37)]
 # (backend, precision) pairs compared; the CI run keeps to ONNX Runtime.
 ALL_BACKENDS = ("onnxruntime", "opencv", "openvino")
@@ -120,7 +120,8 @@ def arm64_root(cache: Path) -> Path:
 def arm64_site(cache: Path) -> Path:
     """The aarch64 wheels of the dependencies, unpacked into one folder (once)."""
     site = cache / "site"
-    if (site / ".complete").exists():
+    stamp = " ".join(WHEELS)                   # a changed list of wheels unpacks the folder again
+    if (site / ".complete").exists() and (site / ".complete").read_text() == stamp:
         return site
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", tag)]
     target = ["--only-binary=:all:", *platforms, "--python-version", "3.11", "--implementation", "cp"]
@@ -131,7 +132,7 @@ def arm64_site(cache: Path) -> Path:
     shutil.rmtree(site, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                     *target, *map(str, sorted(wheels.glob("*.whl")))], check=True)
-    (site / ".complete").write_text("")
+    (site / ".complete").write_text(stamp)
     return site
 
 
