@@ -317,12 +317,18 @@ def main(argv=None) -> int:
            "command": "python benchmarks/bench_forms.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     res["sets"] = run(args, readers)
     res["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    before = args.out / "forms_before.json"
-    if args.name != "forms_before" and before.exists():
+    return report(res, args.out, args.name, "forms_before", markdown)
+
+
+def report(res: dict, out: Path, name: str, before_stem: str, markdown) -> int:
+    """Write ``res`` as <name>.json and .md (the markdown beside ``before_stem``.json when that exists,
+    unless this run is the before run itself), print the markdown; returns the exit code 0."""
+    before = out / f"{before_stem}.json"
+    if name != before_stem and before.exists():
         res["before"] = json.loads(before.read_text())
     from edgedigits._io import write_report
     text = markdown(res)
-    write_report(args.out, args.name, {k: v for k, v in res.items() if k != "before"}, text)
+    write_report(out, name, {k: v for k, v in res.items() if k != "before"}, text)
     print(text)
     return 0
 

@@ -21,7 +21,6 @@ benchmarks/results/real_pages_before.json exists the report puts its figures bes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_forms import Tally, _read_with, one_thread   # noqa: E402
+from bench_forms import Tally, _read_with, one_thread, report   # noqa: E402
 from formgen import DigitSource, make_page, score_page           # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -149,14 +148,7 @@ def main(argv=None) -> int:
                              "scan": on_forms(read, images, labels, name, args.seed, photo=False),
                              "photo": on_forms(read, images, labels, name, args.seed, photo=True)}
         print(f"{name} done", file=sys.stderr, flush=True)
-    before = args.out / "real_pages_before.json"
-    if args.name != "real_pages_before" and before.exists():
-        res["before"] = json.loads(before.read_text())
-    from edgedigits._io import write_report
-    text = markdown(res)
-    write_report(args.out, args.name, {k: v for k, v in res.items() if k != "before"}, text)
-    print(text)
-    return 0
+    return report(res, args.out, args.name, "real_pages_before", markdown)
 
 
 if __name__ == "__main__":
