@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .paper import Field, Structure, is_structure_suspect, page_region, separate_lines
+from .paper import Field, Structure, is_structure_suspect, page_region, separate_lines, shrink
 from .paper import fields as paper_fields
 from .preprocess import mnist_normalize, to_gray
 
@@ -125,17 +125,18 @@ class Number:
     members: list[int]
 
 
-def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15) -> np.ndarray:
+def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15,
+                     small: np.ndarray | None = None) -> np.ndarray:
     """The brightness of the paper under every pixel (uint8, like ``gray``).
 
     It is the local maximum (over ``window`` x the shorter side) of a low-resolution copy,
     blurred and scaled back up: it follows lighting gradients and wide shadows but ignores
-    the ink.
+    the ink. ``small``: :func:`edgedigits.paper.shrink` (gray, cell) when the caller has it already.
     """
     h, w = gray.shape
     cell = max(1, min(cell, min(h, w) // 8))
-    sw, sh = max(1, w // cell), max(1, h // cell)
-    small = cv2.resize(gray[:sh * cell, :sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)  # whole cells: fast
+    if small is None or small.shape != (max(1, h // cell), max(1, w // cell)):
+        small = shrink(gray, cell)                 # whole cells: fast
     k = max(3, int(round(window * min(h, w) / cell)) | 1)
     small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     small = cv2.blur(small, (3, 3))
@@ -154,15 +155,23 @@ def ink_mask(gray: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> tuple[n
     A pixel is ink when it is darker than its paper by at least ``config.contrast`` (a fraction)
     and by at least ``config.min_contrast_levels`` grey levels.
     """
+    smooth, paper, mask, _ = _ink(gray, config)
+    return smooth, paper, mask
+
+
+def _ink(gray: np.ndarray, config: FinderConfig):
+    """:func:`ink_mask` and the low-resolution copy of the frame it estimated the paper from."""
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
-    paper = paper_brightness(smooth, config.background_cell, config.paper_window)
+    h, w = gray.shape
+    small = shrink(smooth, max(1, min(config.background_cell, min(h, w) // 8)))
+    paper = paper_brightness(smooth, config.background_cell, config.paper_window, small)
     relative = cv2.convertScaleAbs(paper, alpha=1.0 - config.contrast)
     absolute = cv2.subtract(paper, np.full_like(paper, config.min_contrast_levels))
     mask = cv2.compare(smooth, cv2.min(relative, absolute), cv2.CMP_LT)
     if config.join > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (config.join, config.join))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-    return smooth, paper, mask
+    return smooth, paper, mask, small
 
 
 def _union(a, b):
@@ -466,8 +475,8 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
     if _light_on_dark(gray, config.polarity):
         gray = cv2.bitwise_not(gray)
     work, scale = _working_copy(gray, config.max_pixels)
-    smooth, paper, mask = ink_mask(work, config)
-    page = page_region(work) if config.find_page else None
+    smooth, paper, mask, small = _ink(work, config)
+    page = page_region(smooth, small=small) if config.find_page else None
     if page is not None:
         mask = cv2.bitwise_and(mask, page)
     smallest = max(3, config.min_height // 4)
