@@ -18,8 +18,8 @@ Works on the binary ink mask of :func:`edgedigits.vision.ink_mask` (pure numpy +
   are put back, so a digit written across a box edge stays whole;
 - the holes of the line network are the cells: :func:`fields` turns them into the fields digits
   are grouped by (a comb field = one row of adjacent boxes, a table cell or single box, an
-  underline); squared paper (many equal cells) gives no fields, its digits are grouped as free
-  writing.
+  underline); squared paper (many equal cells) is one grid field, whose numbers are the runs of
+  neighbouring squares written in, one digit per square.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ class Field:
 
     Attributes:
         box: the area (frame pixels) a digit's centre must fall in (an underline: the band above it).
-        kind: 'comb' (a row of adjacent boxes), 'cell' (a single box or a table cell) or 'underline'.
-        cells: the boxes of a comb field, left to right.
+        kind: 'comb' (a row of adjacent boxes), 'cell' (a single box or a table cell), 'underline'
+            or 'grid' (squared paper: one digit per square, a blank square between numbers).
+        cells: the boxes of a comb field, left to right; of a grid, row by row.
     """
     box: Box
     kind: str
@@ -315,14 +316,23 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
 
 
 def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
-    """Typical thickness of some lines running along axis ``along`` (1 = x): a low (20th)
-    percentile of the count of line pixels across them, per line (a digit lying on the line
-    over most of its length does not count)."""
+    """Typical thickness of some lines running along axis ``along`` (1 = x): per line, a low (20th)
+    percentile of the count of its pixels across it (a digit lying on the line over part of its
+    length does not count); the median over the lines at least half as long as the longest
+    (short pieces, such as a divider broken by a digit, do not count)."""
     if not boxes:
         return 0.0
-    counts = cv2.reduce(lines, 0 if along == 1 else 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
-    counts = counts[counts > 0]
-    return float(np.percentile(counts, 20)) / len(boxes) if counts.size else 0.0
+    length = [b[2] if along == 1 else b[3] for b in boxes]
+    values = []
+    for (x, y, w, h), n in zip(boxes, length):
+        if n < 0.5 * max(length):
+            continue
+        counts = cv2.reduce(lines[y:y + h, x:x + w], 0 if along == 1 else 1, cv2.REDUCE_SUM,
+                            dtype=cv2.CV_32S).ravel() // 255
+        counts = counts[counts > 0]
+        if counts.size:
+            values.append(float(np.percentile(counts, 20)))
+    return float(np.median(values)) if values else 0.0
 
 
 def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
@@ -338,8 +348,6 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
     lines = cv2.bitwise_or(grown_h, grown_v)
     residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
     comb = len(hboxes) == 2 and len(vboxes) >= 3
-    if residual.any():
-        residual = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
     several = len(hboxes) >= 3 or len(vboxes) >= 3       # a comb, a table or a grid, not one box
     whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines
     if comb:                                             # a divider with a gap still closes its box
@@ -347,7 +355,26 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
         for x, _, w, _ in vboxes:
             cv2.rectangle(whole, (x, top), (x + w - 1, bottom - 1), 255, cv2.FILLED)
     cells = _cells(whole, min_height)
+    if residual.any():
+        kept = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
+        residual = _no_stacked_joins(residual, kept, cells) if several and cells else kept
     return Lines(residual, hboxes, vboxes, cells)
+
+
+def _no_stacked_joins(residual: np.ndarray, restored: np.ndarray, cells: list[Box]) -> np.ndarray:
+    """``restored`` (``residual`` with line crossings put back), except where putting them back
+    joined ink into a piece taller or wider than 1.4 cells of the grid or table: there two digits
+    in neighbouring cells touch the line between them, one stroke does not cross it."""
+    ch = float(np.median([c[3] for c in cells]))
+    cw = float(np.median([c[2] for c in cells]))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(restored, connectivity=8)
+    big = (stats[:, cv2.CC_STAT_HEIGHT] > 1.4 * ch) | (stats[:, cv2.CC_STAT_WIDTH] > 1.4 * cw)
+    big[0] = False
+    if not big.any():
+        return restored
+    lut = np.where(big, 255, 0).astype(np.uint8)
+    undo = cv2.bitwise_and(lut[labels], cv2.bitwise_and(restored, cv2.bitwise_not(residual)))
+    return cv2.bitwise_and(restored, cv2.bitwise_not(undo))
 
 
 def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, along: int) -> np.ndarray:
@@ -356,7 +383,7 @@ def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, alo
     a pen stroke lying along it, which is kept."""
     if not boxes:
         return lines
-    k = int(max(1.0, _thickness(lines, boxes, along))) + 3
+    k = int(max(1.0, _thickness(lines, boxes, along))) + 2
     shape = (1, k) if along == 1 else (k, 1)
     stroke = _open(lines, shape)
     grown = cv2.bitwise_and(cv2.dilate(lines, None), component)
@@ -417,7 +444,7 @@ def fields(lines: Lines, offset: tuple[int, int], frame_width: int, min_height: 
     """The fields of one component's lines, in frame pixels (``offset`` = the component's corner).
 
     A row of adjacent boxes is one comb field; other cells are fields of their own; squared paper
-    gives none. A horizontal line enclosing no cell, at least six digit heights long and shorter
+    is one 'grid' field (its numbers are the runs of written squares in a row). A horizontal line enclosing no cell, at least six digit heights long and shorter
     than half the frame is an underline (a longer one is a ruled line: its digits are grouped as
     free writing).
     """
@@ -427,7 +454,9 @@ def fields(lines: Lines, offset: tuple[int, int], frame_width: int, min_height: 
         return (b[0] + ox, b[1] + oy, b[2], b[3])
     cells = [moved(c) for c in lines.cells]
     if _is_grid(cells):
-        return []
+        x0, y0 = min(c[0] for c in cells), min(c[1] for c in cells)
+        x1, y1 = max(c[0] + c[2] for c in cells), max(c[1] + c[3] for c in cells)
+        return [Field((x0, y0, x1 - x0, y1 - y0), "grid", tuple(sorted(cells, key=lambda c: (c[1], c[0]))))]
     if _one_row(cells):
         cells.sort()
         x0, y0 = cells[0][0], min(c[1] for c in cells)

@@ -225,11 +225,36 @@ def _union(boxes) -> Box:
     return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
+def _grid_runs(boxes: list[Box], members: list[int], cells: tuple[Box, ...]) -> list[list[int]] | None:
+    """The digits on squared paper as numbers: one digit per square, the digits in neighbouring
+    squares of one row form a number (a blank square, or more, between numbers). None when the
+    digits are much taller than the squares: writing across the squares, grouped as free writing."""
+    cw = float(np.median([c[2] for c in cells]))
+    ch = float(np.median([c[3] for c in cells]))
+    if np.median([boxes[i][3] for i in members]) > 1.3 * ch:
+        return None
+    centres = np.array([_centre(c) for c in cells], np.float32)
+    square = {}
+    for i in members:                    # the square holding the digit's centre (the nearest one)
+        cx, cy = _centre(boxes[i])
+        square[i] = centres[int(np.argmin(np.abs(centres[:, 0] - cx) / cw + np.abs(centres[:, 1] - cy) / ch))]
+    runs: list[list[int]] = []
+    for i in sorted(members, key=lambda i: (round(float(square[i][1]) / ch), float(square[i][0]))):
+        sx, sy = square[i]
+        last = runs[-1][-1] if runs else None
+        if last is not None and abs(square[last][1] - sy) < 0.5 * ch and 0 < sx - square[last][0] < 1.5 * cw:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
 def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
     """Indexes of the accepted ``digits``, grouped into numbers, each in reading order.
 
-    The digits of one field (comb field, cell, underline) form one number; the rest are grouped
-    by :func:`edgedigits.vision.group_numbers`. Numbers come line by line (boxes overlapping
+    The digits of one field (comb field, cell, underline) form one number; on squared paper (a
+    grid field) the digits in neighbouring squares of a row do; the rest are grouped by
+    :func:`edgedigits.vision.group_numbers`. Numbers come line by line (boxes overlapping
     vertically by half are one line), left to right in each.
     """
     accepted = [i for i, d in enumerate(digits) if d.rejected is None]
@@ -239,7 +264,13 @@ def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
     for i in accepted:
         f = _field_of(boxes[i], fields) if fields else None
         (free if f is None else by_field.setdefault(f, [])).append(i)
-    groups = [_reading_order(boxes, members) for members in by_field.values()]
+    groups = []
+    for f, members in by_field.items():
+        runs = _grid_runs(boxes, members, fields[f].cells) if fields[f].kind == "grid" else [members]
+        if runs is None:                 # free writing over squared paper
+            free += members
+            continue
+        groups += [_reading_order(boxes, run) for run in runs]
     for n in group_numbers([boxes[i] for i in free], [digits[i].label for i in free]):
         groups.append([free[k] for k in n.members])
     spans = [_union([boxes[i] for i in g]) for g in groups]

@@ -107,6 +107,28 @@ def test_squared_paper(rec, hand):
     assert _values(reading) == ["2024", "75"]
 
 
+def test_squared_paper_one_digit_per_square(rec, hand):
+    """Numbers written one digit per square, a blank square between them; digits in two rows
+    touching the line between them stay two digits."""
+    images, labels = hand
+    page = blank(700, 400)
+    sq = 40
+    for x in range(20, 700, sq):
+        cv2.line(page, (x, 20), (x, 380), 110, 1)
+    for y in range(20, 400, sq):
+        cv2.line(page, (20, y), (680, y), 110, 1)
+
+    def in_square(value, col, row, k=0, height=24, dy=8):
+        for i, ch in enumerate(value):
+            stamp(page, pick(images, labels, int(ch), k), 20 + (col + i) * sq + 12, 20 + row * sq + dy, height)
+    in_square("31", 2, 2)                       # small in their squares: too far apart for free writing
+    in_square("580", 5, 2, k=1)                 # one blank square after "31"
+    in_square("7", 3, 3, height=30, dy=10)      # the row below, its foot on the line under it ...
+    in_square("2", 3, 4, height=26, dy=3)       # ... and this one just under that line
+    reading = rec.read(page)
+    assert _values(reading) == ["31", "580", "7", "2"]
+
+
 def test_a_table_gives_one_number_per_cell(rec, hand):
     images, labels = hand
     page = blank(900, 400)
