@@ -253,29 +253,75 @@ def _ends_on_lines(box: Box, horizontal: np.ndarray, reach: int = 4) -> bool:
     return top.any() and bottom.any()
 
 
-def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, k0: int) -> list[int]:
-    """Vertical pieces standing where a comb's evenly spaced dividers are (at a multiple of the
-    spacing of the dividers found) and touching a horizontal line: dividers with a gap in them
-    (a light printed line, a digit written over it), which are not read as 1s."""
-    if len(keep) < 3:
+def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int]:
+    """The vertical lines of a comb (two horizontal lines) that stand on its dividers' even spacing.
+
+    A digit's stem reaching from the top line to the bottom one (a 1, a 4, a 7 written to the
+    size of its box) looks like a divider on its own. The spacing and offset are those that put
+    the most full-height lines (>= 0.8 of the comb's height) on one lattice, the spacing nearest
+    the comb's height among equals (spacings tried: the comb's height and the gaps between full
+    lines split in 1-6); lines off it by more than 8 % of the spacing are dropped. Nothing is
+    dropped unless three lines, or two at least two boxes apart, are on the lattice.
+    """
+    if len(hboxes) != 2 or len(keep) < 3:
+        return keep
+    height = max(b[1] + b[3] for b in hboxes) - min(b[1] for b in hboxes)
+    xs = {i: stats[i, 0] + stats[i, 2] / 2.0 for i in keep}
+    full = sorted(xs[i] for i in keep if stats[i, cv2.CC_STAT_HEIGHT] >= 0.8 * height)
+    if len(full) < 3:
+        return keep
+    pitches = {float(height)} | {(b - a) / k for a in full for b in full if b > a for k in range(1, 7)
+                                 if (b - a) / k >= 0.4 * height}
+
+    def fits(x, ref, p):
+        k = (x - ref) / p
+        return abs(k - round(k)) * p <= max(2.0, 0.08 * p)
+    # the most lines on one lattice; of those, the spacing nearest the comb's height (square boxes)
+    count, _, p, ref = max((sum(fits(x, ref, p) for x in full), -abs(p - height), p, ref)
+                           for p in pitches for ref in full)
+    if count < 2 or count < 3 and full[-1] - full[0] < 1.5 * p:
+        return keep
+    return [i for i in keep if fits(xs[i], ref, p)]
+
+
+def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hboxes: list[Box],
+                      k0: int) -> list[int]:
+    """Vertical pieces standing where a comb's evenly spaced dividers are and touching one of its
+    horizontal lines: dividers with a gap in them (a light printed line, a digit written over
+    it) and half-height dividers rising from the bottom line, which are not read as 1s.
+
+    The spacing is the smallest gap between the whole dividers found (when there are two, at
+    least 0.4 of the comb's height apart), else the comb's height (square boxes); a piece is a
+    divider when it stands within 6 % of it (2 px at least) of a multiple of it from a whole
+    divider and is at least 0.3 of the comb's height tall.
+    """
+    if len(hboxes) < 2:
         return []
+    top = min(b[1] for b in hboxes)
+    bottom = max(b[1] + b[3] for b in hboxes)
+    height = bottom - top
     xs = np.sort([stats[i, 0] + stats[i, 2] / 2.0 for i in keep])
-    pitch = float(np.median(np.diff(xs)))
+    gaps = np.diff(xs)
+    gaps = gaps[gaps >= 0.4 * height]
+    pitch = float(gaps.min()) if gaps.size else float(height)
     if pitch < k0:
         return []
-    extra = []
+    pieces = []
     for i in range(1, len(stats)):
-        if i in keep or stats[i, cv2.CC_STAT_HEIGHT] < k0:
+        if i in keep or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
             continue
         x, y, w, h = (int(v) for v in stats[i, :4])
-        k = (x + w / 2.0 - xs[0]) / pitch
-        if w > max(4, 0.2 * h) or abs(k - round(k)) * pitch > 3:
+        if w > max(4, 0.2 * h):
             continue
         near_top = hlines[max(0, y - 3):y + 4, max(0, x - 3):x + w + 3].any()
         near_bottom = hlines[max(0, y + h - 4):y + h + 3, max(0, x - 3):x + w + 3].any()
         if near_top or near_bottom:
-            extra.append(i)
-    return extra
+            pieces.append((x + w / 2.0, i))
+    if not pieces or not len(xs):
+        return []
+    near = max(2.0, 0.06 * pitch)
+    return [i for c, i in pieces
+            if any(abs((c - r) / pitch - round((c - r) / pitch)) * pitch <= near for r in xs)]
 
 
 def separate_lines(component: np.ndarray, min_height: int, frame_height: int) -> Lines | None:
@@ -303,7 +349,8 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     tall = stats[:, cv2.CC_STAT_HEIGHT]
     keep = [i for i in range(1, n) if tall[i] >= LONE_LINE * frame_height
             or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))]
-    keep += _regular_dividers(keep, stats, hlines, k0)
+    keep = _on_pitch(keep, stats, hboxes)
+    keep += _regular_dividers(keep, stats, hlines, hboxes, k0)
     vlines = np.zeros_like(component)
     if keep:
         lut = np.zeros(n, np.uint8)
