@@ -14,7 +14,8 @@ goes through :meth:`Reader.read`, so one image gives one answer everywhere. The 
    fields, table cells, checkboxes;
 2. normalise each blob like MNIST (done by ``locate``) and classify all of them in one batch;
 3. reject what is not a digit: below ``min_confidence``, or (``max_novelty``) unlike every
-   training example of the digit it was read as (:mod:`edgedigits.novelty`);
+   training example of the digit it was read as (:mod:`edgedigits.novelty`), or one of the few
+   marks read as digits in a word or a field of letters (a printed label, a name in a comb);
 4. group the accepted digits into numbers: the digits of one comb field, one box or cell, or one
    underline form one number in reading order; free writing is grouped by line and spacing
    (:func:`edgedigits.vision.group_numbers`).
@@ -32,6 +33,7 @@ from .vision import DEFAULT_CONFIG, FinderConfig, InkBlob, group_numbers, locate
 
 Box = tuple[int, int, int, int]
 LOW_CONFIDENCE = "low confidence"
+AMONG_LETTERS = "among letters"
 UNLIKE_HANDWRITING = "unlike handwriting"
 
 
@@ -43,7 +45,8 @@ class Digit:
         box: (x, y, w, h) in the input image's pixels.
         label: the digit, 0-9.
         confidence: its probability, 0..1.
-        rejected: None when accepted, else why not ("low confidence", "unlike handwriting").
+        rejected: None when accepted, else why not: "low confidence", "unlike handwriting", or
+            "among letters" (read as a digit, but in a word or field whose other marks are not digits).
     """
     box: Box
     label: int
@@ -157,7 +160,7 @@ class Reader:
             return Reading((), (), size)
         batch = np.stack([b.crop for b in blobs])
         result = self.recognizer.classify(batch)
-        why = self._rejections(batch, result)
+        why = _among_letters([b.box for b in blobs], self._rejections(batch, result), fields)
         digits = [Digit(b.box, int(k), float(c), w)
                   for b, k, c, w in zip(blobs, result.labels, result.confidences, why)]
         return _assemble(digits, [b.crop for b in blobs], fields, size)
@@ -175,6 +178,32 @@ class Reader:
                 if f:
                     why[i] = UNLIKE_HANDWRITING
         return why
+
+
+def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field]) -> list[str | None]:
+    """``why`` with the accepted marks of a word rejected too: in a run of at least three marks on
+    one line, close together (a printed label, a name), or in one comb field or box, where most
+    marks are not digits, the few read as digits are letters (an l or an I read as 1, an O as 0)."""
+    groups: dict[int, list[int]] = {}
+    free = []
+    for i, b in enumerate(boxes):
+        f = _field_of(b, fields) if fields else None
+        if f is not None and fields[f].kind == "grid":
+            continue                      # one digit per square: no words there
+        if f is None or fields[f].kind == "underline":
+            free.append(i)
+        else:
+            groups.setdefault(f, []).append(i)
+    runs = list(groups.values())
+    runs += [[free[k] for k in n.members] for n in group_numbers([boxes[i] for i in free], [0] * len(free))]
+    out = list(why)
+    for run in runs:
+        rejected = sum(why[i] is not None for i in run)
+        if len(run) >= 3 and rejected >= 0.5 * len(run):
+            for i in run:
+                if out[i] is None:
+                    out[i] = AMONG_LETTERS
+    return out
 
 
 def _centre(box: Box) -> tuple[float, float]:

@@ -209,3 +209,16 @@ def test_page_region_is_none_for_a_sheet_filling_the_frame_under_uneven_light():
     yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
     sheet = (230 * (0.5 + 0.5 * xx / 640)).astype(np.uint8)
     assert page_region(sheet) is None
+
+
+def test_the_few_letters_of_a_printed_word_read_as_digits_are_rejected_with_it(rec, hand):
+    """In "Total" the T, a and t are not digits; the o and l, read alone as 0 and 1, go with them.
+    A handwritten number beside the word is still read."""
+    images, labels = hand
+    page = blank(700, 200)
+    cv2.putText(page, "Total", (30, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.6, PRINT, 3, cv2.LINE_AA)
+    write_number(page, images, labels, "36", 400, 70, 50)
+    reading = rec.read(page)
+    assert _values(reading) == ["36"]
+    among = [d for d in reading.digits if d.rejected == "among letters"]
+    assert {d.label for d in among} >= {0, 1} and all(d.box[0] < 300 for d in among)
