@@ -311,7 +311,7 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
         if i in keep or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
             continue
         x, y, w, h = (int(v) for v in stats[i, :4])
-        if w > max(4, 0.2 * h):
+        if w > max(6, 0.3 * h):
             continue
         near_top = hlines[max(0, y - 3):y + 4, max(0, x - 3):x + w + 3].any()
         near_bottom = hlines[max(0, y + h - 4):y + h + 3, max(0, x - 3):x + w + 3].any()
@@ -337,12 +337,15 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     k0 = max(8, min_height)
     horiz = _open(component, (k0, 1))
     vert = _open(component, (1, k0))
-    wide = w > 2.2 * h
+    wide = w > 1.6 * h
     if not wide:          # a box: its edges are straight along most of their length, and thin
         hlines, hboxes = _spanning(horiz, 1, H_SPAN * w, max(2 * k0, int(0.5 * w)))
         vlines, vboxes = _spanning(vert, 0, H_SPAN * h, max(2 * k0, int(0.5 * h)))
-        if len(hboxes) < 2 or len(vboxes) < 2 or _thickness(hlines, hboxes, 1) > max(4.0, 0.1 * min(w, h)):
-            return None   # a 0 or a 4 is not a box
+        if len(hboxes) < 2 or len(vboxes) < 2:
+            return None
+        t = _thickness(hlines, hboxes, 1)
+        if t > max(4.0, 0.1 * min(w, h)) and not _empty_box(component, t):
+            return None   # a 0 or a 4 is not a box (an empty thick-lined checkbox is)
         return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
     hlines, hboxes = _spanning(horiz, 1, max(2 * k0, H_SPAN * w), 2 * k0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
@@ -360,6 +363,21 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     if not hboxes and not vboxes:
         return None
     return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+
+
+def _empty_box(component: np.ndarray, thickness: float) -> bool:
+    """Whether a component is an empty box drawn with lines ``thickness`` thick: ink within a few
+    pixels of each corner of its box along the diagonal (square corners; a 0 is written round)
+    and nothing inside, away from its lines."""
+    h, w = component.shape
+    reach = int(max(4, 0.1 * min(w, h)))        # a printed corner is rounded by a few pixels at most
+    k = np.arange(reach)
+    for ys, xs in ((k, k), (k, w - 1 - k), (h - 1 - k, k), (h - 1 - k, w - 1 - k)):
+        if not component[ys, xs].any():
+            return False
+    m = int(thickness) + 2
+    inside = component[m:h - m, m:w - m]
+    return inside.size > 0 and cv2.countNonZero(inside) <= 0.03 * inside.size
 
 
 def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:

@@ -181,9 +181,11 @@ class Reader:
 
 
 def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field]) -> list[str | None]:
-    """``why`` with the accepted marks of a word rejected too: in a run of at least three marks on
-    one line, close together (a printed label, a name), or in one comb field or box, where most
-    marks are not digits, the few read as digits are letters (an l or an I read as 1, an O as 0)."""
+    """``why`` with the accepted marks of a word rejected too: in a run of at least four marks on
+    one line, close together (a printed label, a name), or in one comb field or box, where at
+    least half the marks are not digits, the few read as digits are letters (an l or an I read
+    as 1, an O as 0). Four and a half were chosen on formgen dev pages and the dev camera video
+    (with three, a digit beside two rejected fragments of a drawn box was lost)."""
     groups: dict[int, list[int]] = {}
     free = []
     for i, b in enumerate(boxes):
@@ -199,7 +201,7 @@ def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field])
     out = list(why)
     for run in runs:
         rejected = sum(why[i] is not None for i in run)
-        if len(run) >= 3 and rejected >= 0.5 * len(run):
+        if len(run) >= 4 and rejected >= 0.5 * len(run):
             for i in run:
                 if out[i] is None:
                     out[i] = AMONG_LETTERS

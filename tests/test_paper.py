@@ -222,3 +222,11 @@ def test_the_few_letters_of_a_printed_word_read_as_digits_are_rejected_with_it(r
     assert _values(reading) == ["36"]
     among = [d for d in reading.digits if d.rejected == "among letters"]
     assert {d.label for d in among} >= {0, 1} and all(d.box[0] < 300 for d in among)
+
+
+def test_empty_checkboxes_with_thick_lines_are_not_read_as_0(rec):
+    page = blank(600, 200)
+    for x in (60, 200, 340):
+        cv2.rectangle(page, (x, 80), (x + 30, 110), PRINT, 5)       # lines a sixth of the box
+    cv2.GaussianBlur(page, (3, 3), 0, dst=page)
+    assert [d.label for d in rec.read(page).accepted] == []
