@@ -166,7 +166,7 @@ def _ink(gray: np.ndarray, config: FinderConfig):
     small = shrink(smooth, max(1, min(config.background_cell, min(h, w) // 8)))
     paper = paper_brightness(smooth, config.background_cell, config.paper_window, small)
     relative = cv2.convertScaleAbs(paper, alpha=1.0 - config.contrast)
-    absolute = cv2.subtract(paper, np.full_like(paper, config.min_contrast_levels))
+    absolute = cv2.subtract(paper, config.min_contrast_levels)
     mask = cv2.compare(smooth, cv2.min(relative, absolute), cv2.CMP_LT)
     if config.join > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (config.join, config.join))
