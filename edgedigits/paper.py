@@ -35,6 +35,9 @@ Box = tuple[int, int, int, int]
 H_SPAN = 0.7
 # A vertical line not ending on horizontal ones is printed only when this long (of the frame's height).
 LONE_LINE = 0.6
+# Horizontal lines of a wide structure are traced where a row is inked across half of a block
+# this many pixels long (chosen on formgen dev pages: 32, 48, 64, 96 tried).
+STRAIGHT_BLOCK = 48
 # A structure with at least this many cells of one size is squared (grid) paper.
 GRID_CELLS = 24
 
@@ -219,6 +222,23 @@ def _open(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
                             borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def _straight(pieces: np.ndarray, along: int, block: int) -> np.ndarray:
+    """The pixels of ``pieces`` on rows (``along`` = 1; columns for 0) inked across at least half
+    of their block of ``block`` columns: the straight, thin part of line pieces, without the
+    blobs of pen strokes that touch a line (which, touching two lines, would join them)."""
+    m = pieces if along == 1 else pieces.T
+    h, w = m.shape
+    out = np.zeros_like(m)
+    for x0 in range(0, w, block):
+        x1 = min(w, x0 + block)
+        if x1 - x0 < block // 2 and x0 > 0:
+            x0 = max(0, x1 - block)
+        rows = cv2.reduce(m[:, x0:x1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= 0.5 * 255 * (x1 - x0)
+        if rows.any():
+            out[rows, x0:x1] = m[rows, x0:x1]
+    return out if along == 1 else np.ascontiguousarray(out.T)
+
+
 def _spanning(pieces: np.ndarray, along: int, need: float, run: int) -> tuple[np.ndarray, list[Box]]:
     """The line pieces (binary) whose chained extent along axis ``along`` (1 = x) reaches ``need``.
 
@@ -251,6 +271,23 @@ def _ends_on_lines(box: Box, horizontal: np.ndarray, reach: int = 4) -> bool:
     top = horizontal[max(0, y - reach):y + max(reach, int(0.3 * h)) + 1, x0:x1]
     bottom = horizontal[max(0, y + h - max(reach, int(0.3 * h))):y + h + reach, x0:x1]
     return top.any() and bottom.any()
+
+
+def _spanning_rows(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int]:
+    """The vertical lines of a table or grid (three horizontal lines or more): those running
+    through more than one row of cells, and the pieces standing in line with one of those (a
+    rule broken where a digit crosses it). A digit as tall as its row reaches from one rule to
+    the next, like a rule, but only across its own row."""
+    if len(hboxes) < 3 or not keep:
+        return keep
+    ys = np.sort([b[1] + b[3] / 2.0 for b in hboxes])
+    pitch = float(np.median(np.diff(ys)))
+    long = [i for i in keep if stats[i, cv2.CC_STAT_HEIGHT] >= 1.5 * pitch]
+    if not long:
+        return keep
+    xs = np.array([stats[i, 0] + stats[i, 2] / 2.0 for i in long])
+    return long + [i for i in keep if i not in long
+                   and np.abs(xs - (stats[i, 0] + stats[i, 2] / 2.0)).min() <= max(3.0, 0.5 * stats[i, 2])]
 
 
 def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int]:
@@ -347,12 +384,12 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
         if t > max(4.0, 0.1 * min(w, h)) and not _empty_box(component, t):
             return None   # a 0 or a 4 is not a box (an empty thick-lined checkbox is)
         return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
-    hlines, hboxes = _spanning(horiz, 1, max(2 * k0, H_SPAN * w), 2 * k0)
+    hlines, hboxes = _spanning(_straight(horiz, 1, STRAIGHT_BLOCK), 1, max(2 * k0, H_SPAN * w), 2 * k0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     tall = stats[:, cv2.CC_STAT_HEIGHT]
     keep = [i for i in range(1, n) if tall[i] >= LONE_LINE * frame_height
             or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))]
-    keep = _on_pitch(keep, stats, hboxes)
+    keep = _on_pitch(_spanning_rows(keep, stats, hboxes), stats, hboxes)
     keep += _regular_dividers(keep, stats, hlines, hboxes, k0)
     vlines = np.zeros_like(component)
     if keep:

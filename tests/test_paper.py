@@ -230,3 +230,18 @@ def test_empty_checkboxes_with_thick_lines_are_not_read_as_0(rec):
         cv2.rectangle(page, (x, 80), (x + 30, 110), PRINT, 5)       # lines a sixth of the box
     cv2.GaussianBlur(page, (3, 3), 0, dst=page)
     assert [d.label for d in rec.read(page).accepted] == []
+
+
+def test_digits_touching_the_rules_above_and_below_do_not_join_the_rules(rec, hand):
+    """Digits as tall as their row, touching the rule above and the rule below: the rules are
+    still two lines (not one band through the digits) and the digits are read."""
+    images, labels = hand
+    page = blank(900, 320)
+    for r in range(4):
+        cv2.line(page, (40, 40 + 70 * r), (860, 40 + 70 * r), PRINT, 3)
+    for c in range(4):
+        cv2.line(page, (40 + 273 * c, 40), (40 + 273 * c, 250), PRINT, 3)
+    write_number(page, images, labels, "5702", 90, 41, 68, k=3)        # from one rule to the next
+    write_number(page, images, labels, "83", 400, 111, 68, k=4)
+    reading = rec.read(page)
+    assert sorted(_values(reading)) == ["5702", "83"]
