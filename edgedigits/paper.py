@@ -523,11 +523,13 @@ def _cells(lines: np.ndarray, min_height: int) -> list[Box]:
 
 
 def _is_grid(cells: list[Box]) -> bool:
-    """Squared paper: many cells, nearly all of one size."""
+    """Squared paper: many cells, nearly all of one size, and square (a table's cells are wide)."""
     if len(cells) < GRID_CELLS:
         return False
     sizes = np.array([(c[2], c[3]) for c in cells], np.float32)
     med = np.median(sizes, axis=0)
+    if not 0.6 <= med[0] / max(1.0, med[1]) <= 1.6:
+        return False
     return float(np.mean(np.all(np.abs(sizes - med) <= 0.2 * med, axis=1))) >= 0.8
 
 

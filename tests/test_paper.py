@@ -245,3 +245,17 @@ def test_digits_touching_the_rules_above_and_below_do_not_join_the_rules(rec, ha
     write_number(page, images, labels, "83", 400, 111, 68, k=4)
     reading = rec.read(page)
     assert sorted(_values(reading)) == ["5702", "83"]
+
+
+def test_a_big_table_of_equal_wide_cells_is_not_squared_paper(rec, hand):
+    """30 cells of one size, but three times wider than tall: a table (a number per cell), not
+    squared paper (a digit per square)."""
+    images, labels = hand
+    page = blank(900, 420)
+    for r in range(7):
+        cv2.line(page, (50, 40 + 55 * r), (850, 40 + 55 * r), PRINT, 2)
+    for c in range(6):
+        cv2.line(page, (50 + 160 * c, 40), (50 + 160 * c, 370), PRINT, 2)
+    write_number(page, images, labels, "47", 80, 47, 40)
+    write_number(page, images, labels, "123", 390, 212, 40, k=1)
+    assert _values(rec.read(page)) == ["47", "123"]
