@@ -12,9 +12,7 @@ right, and the false digits by what they lie on (printed structure, text, marks)
 
 The machine's cores are shared, so a time alone says little: every page read is followed by
 reads of a fixed set of 640x480 camera frames (the camera benchmark's kind), and the report gives
-each page's time as a ratio to a camera frame's, measured side by side; times the camera
-frame's latency on an idle core (benchmarks/results/camera.json, 1 core, p50), that ratio
-estimates the page's time on an idle core.
+each page's time as a ratio to a camera frame's, measured side by side with the same reader.
 Results: benchmarks/results/pages.json and pages.md.
 """
 
@@ -58,16 +56,6 @@ def frame_ms(rec, frames) -> float:
     return (time.perf_counter() - t) * 1000 / len(frames)
 
 
-def idle_frame_ms() -> float | None:
-    """The camera loop's p50 latency on one core from the committed camera benchmark, if any."""
-    import json
-    try:
-        speed = json.loads((RESULTS / "camera.json").read_text())["speed"]
-        return float(next(r for r in speed if r["cpus"] == 1)["latency_ms_p50"])
-    except (OSError, ValueError, KeyError, StopIteration):
-        return None
-
-
 def run_kind(rec, name: str, dpi: int, photo: bool, pages: int, repeats: int, seed: int, frames) -> dict:
     times, ratios, total, false = [], [], Counter(), Counter()
     size = None
@@ -101,15 +89,17 @@ def markdown(res: dict) -> str:
              "Pages: benchmarks/formgen.py split 'dev' (MNIST training digits; the reader was tuned on these, "
              "so the counts are development figures; the measurement is benchmarks/bench_forms.py on the "
              "'test' split).", "",
-             f"Camera frame on an idle core (camera.json, 1 core, p50): {res['idle_frame_ms']} ms.", "",
-             "| pages | size | median ms / page (1 core, as measured) | = camera frames | est. ms on an idle core "
+             "'= camera frames': the page's time over a 640x480 camera frame's, read side by side with the "
+             "same reader (the frame's own time in the next column), so a change in the machine's speed "
+             "shows in both.", "",
+             "| pages | size | median ms / page (1 core, as measured) | = camera frames | camera frame ms "
              "| digits read right | numbers read right | structure read as digits | false digits | false by kind |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["kinds"]:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["false_by_kind"].items())) or "-"
-        idle = round(r["camera_frames_per_page"] * res["idle_frame_ms"], 1) if res["idle_frame_ms"] else "-"
+        frame = round(r["ms_median"] / r["camera_frames_per_page"], 2) if r["camera_frames_per_page"] else "-"
         lines.append(f"| {r['kind']} ({r['pages']}) | {r['size'][0]}x{r['size'][1]} | {r['ms_median']} | "
-                     f"{r['camera_frames_per_page']} | {idle} | "
+                     f"{r['camera_frames_per_page']} | {frame} | "
                      f"{r['digits_right']}/{r['digits']} ({100 * r['digits_right'] / max(1, r['digits']):.1f} %) | "
                      f"{r['numbers_right']}/{r['numbers']} ({100 * r['numbers_right'] / max(1, r['numbers']):.1f} %) | "
                      f"{r['structure_as_digits']} | {r['false_digits']} | {kinds} |")
@@ -137,7 +127,7 @@ def main(argv=None) -> int:
                       f"OpenCV {cv2.__version__}",
            "load_average": load, "load_average_end": [round(v, 2) for v in os.getloadavg()],
            "command": "python benchmarks/bench_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "idle_frame_ms": idle_frame_ms(), "kinds": kinds}
+           "kinds": kinds}
     from edgedigits._io import write_report
     text = markdown(res)
     write_report(RESULTS, args.name, res, text)

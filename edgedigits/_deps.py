@@ -33,3 +33,17 @@ def need(package: str, feature: str) -> ModuleType:
         return importlib.import_module(package)
     except ImportError as exc:
         raise MissingDependencyError(package, feature, INSTALL_HINTS.get(package, f"pip install {package}")) from exc
+
+
+RAY_INSTALL = "pip install 'edgedigits[ray]'"
+
+
+def need_ray(feature: str) -> ModuleType:
+    """``import ray`` (with Serve and Data available) or a one-sentence MissingDependencyError."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+        import ray.serve  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("ray", feature, RAY_INSTALL) from None
+    return ray

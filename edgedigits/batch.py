@@ -131,8 +131,7 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS):
     import cv2
     import numpy as np
 
-    from .images import quiet_opencv
-    from .serve.core import decode_image
+    from .images import decode_image, quiet_opencv
     if not data:
         raise InputError("the file is empty")
     if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:2] == b"\xff\xd8":
@@ -314,7 +313,7 @@ def run_batch(inputs: list[str], out: str | os.PathLike, *, fmt: str = "jsonl", 
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine {engine!r} is unknown; choose local or ray.")
     if engine == "ray":
-        from .serve.ray_app import need_ray
+        from ._deps import need_ray
         need_ray("edgedigits batch --engine ray")
     output = Output(out, fmt)
     items = discover(inputs)
@@ -361,7 +360,7 @@ def _ray_rows(items: list[Item], model: Model, workers: int, address: str | None
     """Yield lists of rows read by a Ray Data actor pool (files are read inside the actors, from the
     paths listed here: faster than shipping their bytes); ``nodes`` collects the ids of the nodes
     that read them."""
-    from .serve.ray_app import need_ray
+    from ._deps import need_ray
     ray = need_ray("edgedigits batch --engine ray")
     import ray.data  # noqa: F811  (the submodule; need_ray gave the package)
     chunk = max(1, min(chunk, len(items) // (4 * workers)))     # several batches per actor: all share the work

@@ -260,3 +260,39 @@ def fetch(dest: str | os.PathLike | None = None, mirror_list: Sequence[str] | No
             raise DownloadError(f"could not download a valid {spec.name}.gz from any mirror "
                                 f"({'; '.join(failures)}); check the network or set {ENV_MIRRORS}.")
     return folder
+
+
+# ----------------------------------------------------------------------------------------------
+# The one split of MNIST's training images into training and validation (every recipe's; the
+# validation part chooses thresholds, export methods and models, never MNIST test).
+
+DEFAULT_VAL_SIZE = 5000
+
+
+def split_indices(n: int, val_size: int, subset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices into MNIST's ``n`` training images, as every recipe splits them.
+
+    The order is fixed (seed 1234), so a smaller ``val_size`` gives a prefix of a larger one's
+    validation images, and the validation images are never trained on.
+    """
+    order = np.random.default_rng(1234).permutation(n)
+    val_idx, train_idx = order[:val_size], order[val_size:]
+    return (train_idx[:subset] if subset else train_idx), val_idx
+
+
+def validation_split(val_size: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) of the validation split that training with ``val_size`` holds out.
+
+    Calibration, export choices and model choices use these, never MNIST test.
+    """
+    images, labels = load_mnist("train", data_dir)
+    _, val_idx = split_indices(len(images), val_size)
+    return images[val_idx], labels[val_idx]
+
+
+def bundle_val_size(bundle) -> int:
+    """The validation size of the recipe that trained ``bundle`` (:data:`DEFAULT_VAL_SIZE`, the
+    training recipe's default, if none is recorded)."""
+    recipe = ((getattr(bundle, "manifest", None) or {}).get("training") or {}).get("recipe") or {}
+    size = recipe.get("val_size")
+    return int(size) if isinstance(size, int) and size > 0 else DEFAULT_VAL_SIZE

@@ -67,3 +67,12 @@ def parse_choices(text: str | None, valid, option: str, noun: str) -> tuple[str,
         what = f"unknown {noun} {', '.join(repr(n) for n in unknown)}" if unknown else f"no {noun} given"
         raise UsageError(f"{option}: {what}; choose from {', '.join(valid)} (comma-separated).")
     return tuple(dict.fromkeys(names))
+
+
+class RequestError(InputError):
+    """Input refused with a status: the HTTP code (4xx) a server answers it with (400 bad data,
+    413 too large, 415 not a supported type)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status

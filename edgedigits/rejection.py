@@ -138,11 +138,11 @@ def calibrate_bundle(bundle_path, data_dir=None, val_size: int | None = None,
     """Calibrate a bundle's threshold on MNIST's validation split and write it into its manifest.
 
     The validation split is the one :mod:`edgedigits.train` held out when it trained the bundle
-    (:func:`edgedigits.train.validation_split`; ``val_size`` None = the bundle's recipe's), so
+    (:func:`edgedigits.data.validation_split`; ``val_size`` None = the bundle's recipe's), so
     these digits were never trained on. Runs the bundle's FP32 ONNX model with onnxruntime.
     """
     from .bundle import load_bundle
-    from .train import bundle_val_size, validation_split
+    from .data import bundle_val_size, validation_split
     bundle = load_bundle(bundle_path)
     xval, _ = validation_split(bundle_val_size(bundle) if val_size is None else val_size, data_dir)
     conf = confidence(onnx_logits(bundle, xval))

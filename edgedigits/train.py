@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as mnist
+from .data import DEFAULT_VAL_SIZE, bundle_val_size, split_indices, validation_split  # noqa: F401 (public here too)
 from ._deps import need
 from ._io import atomic_path
 from ._progress import Progress
@@ -64,7 +65,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     warmup_frac: float = 0.15
     seed: int = 0
-    val_size: int = 5000              # held out from the 60k training images, never trained on
+    val_size: int = DEFAULT_VAL_SIZE  # held out from the 60k training images, never trained on
     subset: int = 0                   # train on only the first N training images (0 = all)
     augment: Augment = field(default_factory=Augment)
     # Outlier exposure (0 = off): each batch also gets outlier_fraction x batch_size generated
@@ -274,34 +275,6 @@ def evaluate(torch, model, images: np.ndarray, labels: np.ndarray, batch: int = 
             x = torch.tensor(images[i:i + batch]).float().div_(255).unsqueeze(1)   # a copy: MNIST may be read-only
             correct += int((model(x).argmax(1).numpy() == labels[i:i + batch]).sum())
     return correct / len(images)
-
-
-def split_indices(n: int, val_size: int, subset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(training, validation) indices into MNIST's ``n`` training images, as every recipe splits them.
-
-    The order is fixed (seed 1234), so a smaller ``val_size`` gives a prefix of a larger one's
-    validation images, and the validation images are never trained on.
-    """
-    order = np.random.default_rng(1234).permutation(n)
-    val_idx, train_idx = order[:val_size], order[val_size:]
-    return (train_idx[:subset] if subset else train_idx), val_idx
-
-
-def validation_split(val_size: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 images, labels) of the validation split that training with ``val_size`` holds out.
-
-    Calibration, export choices and model choices use these, never MNIST test.
-    """
-    images, labels = mnist.load_mnist("train", data_dir)
-    _, val_idx = split_indices(len(images), val_size)
-    return images[val_idx], labels[val_idx]
-
-
-def bundle_val_size(bundle) -> int:
-    """The validation size of the recipe that trained ``bundle`` (:class:`TrainConfig`'s default if none is recorded)."""
-    recipe = ((getattr(bundle, "manifest", None) or {}).get("training") or {}).get("recipe") or {}
-    size = recipe.get("val_size")
-    return int(size) if isinstance(size, int) and size > 0 else TrainConfig().val_size
 
 
 def _split(cfg: TrainConfig, images, labels):

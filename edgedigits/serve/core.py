@@ -8,88 +8,22 @@ HTTP status and one sentence.
 from __future__ import annotations
 
 import io
-import struct
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, RequestError  # noqa: F401 (RequestError: public here too)
+from ..images import DEFAULT_MAX_PIXELS, decode_image, image_size  # noqa: F401 (public here too)
 
 DEFAULT_MAX_BYTES = 16 << 20          # a request body: a large phone photo or a few thousand crops
-DEFAULT_MAX_PIXELS = 40_000_000       # an A4 page at 600 dpi is 35 Mpx
 MAX_CROPS = 65_536
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 NPY_TYPES = ("application/x-npy", "application/octet-stream")
 
 
-class RequestError(InputError):
-    """A request the server refuses; ``status`` is its HTTP status code (4xx)."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 def media_type(content_type: str | None) -> str:
     """``'Image/PNG; charset=x'`` -> ``'image/png'`` ('' when absent)."""
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG or JPEG header, without decoding the pixels.
-
-    Raises:
-        RequestError: empty, not PNG/JPEG (415), or a header too short or malformed to say (400).
-    """
-    if not data:
-        raise RequestError("the request body is empty; send a JPEG or PNG image.")
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise RequestError("the PNG image is truncated or corrupt (no valid header); send a complete file.")
-        return struct.unpack(">II", data[16:24])
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
-    raise RequestError("the body is not a JPEG or PNG image; send image/jpeg or image/png.", 415)
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    """The frame size from a JPEG's first start-of-frame marker."""
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            break
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:      # markers without a length
-            i += 2
-            continue
-        if marker == 0xFF:                                         # fill byte
-            i += 1
-            continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= n:
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    raise RequestError("the JPEG image is truncated or corrupt (no frame header found); send a complete file.")
-
-
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool = False) -> np.ndarray:
-    """A JPEG or PNG as a BGR (or gray) uint8 array, refusing decode bombs before decoding.
-
-    Raises:
-        RequestError: not JPEG/PNG (415), corrupt (400), or more pixels than ``max_pixels`` (413).
-    """
-    import cv2
-    w, h = image_size(data)
-    if w == 0 or h == 0:
-        raise RequestError(f"the image header says {w}x{h} pixels; send an image with pixels in it.")
-    if w * h > max_pixels:
-        raise RequestError(f"the image is {w}x{h} = {w * h:,} pixels, above this server's limit of "
-                           f"{max_pixels:,}; send a smaller image.", 413)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise RequestError("the image could not be decoded (corrupt or truncated data); send a valid JPEG or PNG.")
-    return image
 
 
 def load_npy(data: bytes) -> np.ndarray:

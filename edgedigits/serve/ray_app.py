@@ -19,22 +19,11 @@ from __future__ import annotations
 import os
 import sys
 
-RAY_INSTALL = "pip install 'edgedigits[ray]'"
+from .._deps import RAY_INSTALL, need_ray  # noqa: F401 (public here too)
+
 DEFAULTS = {"replicas": 1, "model": None, "backend": "auto", "precision": "auto", "token": None,
             "max_bytes": None, "max_pixels": None, "max_batch_size": 64, "batch_wait_s": 0.005,
             "replica_cpus": 0.5}
-
-
-def need_ray(feature: str):
-    """``import ray`` (with Serve and Data available) or a one-sentence MissingDependencyError."""
-    from ..errors import MissingDependencyError
-    try:
-        import ray
-        import ray.data  # noqa: F401
-        import ray.serve  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError("ray", feature, RAY_INSTALL) from None
-    return ray
 
 
 def _options(args: dict | None) -> dict:
