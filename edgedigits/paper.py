@@ -307,18 +307,24 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
     full = sorted(xs[i] for i in keep if stats[i, cv2.CC_STAT_HEIGHT] >= 0.8 * height)
     if len(full) < 3:
         return keep
-    pitches = {float(height)} | {(b - a) / k for a in full for b in full if b > a for k in range(1, 7)
-                                 if (b - a) / k >= 0.4 * height}
+    f = np.array(full)
+    gaps = (f[None, :] - f[:, None])[np.triu_indices(len(f), 1)]
+    cand = (gaps[:, None] / np.arange(1, 7)[None, :]).ravel()
+    cand = np.unique(np.round(np.concatenate([[float(height)], cand[cand >= 0.4 * height]]), 1))
 
     def fits(x, ref, p):
         k = (x - ref) / p
-        return abs(k - round(k)) * p <= max(2.0, 0.08 * p)
-    # the most lines on one lattice; of those, the spacing nearest the comb's height (square boxes)
-    count, _, p, ref = max((sum(fits(x, ref, p) for x in full), -abs(p - height), p, ref)
-                           for p in pitches for ref in full)
+        return np.abs(k - np.round(k)) * p <= np.maximum(2.0, 0.08 * p)
+    # the most lines on one lattice (all spacings x offsets at once); of those, the spacing
+    # nearest the comb's height (square boxes)
+    counts = fits(f[None, None, :], f[None, :, None], cand[:, None, None]).sum(axis=2)   # (spacing, offset)
+    best = counts.max()
+    rows, cols = np.nonzero(counts == best)
+    k = int(np.argmin(np.abs(cand[rows] - height)))
+    count, p, ref = int(best), float(cand[rows[k]]), float(f[cols[k]])
     if count < 2 or count < 3 and full[-1] - full[0] < 1.5 * p:
         return keep
-    return [i for i in keep if fits(xs[i], ref, p)]
+    return [i for i in keep if bool(fits(xs[i], ref, p))]
 
 
 def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hboxes: list[Box],
@@ -417,6 +423,15 @@ def _empty_box(component: np.ndarray, thickness: float) -> bool:
     return inside.size > 0 and cv2.countNonZero(inside) <= 0.03 * inside.size
 
 
+def _quantile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, 100 * q)`` (linear interpolation) for a short 1-D array, without
+    its overhead (called for every line of every page)."""
+    v = np.sort(values, kind="stable").astype(np.float64)
+    pos = q * (len(v) - 1)
+    lo = int(pos)
+    return float(v[lo] + (pos - lo) * (v[min(lo + 1, len(v) - 1)] - v[lo]))
+
+
 def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
     """Typical thickness of some lines running along axis ``along`` (1 = x): per line, a low (35th)
     percentile of the count of its pixels across it (a digit lying on the line over part of its
@@ -435,7 +450,7 @@ def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
                             dtype=cv2.CV_32S).ravel() // 255
         counts = counts[counts > 0]
         if counts.size:
-            values.append(float(np.percentile(counts, 35)))
+            values.append(_quantile(counts, 0.35))
     return float(np.median(values)) if values else 0.0
 
 
