@@ -113,8 +113,9 @@ def run_ray(args, token: str | None) -> int:
         from ..errors import UsageError
         raise UsageError("--engine ray needs a fixed --port (Ray Serve cannot pick a free one).")
     stop = threading.Event()
-    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     ray.init(address=args.address, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    # after ray.init, which installs a SIGTERM handler of its own that exits with status 15
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         serve.start(http_options={"host": args.host, "port": args.port})
         app = build({"replicas": args.replicas, "model": args.model, "backend": args.backend,

@@ -1,7 +1,8 @@
 """Run by test_ray.py in a child process inside a loopback-only network namespace (never directly).
 
 A real 2-node Ray cluster (``ray.cluster_utils.Cluster``, 1 CPU each): the batch job on Ray Data
-across both nodes, then the Ray Serve app with 2 replicas answering over HTTP on 127.0.0.1.
+across both nodes, then the Ray Serve app with 2 replicas answering over HTTP on 127.0.0.1, then
+``edgedigits serve --engine ray --address`` on the same cluster, stopped by SIGTERM.
 What happened is written as JSON to argv[1]; the test asserts on it.
 
     python _ray_cluster_job.py RESULT.json IMAGES_DIR OUT_DIR
@@ -37,8 +38,42 @@ def _request(port, method, path, body=None, headers=None):
         conn.close()
 
 
+def _cli_on_the_cluster(address: str, png: bytes) -> dict:
+    """``edgedigits serve --engine ray`` started as a user would, on this cluster: it answers over
+    HTTP, then SIGTERM stops it cleanly."""
+    import os
+    import subprocess
+    port = _free_port()
+    cmd = [sys.executable, "-m", "edgedigits", "serve", "--engine", "ray", "--address", address, "--host",
+           "127.0.0.1", "--port", str(port), "--token", TOKEN, "--backend", "onnxruntime", "--precision", "fp32"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    out: dict = {}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                out["health"] = _request(port, "GET", "/v1/health")
+                if out["health"][0] == 200:
+                    break
+            except (OSError, ValueError):     # not listening yet, or Serve's proxy up before the app
+                pass
+            time.sleep(0.5)
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
+        out["read_status"] = _request(port, "POST", "/v1/read", png, auth)[0] if proc.poll() is None else None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    out["returncode"] = proc.returncode
+    out["stderr"] = [line for line in err.splitlines() if line.startswith("edgedigits serve:")]
+    return out
+
+
 def main(result_path: str, images: str, out: str) -> None:
-    signal.alarm(420)        # a hard stop even if Ray hangs (the test's timeout then ends the whole namespace)
+    signal.alarm(540)        # a hard stop even if Ray hangs (the test's timeout then ends the whole namespace)
     import numpy as np
     import ray
     from ray.cluster_utils import Cluster
@@ -93,6 +128,7 @@ def main(result_path: str, images: str, out: str) -> None:
         result["batching"] = {"requests": sum(s["requests"] for s in stats.values()),
                               "inference_calls": sum(s["inference_calls"] for s in stats.values())}
         serve.shutdown()
+        result["cli"] = _cli_on_the_cluster(cluster.address, png)
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -61,7 +61,7 @@ def cluster_run(tmp_path_factory):
     env = {**os.environ, "HOME": str(root / "home"), "RAY_USAGE_STATS_ENABLED": "0"}
     script = (f"ip link set lo up && {sys.executable} {HERE / '_ray_cluster_job.py'} "
               f"{result} {images} {root / 'out'}")
-    r = subprocess.run([*NAMESPACE, "sh", "-c", script], capture_output=True, text=True, timeout=480, env=env)
+    r = subprocess.run([*NAMESPACE, "sh", "-c", script], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0 and result.exists(), f"the cluster job failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     return json.loads(result.read_text()), images, root / "out"
 
@@ -93,3 +93,12 @@ def test_serve_answers_over_http_with_replicas_and_batching(cluster_run):
     assert result["replicas_seen"] == 2
     # 16 concurrent requests were answered in fewer inference calls than requests: they were batched
     assert result["batching"]["requests"] == 16 and result["batching"]["inference_calls"] < 16
+
+
+def test_the_serve_command_runs_on_the_cluster_and_stops_on_sigterm(cluster_run):
+    result, _, _ = cluster_run
+    cli = result["cli"]
+    assert cli["health"] == [200, {"status": "ok"}] and cli["read_status"] == 200
+    assert cli["returncode"] == 0
+    assert any("Ray Serve, 1 replica(s); listening on http://127.0.0.1:" in line for line in cli["stderr"])
+    assert "edgedigits serve: stopped" in cli["stderr"]
