@@ -286,7 +286,8 @@ def _spanning_rows(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> lis
     if not long:
         return keep
     xs = np.array([stats[i, 0] + stats[i, 2] / 2.0 for i in long])
-    return long + [i for i in keep if i not in long
+    is_long = set(long)
+    return long + [i for i in keep if i not in is_long
                    and np.abs(xs - (stats[i, 0] + stats[i, 2] / 2.0)).min() <= max(3.0, 0.5 * stats[i, 2])]
 
 
@@ -349,9 +350,9 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
     pitch = float(gaps.min()) if gaps.size else float(height)
     if pitch < k0:
         return []
-    pieces = []
+    pieces, kept = [], set(keep)
     for i in range(1, len(stats)):
-        if i in keep or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
+        if i in kept or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
             continue
         x, y, w, h = (int(v) for v in stats[i, :4])
         if w > max(6, 0.3 * h):

@@ -160,10 +160,11 @@ class Reader:
             return Reading((), (), size)
         batch = np.stack([b.crop for b in blobs])
         result = self.recognizer.classify(batch)
-        why = _among_letters([b.box for b in blobs], self._rejections(batch, result), fields)
+        where = [_field_of(b.box, fields) if fields else None for b in blobs]
+        why = _among_letters([b.box for b in blobs], self._rejections(batch, result), fields, where)
         digits = [Digit(b.box, int(k), float(c), w)
                   for b, k, c, w in zip(blobs, result.labels, result.confidences, why)]
-        return _assemble(digits, [b.crop for b in blobs], fields, size)
+        return _assemble(digits, [b.crop for b in blobs], fields, size, where)
 
     def _rejections(self, batch: np.ndarray, result) -> list[str | None]:
         """Why each result is not a digit (None = accepted)."""
@@ -180,16 +181,17 @@ class Reader:
         return why
 
 
-def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field]) -> list[str | None]:
+def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field],
+                   where: list[int | None]) -> list[str | None]:
     """``why`` with the accepted marks of a word rejected too: in a run of at least four marks on
     one line, close together (a printed label, a name), or in one comb field or box, where at
     least half the marks are not digits, the few read as digits are letters (an l or an I read
     as 1, an O as 0). Four and a half were chosen on formgen dev pages and the dev camera video
-    (with three, a digit beside two rejected fragments of a drawn box was lost)."""
+    (with three, a digit beside two rejected fragments of a drawn box was lost). ``where``: the
+    field of each mark (:func:`_field_of`, None outside every field)."""
     groups: dict[int, list[int]] = {}
     free = []
-    for i, b in enumerate(boxes):
-        f = _field_of(b, fields) if fields else None
+    for i, f in enumerate(where):
         if f is not None and fields[f].kind == "grid":
             continue                      # one digit per square: no words there
         if f is None or fields[f].kind == "underline":
@@ -280,20 +282,21 @@ def _grid_runs(boxes: list[Box], members: list[int], cells: tuple[Box, ...]) -> 
     return runs
 
 
-def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
+def group(digits: list[Digit], fields: list[Field], where: list[int | None] | None = None) -> list[list[int]]:
     """Indexes of the accepted ``digits``, grouped into numbers, each in reading order.
 
     The digits of one field (comb field, cell, underline) form one number; on squared paper (a
     grid field) the digits in neighbouring squares of a row do; the rest are grouped by
     :func:`edgedigits.vision.group_numbers`. Numbers come line by line (boxes overlapping
-    vertically by half are one line), left to right in each.
+    vertically by half are one line), left to right in each. ``where``: each digit's field
+    (:func:`_field_of`) when the caller has it already.
     """
     accepted = [i for i, d in enumerate(digits) if d.rejected is None]
     boxes = [d.box for d in digits]
     by_field: dict[int, list[int]] = {}
     free = []
     for i in accepted:
-        f = _field_of(boxes[i], fields) if fields else None
+        f = where[i] if where is not None else _field_of(boxes[i], fields) if fields else None
         (free if f is None else by_field.setdefault(f, [])).append(i)
     groups = []
     for f, members in by_field.items():
@@ -308,9 +311,10 @@ def group(digits: list[Digit], fields: list[Field]) -> list[list[int]]:
     return [groups[k] for k in _reading_order(spans, list(range(len(groups))))]
 
 
-def _assemble(digits: list[Digit], crops: list[np.ndarray], fields: list[Field], size) -> Reading:
+def _assemble(digits: list[Digit], crops: list[np.ndarray], fields: list[Field], size,
+              where: list[int | None] | None = None) -> Reading:
     """The Reading: accepted digits number by number, then the rejected ones; numbers index them."""
-    groups = group(digits, fields)
+    groups = group(digits, fields, where)
     order = [i for g in groups for i in g]
     order += [i for i, d in enumerate(digits) if d.rejected is not None]
     position = {old: new for new, old in enumerate(order)}

@@ -213,17 +213,14 @@ def _pieces_of_one_digit(a, b) -> bool:
     return u[3] <= 1.6 * big or min(ah, bh) < 0.35 * big
 
 
-def _rule_between(a, b, rules) -> int | None:
-    """The index of a printed horizontal rule running between boxes a and b (one above the
-    other), or None: between their centres, under both (a stroke of a digit in one cell may
-    reach over the rule into the next, so the boxes themselves may straddle it)."""
+def _across_rule(a, b, rules) -> bool:
+    """Whether a printed horizontal rule runs between boxes a and b (one above the other):
+    between their centres, under both (a stroke of a digit in one cell may reach over the rule
+    into the next, so the boxes themselves may straddle it)."""
     upper, lower = (a, b) if a[1] + a[3] / 2 <= b[1] + b[3] / 2 else (b, a)
     top, bottom = upper[1] + upper[3] / 2, lower[1] + lower[3] / 2
     x0, x1 = max(a[0], b[0]), min(a[0] + a[2], b[0] + b[2])
-    for k, (rx, ry, rw, rh) in enumerate(rules):
-        if top <= ry + rh / 2 <= bottom and rx <= x1 and x0 <= rx + rw:
-            return k
-    return None
+    return any(top <= ry + rh / 2 <= bottom and rx <= x1 and x0 <= rx + rw for rx, ry, rw, rh in rules)
 
 
 def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rules=()) -> list[list[int]]:
@@ -259,7 +256,7 @@ def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rul
                 if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
                 u = _union(merged[ri], merged[rj])
-                if u[2] > config.max_aspect * u[3] or rules and _rule_between(merged[ri], merged[rj], rules) is not None:
+                if u[2] > config.max_aspect * u[3] or rules and _across_rule(merged[ri], merged[rj], rules):
                     continue
                 parent[rj] = ri
                 merged[ri] = u
