@@ -16,6 +16,7 @@ INSTALL_HINTS = {
     "openvino": "pip install 'edgedigits[openvino]'",
     "tensorrt": "pip install tensorrt  (needs an NVIDIA GPU and driver; see NVIDIA's install guide)",
     "nncf": "pip install nncf",
+    "ray": "pip install 'edgedigits[ray]'",
 }
 
 
@@ -35,7 +36,7 @@ def need(package: str, feature: str) -> ModuleType:
         raise MissingDependencyError(package, feature, INSTALL_HINTS.get(package, f"pip install {package}")) from exc
 
 
-RAY_INSTALL = "pip install 'edgedigits[ray]'"
+RAY_INSTALL = INSTALL_HINTS["ray"]
 
 
 def need_ray(feature: str) -> ModuleType:
