@@ -162,7 +162,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool =
     if w == 0 or h == 0:
         raise RequestError(f"the image header says {w}x{h} pixels; send an image with pixels in it.")
     if w * h > max_pixels:
-        raise RequestError(f"the image is {w}x{h} = {w * h:,} pixels, above this server's limit of "
+        raise RequestError(f"the image is {w}x{h} = {w * h:,} pixels, above the limit of "
                            f"{max_pixels:,}; send a smaller image.", 413)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
