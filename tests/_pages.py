@@ -53,6 +53,15 @@ def comb(page, x, y, cell, n, thick=2):
     return [(x + i * cell, y, cell, cell) for i in range(n)]
 
 
+def ruled(page, x, y, col_w, row_h, cols, rows, thick=2):
+    """A table of ``rows`` x ``cols`` cells ruled with printed lines, top-left corner at (x, y)."""
+    x1, y1 = x + cols * col_w, y + rows * row_h
+    for r in range(rows + 1):
+        cv2.line(page, (x, y + r * row_h), (x1, y + r * row_h), PRINT, thick)
+    for c in range(cols + 1):
+        cv2.line(page, (x + c * col_w, y), (x + c * col_w, y1), PRINT, thick)
+
+
 def write_number(page, images, labels, value: str, x, y, height, gap=6, k=0):
     """Handwrite ``value`` starting at (x, y); returns the digits' boxes."""
     boxes = []

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from _pages import INK, PRINT, blank, box, comb, handwriting, pick, stamp, write_in_cells, write_number
+from _pages import INK, PRINT, blank, box, comb, handwriting, pick, ruled, stamp, write_in_cells, write_number
 from edgedigits.novelty import DEFAULT_MAX_NOVELTY
 from edgedigits.paper import page_region
 from edgedigits.reader import Reader
@@ -36,10 +36,7 @@ def test_empty_boxes_combs_tables_and_checkboxes_are_never_read(rec):
     box(page, 300, 60, 90, 50, thick=3)
     comb(page, 60, 200, 44, 6)
     comb(page, 400, 200, 30, 8, thick=1)
-    for r in range(4):
-        cv2.line(page, (60, 350 + 60 * r), (800, 350 + 60 * r), PRINT, 2)
-    for c in range(5):
-        cv2.line(page, (60 + 185 * c, 350), (60 + 185 * c, 530), PRINT, 2)
+    ruled(page, 60, 350, 185, 60, cols=4, rows=3)
     cv2.line(page, (500, 120), (800, 120), PRINT, 2)                 # an underline
     for x in (60, 120, 180):
         box(page, x, 600, 26, 26)                                    # checkboxes
@@ -132,10 +129,7 @@ def test_squared_paper_one_digit_per_square(rec, hand):
 def test_a_table_gives_one_number_per_cell(rec, hand):
     images, labels = hand
     page = blank(900, 400)
-    for r in range(4):
-        cv2.line(page, (50, 50 + 70 * r), (850, 50 + 70 * r), PRINT, 2)
-    for c in range(5):
-        cv2.line(page, (50 + 200 * c, 50), (50 + 200 * c, 260), PRINT, 2)
+    ruled(page, 50, 50, 200, 70, cols=4, rows=3)
     write_number(page, images, labels, "91", 80, 62, 44)
     write_number(page, images, labels, "57", 290, 132, 44, k=1)
     write_number(page, images, labels, "6", 480, 202, 44)
@@ -237,10 +231,7 @@ def test_digits_touching_the_rules_above_and_below_do_not_join_the_rules(rec, ha
     still two lines (not one band through the digits) and the digits are read."""
     images, labels = hand
     page = blank(900, 320)
-    for r in range(4):
-        cv2.line(page, (40, 40 + 70 * r), (860, 40 + 70 * r), PRINT, 3)
-    for c in range(4):
-        cv2.line(page, (40 + 273 * c, 40), (40 + 273 * c, 250), PRINT, 3)
+    ruled(page, 40, 40, 273, 70, cols=3, rows=3, thick=3)
     write_number(page, images, labels, "5702", 90, 41, 68, k=3)        # from one rule to the next
     write_number(page, images, labels, "83", 400, 111, 68, k=4)
     reading = rec.read(page)
@@ -252,10 +243,7 @@ def test_a_big_table_of_equal_wide_cells_is_not_squared_paper(rec, hand):
     squared paper (a digit per square)."""
     images, labels = hand
     page = blank(900, 420)
-    for r in range(7):
-        cv2.line(page, (50, 40 + 55 * r), (850, 40 + 55 * r), PRINT, 2)
-    for c in range(6):
-        cv2.line(page, (50 + 160 * c, 40), (50 + 160 * c, 370), PRINT, 2)
+    ruled(page, 50, 40, 160, 55, cols=5, rows=6)
     write_number(page, images, labels, "47", 80, 47, 40)
     write_number(page, images, labels, "123", 390, 212, 40, k=1)
     assert _values(rec.read(page)) == ["47", "123"]
