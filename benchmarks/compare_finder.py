@@ -33,7 +33,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # Run in a subprocess with the checkout to time first on sys.path: ms per frame of its finder.
 TIMER = r"""
-import os, sys, time
+import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 import cv2, numpy as np
@@ -47,7 +47,7 @@ t = time.perf_counter()
 for f in frames:
     find(f)
 print(json.dumps({"file": v.__file__, "ms": (time.perf_counter() - t) * 1000 / len(frames)}))
-""".replace("import os, sys, time", "import json, os, sys, time")
+"""
 
 
 def render_frames(path: Path, count: int, seed: int) -> None:
@@ -63,7 +63,11 @@ def render_frames(path: Path, count: int, seed: int) -> None:
 
 def time_once(checkout: Path, frames: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", TIMER, str(checkout), str(frames)], capture_output=True,
-                         text=True, check=True, env={**os.environ, "PYTHONPATH": str(checkout)})
+                         text=True, env={**os.environ, "PYTHONPATH": str(checkout)})
+    if out.returncode != 0:
+        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no message"
+        raise SystemExit(f"compare_finder: timing the finder of {checkout} failed ({last}); that revision "
+                         f"may predate edgedigits.vision.")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -87,8 +91,13 @@ def main(argv=None) -> int:
         frames = tmp / "frames.npy"
         render_frames(frames, args.frames, args.seed)
         old = tmp / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev], check=True,
-                       capture_output=True)
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            print(f"compare_finder: git could not check out {rev} into a temporary worktree "
+                  f"({made.stderr.strip().splitlines()[-1] if made.stderr.strip() else 'no message'}); "
+                  f"run it from a git clone of edgedigits.", file=sys.stderr)
+            return 1
         try:
             runs = {"old": [], "new": []}
             for r in range(args.rounds):
