@@ -30,7 +30,7 @@ import numpy as np
 from edgedigits import __version__, synth
 from edgedigits.bundle import default_bundle_path, load_bundle
 from edgedigits.evaluation import digit_stats, suite_kinds
-from edgedigits.rejection import confidence, min_confidence_for, onnx_logits, rejected
+from edgedigits.rejection import confidence, min_confidence_for, onnx_logits, predicted, rejected
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,7 +59,7 @@ def measure(bundle, precision: str, sets: dict, negatives, gate, threads: int) -
     out = {"min_confidence": threshold, "sets": {}}
     for name, (images, labels) in sets.items():
         logits = onnx_logits(bundle, images, precision, threads)
-        conf, pred = confidence(logits), logits.argmax(1)
+        conf, pred = confidence(logits), predicted(logits)
         stats = digit_stats(conf, pred, labels, threshold)
         if name != "mnist_test":
             kept = ~rejected(conf, threshold) & (pred == labels)
@@ -72,7 +72,7 @@ def measure(bundle, precision: str, sets: dict, negatives, gate, threads: int) -
     images, kinds = negatives
     logits = onnx_logits(bundle, images, precision, threads)
     accepted = ~rejected(confidence(logits), threshold)
-    novel = gate.distances(images, logits.argmax(1)) > DEFAULT_MAX_NOVELTY
+    novel = gate.distances(images, predicted(logits)) > DEFAULT_MAX_NOVELTY
     groups = np.array([str(k).split(":")[0] for k in kinds], dtype=object)
     out["non_digits"] = {
         "images": int(len(kinds)), "accepted": float(accepted.mean()),

@@ -56,6 +56,7 @@ INPUT_SPEC = {
 DEFAULT_MIN_CONFIDENCE = 0.5
 OUTPUT_SPEC = {"name": "logits", "shape": ["batch", 10], "dtype": "float32"}
 LABELS = [str(i) for i in range(10)]
+DIGITS = len(LABELS)
 
 
 @dataclass
@@ -410,14 +411,15 @@ def make_artifact(root: Path, id: str, format: str, precision: str, file: str,
                     [entry(c) for c in companions], accuracy, build or {})
 
 
-def base_manifest(model_name: str, params: int, macs: int) -> dict:
+def base_manifest(model_name: str, params: int, macs: int, outputs: int = DIGITS) -> dict:
+    """The manifest of a model with ``outputs`` logits: the ten digits, or 11 with a reject class last."""
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "edgedigits-bundle",
         "edgedigits_version": __version__,
         "model": {"name": model_name, "params": params, "macs": macs},
         "input": dict(INPUT_SPEC),
-        "output": dict(OUTPUT_SPEC),
+        "output": {**OUTPUT_SPEC, "shape": ["batch", outputs]},
         "labels": list(LABELS),
         "artifacts": [],
     }
@@ -440,7 +442,8 @@ def write_training_bundle(model, dest: Path, recipe: dict, test_accuracy: float,
     with atomic_dir(dest, force=True) as tmp:
         torch.save(model.state_dict(), tmp / "weights.pt")
         export_onnx(model, tmp / "model.onnx")
-        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model))
+        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model),
+                                 model.head.out_features)
         manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
         manifest["metrics"] = {"mnist_test_accuracy": test_accuracy, "validation_accuracy": val_accuracy,
                                "mnist_test_images": 10000}

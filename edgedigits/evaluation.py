@@ -105,11 +105,11 @@ def digit_stats(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, min_conf
 
 def score(logits_fn, suite: Suite, min_confidence: float) -> dict:
     """Every figure of the suite for one model, given ``logits_fn(uint8 images) -> N x 10 logits``."""
-    from .rejection import auroc, confidence, energy, rejected
+    from .rejection import auroc, confidence, energy, predicted, rejected
 
     def run(images):
         logits = logits_fn(images)
-        return logits, confidence(logits), logits.argmax(axis=1)
+        return logits, confidence(logits), predicted(logits)
 
     mnist_logits, mnist_conf, mnist_pred = run(suite.mnist[0])
     res = {"min_confidence": min_confidence, "mnist": digit_stats(mnist_conf, mnist_pred, suite.mnist[1], min_confidence)}

@@ -17,7 +17,7 @@ import numpy as np
 from .bundle import Bundle, load_bundle
 from .errors import InputError
 from .reader import Digit, Reader, Reading  # noqa: F401  (Digit: re-exported, as before the reader)
-from .rejection import softmax
+from .rejection import DIGITS, predicted, softmax
 
 EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
             "dtype uint8 (0..255) or float (0..1, or 0..255 when a pixel exceeds 1); white digit on black "
@@ -137,7 +137,8 @@ class Classification:
 
     Attributes:
         labels: N int64, the most likely digit of each image.
-        probabilities: N x 10 float32 softmax probabilities.
+        probabilities: N x 10 float32 softmax probabilities of the digits (a model with a reject
+            class leaves the rest of each row's 1 to "not a digit").
         confidences: N float32, the probability of each label.
         rejected: N bool, True where the input is not a digit (confidence below the recognizer's
             ``min_confidence``); ``accepted`` is its negation.
@@ -160,12 +161,14 @@ class Classification:
 
     @classmethod
     def from_logits(cls, logits: np.ndarray, min_confidence: float = 0.0) -> "Classification":
-        return cls(logits.argmax(axis=1), logits=logits, min_confidence=min_confidence)
+        return cls(predicted(logits), logits=logits, min_confidence=min_confidence)
 
     @property
     def probabilities(self) -> np.ndarray:
         if self._probabilities is None:
-            self._probabilities = softmax(self._logits, np.float32)
+            # With a reject class the softmax spans it too; its column is left out (rows then sum to
+            # less than 1: the rest is "not a digit").
+            self._probabilities = softmax(self._logits, np.float32)[:, :DIGITS]
         return self._probabilities
 
     @property

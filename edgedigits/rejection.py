@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bundle import DEFAULT_MIN_CONFIDENCE
+from .bundle import DEFAULT_MIN_CONFIDENCE, LABELS
 from .errors import InputError
 
 SCORE = "max_softmax"
+DIGITS = len(LABELS)    # logit columns 0-9; an 11th column is the reject class
 # Calibration: the share of held-out real digits the threshold may reject.
 TARGET_FALSE_REJECT = 0.005
 
@@ -39,8 +40,17 @@ def softmax(logits: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 
 def confidence(logits: np.ndarray) -> np.ndarray:
-    """The top softmax probability of each row of N x 10 logits (the rejection score)."""
-    return softmax(logits).max(axis=1)
+    """The top digit probability of each row of N x 10 logits (the rejection score).
+
+    With a reject class (N x 11 logits, "not a digit" last) the softmax runs over all eleven and
+    the score is the top of the ten digits, so an input the model calls "not a digit" scores low.
+    """
+    return softmax(logits)[:, :DIGITS].max(axis=1)
+
+
+def predicted(logits: np.ndarray) -> np.ndarray:
+    """The most likely digit of each row of N x 10 (or N x 11, reject class last) logits."""
+    return np.asarray(logits)[:, :DIGITS].argmax(axis=1)
 
 
 def energy(logits: np.ndarray) -> np.ndarray:
@@ -155,7 +165,7 @@ def calibrate_bundle(bundle_path, data_dir=None, val_size: int | None = None,
 
 def onnx_logits(bundle, images: np.ndarray, precision: str = "fp32", threads: int = 2,
                 batch: int = 1000) -> np.ndarray:
-    """N x 10 logits of uint8 N x 28 x 28 ``images`` from the bundle's ONNX artifact, on ONNX Runtime.
+    """N x 10 (N x 11 with a reject class) logits of uint8 N x 28 x 28 ``images`` from the bundle's ONNX artifact, on ONNX Runtime.
 
     The session is opened through :mod:`edgedigits.runtimes` (backend ``onnxruntime``, CPU).
     """

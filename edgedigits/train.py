@@ -22,6 +22,8 @@ from ._io import atomic_path
 from ._progress import Progress
 from .errors import EdgeDigitsError, UsageError
 
+DIGITS = 10     # outputs 0-9; a model with an 11th output has a reject class there
+
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -52,6 +54,8 @@ class Augment:
     lowres_size: tuple = (8, 14)      # ... averaged down to s x s pixels (s uniform, one per batch), scaled back
     stretch_p: float = 0.0            # probability of stretching the digit to fill its 20x20 box, aspect ignored
     binarize_p: float = 0.0           # probability of thresholding to black and white (a binary scan)
+    box_scan_p: float = 0.0           # probability of a coarse binary box scan: stretched to fill the box,
+                                      # thresholded at 16x16 and scaled back (how Semeion-style sets are stored)
 
 
 @dataclass
@@ -118,6 +122,10 @@ def _augment(torch, x, aug: Augment, gen):
     if aug.binarize_p > 0:
         on = (torch.rand(n, generator=gen) < aug.binarize_p).view(n, 1, 1, 1)
         x = torch.where(on, (x > uniform(0.25, 0.6).view(n, 1, 1, 1)).float(), x)
+    if aug.box_scan_p > 0:
+        on = torch.rand(n, generator=gen) < aug.box_scan_p
+        x = torch.where(on.view(n, 1, 1, 1), box_scan(torch, _stretch_to_box(torch, x, on),
+                                                      uniform(0.3, 0.6).view(n, 1, 1, 1)), x)
 
     angle = uniform(-aug.rotate_deg, aug.rotate_deg) * math.pi / 180
     shear = uniform(-aug.shear_deg, aug.shear_deg) * math.pi / 180
@@ -181,6 +189,18 @@ def _stretch_to_box(torch, x, on):
     theta[:, 1, 2] = torch.where(on, (y0 + y1) / 28 - 1, torch.zeros(n))
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def box_scan(torch, x, threshold, cells: int = 16):
+    """The central 20x20 box of ``x`` seen as a ``cells`` x ``cells`` binary scan and scaled back.
+
+    With the digit first stretched to fill the box (:func:`_stretch_to_box`) this is how
+    Semeion-style sets store their scans: a coarse black-and-white grid, later placed in 28x28.
+    """
+    import torch.nn.functional as F
+    box = F.interpolate(x[:, :, 4:24, 4:24], size=(cells, cells), mode="area")
+    box = F.interpolate((box > threshold).float(), size=(20, 20), mode="bilinear", align_corners=False)
+    return F.pad(box, (4, 4, 4, 4))
 
 
 def _augment_batch(torch, x, cfg: "TrainConfig", gen):
@@ -273,7 +293,7 @@ def evaluate(torch, model, images: np.ndarray, labels: np.ndarray, batch: int = 
     with torch.inference_mode():
         for i in range(0, len(images), batch):
             x = torch.tensor(images[i:i + batch]).float().div_(255).unsqueeze(1)   # a copy: MNIST may be read-only
-            correct += int((model(x).argmax(1).numpy() == labels[i:i + batch]).sum())
+            correct += int((model(x)[:, :DIGITS].argmax(1).numpy() == labels[i:i + batch]).sum())
     return correct / len(images)
 
 
@@ -328,13 +348,17 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     xtr, ytr, outliers = _extra_sources(cfg, xtr, ytr, log)
 
     model = create_model(cfg.model)
+    reject_class = model.head.out_features > DIGITS
+    if reject_class and not cfg.outlier_weight:
+        raise UsageError(f"{cfg.model} has a reject class, which needs non-digits to learn from; "
+                         f"set outlier_weight above 0.")
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history, start_epoch = [], 0
     if cfg.init_from and state is None:
         try:
-            model.load_state_dict(_initial_weights(torch, cfg.init_from))
+            model.load_state_dict(_with_reject_output(torch, _initial_weights(torch, cfg.init_from), model))
         except RuntimeError as exc:   # missing/unexpected keys or shapes: weights of another architecture
             raise UsageError(f"init_from {cfg.init_from!r} holds weights of another architecture than "
                              f"{cfg.model}; start from weights of a {cfg.model} model.") from exc
@@ -376,8 +400,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
                 xo = _augment(torch, outliers_t[pick].float().div_(255).unsqueeze(1), outlier_aug, gen)
                 out_logits = model(torch.cat([x, xo]))
                 logits = out_logits[:len(y)]
-                # Cross-entropy to the uniform distribution: no digit is preferred for a non-digit.
-                outlier_loss = -torch.log_softmax(out_logits[len(y):], dim=1).mean()
+                if reject_class:    # the non-digits' own class
+                    outlier_loss = loss_fn(out_logits[len(y):], torch.full((n_out,), DIGITS))
+                else:               # cross-entropy to the uniform distribution: no digit preferred
+                    outlier_loss = -torch.log_softmax(out_logits[len(y):], dim=1).mean()
                 loss = loss_fn(logits, y) + cfg.outlier_weight * outlier_loss
             else:
                 logits = model(x)
@@ -386,7 +412,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
             loss.backward()
             opt.step()
             run_loss = 0.98 * run_loss + 0.02 * loss.item() if i else loss.item()
-            acc = (logits.argmax(1) == y).float().mean().item()
+            acc = (logits[:, :DIGITS].argmax(1) == y).float().mean().item()
             run_acc = 0.98 * run_acc + 0.02 * acc if i else acc
             bar.update(1, f"loss {run_loss:.4f} acc {run_acc:.4f} lr {opt.param_groups[0]['lr']:.4f}")
         bar.close()
@@ -447,6 +473,22 @@ def _initial_weights(torch, source: str) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged or foreign file
         raise UsageError(f"init_from {path} is not a readable state dict ({type(exc).__name__}).") from exc
+
+
+def _with_reject_output(torch, state: dict, model) -> dict:
+    """``state`` of a 10-output model widened for ``model``'s reject output (zero weights), else as it is.
+
+    A fine-tune that adds the reject class starts from a trained digit model: its digit outputs
+    are kept and the new output starts at logit 0 for every input.
+    """
+    head_w, head_b = state.get("head.weight"), state.get("head.bias")
+    want = model.head.out_features
+    if head_w is None or head_b is None or head_w.shape[0] != DIGITS or want == DIGITS:
+        return state
+    state = dict(state)
+    state["head.weight"] = torch.cat([head_w, head_w.new_zeros((want - DIGITS, head_w.shape[1]))])
+    state["head.bias"] = torch.cat([head_b, head_b.new_zeros(want - DIGITS)])
+    return state
 
 
 def base_config(**overrides) -> TrainConfig:
@@ -520,11 +562,25 @@ def refuse_config(**overrides) -> TrainConfig:
                          outlier_pool=20000, outlier_kinds=kinds, font_digits=5000), overrides)
 
 
+def reject_config(**overrides) -> TrainConfig:
+    """Stage 3 with a reject class: ``refuse`` on ``digitnet_sfr``, whose 11th output is "not a digit".
+
+    The non-digits are trained towards that output (cross-entropy, weight 1.0) instead of towards
+    a uniform softmax, and 15 % of the digits get a coarse binary box scan (:func:`box_scan`).
+    Start it from stage 2: ``edgedigits train --recipe reject --init-from runs/shipped/bundle``
+    (its digit outputs are kept; the reject output starts at zero).
+    """
+    base = refuse_config()
+    return _with(replace(base, model="digitnet_sfr", seed=7, augment=replace(base.augment, box_scan_p=0.15)),
+                 overrides)
+
+
 # Named recipes for `edgedigits train --recipe`.
 RECIPES = {"base": base_config, "shipped": shipped_config, "refuse": refuse_config, "robust": robust_config,
+           "reject": reject_config,
            "basic": lambda **o: _with(TrainConfig(), o)}
 # Recipes that fine-tune a trained model and need ``init_from``.
-FINE_TUNES = ("shipped", "refuse", "robust")
+FINE_TUNES = ("shipped", "refuse", "robust", "reject")
 
 
 def _jsonable(obj):

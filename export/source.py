@@ -118,7 +118,8 @@ def _from_checkpoint(path: Path, work: Path) -> Source:
     onnx_path = export_onnx(model, work / "model.onnx")
     weights = work / "weights.pt"
     torch.save(model.state_dict(), weights)
-    manifest = {k: v for k, v in base_manifest(name, count_params(model), count_macs(model)).items()
+    manifest = {k: v for k, v in base_manifest(name, count_params(model), count_macs(model),
+                                               model.head.out_features).items()
                 if k != "artifacts"}
     manifest["training"] = {"checkpoint": path.name, "epoch": state["epoch"], "recipe": config}
     return Source(f"checkpoint {path}", manifest, onnx_path, onnx_build_facts(), model, weights,

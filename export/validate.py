@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ExportError
+from ..rejection import predicted
 
 # Max abs logit difference allowed between an FP32 artifact and its FP32 source.
 FP32_ATOL = 1e-3
@@ -46,7 +47,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Comparison:
         raise ExportError(f"outputs of shape {candidate.shape} cannot be compared with the source's {reference.shape}; "
                           "the exported model has a different output layout, so it is refused.")
     diff = float(np.max(np.abs(reference.astype(np.float64) - candidate.astype(np.float64))))
-    mismatches = int(np.count_nonzero(reference.argmax(1) != candidate.argmax(1)))
+    mismatches = int(np.count_nonzero(predicted(reference) != predicted(candidate)))
     return Comparison(diff, mismatches, len(reference))
 
 
@@ -61,4 +62,4 @@ def validate_outputs(artifact: str, reference_name: str, reference: np.ndarray, 
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(logits.argmax(1) == labels))
+    return float(np.mean(predicted(logits) == labels))

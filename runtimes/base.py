@@ -22,6 +22,8 @@ from ..errors import BackendError, InputError
 
 INPUT_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
+# Logits per image: the ten digits, or the ten digits and a reject class ("not a digit") after them.
+OUTPUT_WIDTHS = (NUM_CLASSES, NUM_CLASSES + 1)
 EXPECTED_INPUT = "a C-contiguous float32 array of shape N x 1 x 28 x 28 (N >= 1)"
 
 
@@ -80,7 +82,7 @@ class Session:
 
     # -- public ------------------------------------------------------------------------------
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Logits (float32 N x 10) for a batch ``x`` (float32 N x 1 x 28 x 28 in [0, 1])."""
+        """Logits (float32 N x 10, or N x 11 with a reject class) for a batch ``x`` (float32 N x 1 x 28 x 28 in [0, 1])."""
         if self.closed:
             raise BackendError(f"this {self.backend} session was closed; open a new one to run it again.")
         check_input(x)
@@ -94,9 +96,10 @@ class Session:
         else:
             out = np.concatenate([self._run_impl(np.ascontiguousarray(x[i:i + limit]))
                                   for i in range(0, len(x), limit)])
-        if out.shape != (len(x), NUM_CLASSES):
+        if out.ndim != 2 or out.shape[0] != len(x) or out.shape[1] not in OUTPUT_WIDTHS:
             raise BackendError(f"{self.backend} returned logits of shape {out.shape} for a batch of {len(x)}; "
-                               f"expected ({len(x)}, {NUM_CLASSES}): {self.path} is not an edgedigits model.")
+                               f"expected ({len(x)}, {NUM_CLASSES}) or ({len(x)}, {NUM_CLASSES + 1}): "
+                               f"{self.path} is not an edgedigits model.")
         return out if out.dtype == np.float32 else out.astype(np.float32)
 
     @property

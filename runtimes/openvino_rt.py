@@ -60,11 +60,13 @@ class OpenVinoSession(Session):
         chunks = np.array_split(x, parts)
         for request, chunk in zip(self._requests, chunks):
             request.start_async(chunk, share_inputs=True)
-        out = np.empty((len(x), 10), np.float32)
-        start = 0
+        out, start = None, 0
         for request, chunk in zip(self._requests, chunks):
             request.wait()
-            out[start:start + len(chunk)] = request.get_output_tensor(0).data
+            part = request.get_output_tensor(0).data
+            if out is None:     # 10 logits, or 11 with a reject class
+                out = np.empty((len(x), part.shape[1]), np.float32)
+            out[start:start + len(chunk)] = part
             start += len(chunk)
         return out
 

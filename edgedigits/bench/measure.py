@@ -26,6 +26,7 @@ from .._io import write_json_atomic
 from .._progress import Progress
 from ..bundle import load_bundle
 from ..camera.loop import Options, run_camera
+from ..rejection import predicted
 from ..errors import EdgeDigitsError
 from ..recognizer import Recognizer
 from ..runtimes import backends as all_backends
@@ -105,7 +106,7 @@ def measure(row: Measurement, bundle, images: np.ndarray, labels: np.ndarray, vi
 
 
 def accuracy(rec, images: np.ndarray, labels: np.ndarray) -> float:
-    preds = np.concatenate([rec.logits(images[i:i + 1000]).argmax(axis=1) for i in range(0, len(images), 1000)])
+    preds = np.concatenate([predicted(rec.logits(images[i:i + 1000])) for i in range(0, len(images), 1000)])
     return float((preds == labels).mean())
 
 

@@ -11,11 +11,12 @@ HELP = "train a model on MNIST (needs PyTorch) and write a checkpoint and a bund
 def add_arguments(p) -> None:
     from ..train import RECIPES
     p.add_argument("--recipe", choices=sorted(RECIPES), default="base",
-                   help="training recipe. The shipped model takes three: 'base' (default; from scratch), then "
-                        "'shipped' (a robust fine-tune of it, --init-from the base bundle), then 'refuse' "
-                        "(non-digits of many scripts and stretched digits, --init-from the 'shipped' bundle; "
-                        "needs Pillow and fonts). 'robust': the second without clean replay; 'basic': the "
-                        "first recipe ever. "
+                   help="training recipe: 'base' (default; from scratch), then 'shipped' (a robust "
+                        "fine-tune of it, --init-from the base bundle), then a third stage --init-from the "
+                        "'shipped' bundle: 'refuse' (non-digits of many scripts pushed to a flat softmax, "
+                        "stretched digits) or 'reject' (the same with a reject class, an 11th output); both "
+                        "need Pillow and fonts (README: which stages the shipped model took). 'robust': the "
+                        "second without clean replay; 'basic': the first recipe ever. "
                         "The options below override the recipe's values")
     p.add_argument("--init-from", default=None, metavar="BUNDLE",
                    help="start from this bundle's weights (a bundle folder, its weights.pt, or 'default'); "

@@ -12,6 +12,9 @@ from torch import nn
 
 from ._registry import register_model
 
+#: Outputs 0-9 are the digits; a model with one more output has a reject class ("not a digit") there.
+DIGITS = 10
+
 
 class DigitNet(nn.Module):
     """Stages of 3x3 Conv-BN-ReLU; ``widths[i]`` channels, ``strides[i]`` stride."""
@@ -91,6 +94,13 @@ def digitnet_s(**kwargs) -> DigitNet:
 def digitnet_sf(**kwargs) -> DigitNet:
     """digitnet_s with a linear layer over the whole 7x7 feature map: about 98k parameters, 4.9M MACs."""
     return DigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), head="flatten", **kwargs)
+
+
+@register_model
+def digitnet_sfr(**kwargs) -> DigitNet:
+    """digitnet_sf with an 11th output, "not a digit" (a reject class trained on generated non-digits)."""
+    return DigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), head="flatten",
+                    num_classes=DIGITS + 1, **kwargs)
 
 
 @register_model

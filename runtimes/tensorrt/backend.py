@@ -87,9 +87,10 @@ class TensorRtSession(Session):
         self._in_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._in)))
         self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._out)))
         self.max_batch = int(self._engine.get_tensor_profile_shape(self._in, 0)[2][0])
+        self._width = int(self._engine.get_tensor_shape(self._out)[1])    # 10 logits, or 11 with a reject class
         self._stream = _check(cudart.cudaStreamCreate(), "create a stream")
         self._d_in = self._malloc(self.max_batch * 28 * 28 * self._in_dtype.itemsize)
-        self._d_out = self._malloc(self.max_batch * 10 * self._out_dtype.itemsize)
+        self._d_out = self._malloc(self.max_batch * self._width * self._out_dtype.itemsize)
         self._context.set_tensor_address(self._in, int(self._d_in))
         self._context.set_tensor_address(self._out, int(self._d_out))
 
@@ -101,7 +102,7 @@ class TensorRtSession(Session):
     def _run_impl(self, x: np.ndarray) -> np.ndarray:
         cudart, n = self._cudart, len(x)
         x = x if x.dtype == self._in_dtype else x.astype(self._in_dtype)
-        out = np.empty((n, 10), self._out_dtype)
+        out = np.empty((n, self._width), self._out_dtype)
         self._context.set_input_shape(self._in, (n, 1, 28, 28))
         _check(cudart.cudaMemcpyAsync(self._d_in, x.ctypes.data, x.nbytes,
                                       cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream), "copy the batch")
