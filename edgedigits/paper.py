@@ -88,6 +88,19 @@ def shrink(gray: np.ndarray, cell: int) -> np.ndarray:
     return cv2.resize(gray[:sh * cell, :sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)
 
 
+def low_res(gray: np.ndarray, cell: int, per_side: int, small: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+    """(cell size, :func:`shrink` (gray, cell size)): ``cell`` capped at the shorter side / ``per_side``.
+
+    ``small``: a copy the caller shrank already; it is used when its shape is that cell size's.
+    The paper estimate and the page finder share one copy this way.
+    """
+    h, w = gray.shape
+    cell = max(1, min(cell, min(h, w) // per_side))
+    if small is None or small.shape != (max(1, h // cell), max(1, w // cell)):
+        small = shrink(gray, cell)
+    return cell, small
+
+
 def _percentile(values: np.ndarray, mask: np.ndarray, q: float) -> float:
     """The ``q`` percentile (0..100) of the uint8 ``values`` where ``mask`` is set (a histogram, not a sort)."""
     hist = cv2.calcHist([values], [0], mask, [256], [0, 256]).ravel()
@@ -109,11 +122,9 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25,
     when the caller has it already.
     """
     h, w = gray.shape
-    cell = max(1, min(cell, min(h, w) // 16))
-    if cell < 2:
+    if max(1, min(cell, min(h, w) // 16)) < 2:
         return None
-    if small is None or small.shape != (max(1, h // cell), max(1, w // cell)):
-        small = shrink(gray, cell)
+    cell, small = low_res(gray, cell, 16, small)
     sh, sw = small.shape
     small = cv2.medianBlur(small, 3)
     t, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)

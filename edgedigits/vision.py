@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .paper import Field, Structure, is_structure_suspect, page_region, separate_lines, shrink
+from .paper import Field, Structure, is_structure_suspect, low_res, page_region, separate_lines
 from .paper import fields as paper_fields
 from .preprocess import mnist_normalize, to_gray
 
@@ -134,9 +134,7 @@ def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15,
     the ink. ``small``: :func:`edgedigits.paper.shrink` (gray, cell) when the caller has it already.
     """
     h, w = gray.shape
-    cell = max(1, min(cell, min(h, w) // 8))
-    if small is None or small.shape != (max(1, h // cell), max(1, w // cell)):
-        small = shrink(gray, cell)                 # whole cells: fast
+    cell, small = low_res(gray, cell, 8, small)    # whole cells: fast
     k = max(3, int(round(window * min(h, w) / cell)) | 1)
     small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     small = cv2.blur(small, (3, 3))
@@ -162,8 +160,7 @@ def ink_mask(gray: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> tuple[n
 def _ink(gray: np.ndarray, config: FinderConfig):
     """:func:`ink_mask` and the low-resolution copy of the frame it estimated the paper from."""
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
-    h, w = gray.shape
-    small = shrink(smooth, max(1, min(config.background_cell, min(h, w) // 8)))
+    _, small = low_res(smooth, config.background_cell, 8)
     paper = paper_brightness(smooth, config.background_cell, config.paper_window, small)
     relative = cv2.convertScaleAbs(paper, alpha=1.0 - config.contrast)
     absolute = cv2.subtract(paper, config.min_contrast_levels)
