@@ -490,14 +490,35 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
     cells = _cells(whole, min_height)
     if residual.any():
         kept = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
-        residual = _no_stacked_joins(residual, kept, cells) if several and cells else kept
+        bands = _rule_bands(hlines, hboxes, 1) if several else None
+        residual = _no_stacked_joins(residual, kept, cells, bands) if several and cells else kept
     return Lines(residual, hboxes, vboxes, cells)
 
 
-def _no_stacked_joins(residual: np.ndarray, restored: np.ndarray, cells: list[Box]) -> np.ndarray:
+def _rule_bands(lines: np.ndarray, boxes: list[Box], along: int) -> np.ndarray:
+    """The rows (``along`` = 1; columns for 0) each straight line piece fills across at least half
+    its length: where the printed line itself runs, without a pen stroke lying along part of it.
+    A tilted line fills no row that far and gets no band."""
+    out = np.zeros_like(lines)
+    for x, y, w, h in boxes:
+        part = lines[y:y + h, x:x + w]
+        counts = cv2.reduce(part, along, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+        full = np.nonzero(counts >= 0.5 * (w if along == 1 else h))[0]
+        for k in full:
+            if along == 1:
+                out[y + k, x:x + w] = 255
+            else:
+                out[y:y + h, x + k] = 255
+    return out
+
+
+def _no_stacked_joins(residual: np.ndarray, restored: np.ndarray, cells: list[Box],
+                      bands: np.ndarray | None = None) -> np.ndarray:
     """``restored`` (``residual`` with line crossings put back), except where putting them back
     joined ink into a piece taller or wider than 1.4 cells of the grid or table: there two digits
-    in neighbouring cells touch the line between them, one stroke does not cross it."""
+    in neighbouring cells touch the line between them, one stroke does not cross it. Such a
+    piece is also cut along the printed lines' own rows (``bands``, :func:`_rule_bands`), where
+    a stroke lying on a line had kept the line's pixels and joined the two digits."""
     ch = float(np.median([c[3] for c in cells]))
     cw = float(np.median([c[2] for c in cells]))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(restored, connectivity=8)
@@ -507,7 +528,17 @@ def _no_stacked_joins(residual: np.ndarray, restored: np.ndarray, cells: list[Bo
         return restored
     lut = np.where(big, 255, 0).astype(np.uint8)
     undo = cv2.bitwise_and(lut[labels], cv2.bitwise_and(restored, cv2.bitwise_not(residual)))
-    return cv2.bitwise_and(restored, cv2.bitwise_not(undo))
+    out = cv2.bitwise_and(restored, cv2.bitwise_not(undo))
+    if bands is None or not bands.any():
+        return out
+    for i in np.nonzero(big)[0]:
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        piece = cv2.bitwise_and(out[y:y + h, x:x + w], np.where(labels[y:y + h, x:x + w] == i, 255, 0).astype(np.uint8))
+        cut = cv2.bitwise_and(piece, cv2.bitwise_not(bands[y:y + h, x:x + w]))
+        k, _, parts, _ = cv2.connectedComponentsWithStats(cut, connectivity=8)
+        if int((np.maximum(parts[1:, cv2.CC_STAT_HEIGHT], parts[1:, cv2.CC_STAT_WIDTH]) >= 0.6 * ch).sum()) >= 2:
+            out[y:y + h, x:x + w] = cv2.bitwise_or(cv2.bitwise_and(out[y:y + h, x:x + w], cv2.bitwise_not(piece)), cut)
+    return out
 
 
 def _line_pixels(lines: np.ndarray, boxes: list[Box], component: np.ndarray, along: int) -> np.ndarray:
