@@ -32,7 +32,8 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .paper import Field, Structure, is_structure_suspect, low_res, page_region, separate_lines
+from .paper import (Field, Structure, is_structure_suspect, low_res, page_corners, page_region, refine_corners,
+                    separate_lines)
 from .paper import fields as paper_fields
 from .preprocess import mnist_normalize, to_gray
 
@@ -73,6 +74,9 @@ class FinderConfig:
         structure: set printed lines, boxes, comb fields, tables and grids aside
             (:mod:`edgedigits.paper`) instead of reading them as ink.
         find_page: on a photo of a page on a darker desk, read only the page.
+        flatten_page: ... and when the page's outline is a quadrilateral (a page seen in
+            perspective), read it warped flat onto a rectangle, so its printed lines are
+            straight and level; boxes are mapped back to the input's pixels.
         max_pixels: larger images are shrunk to this many pixels first (an A4 page at 150 dpi,
             2.2 Mpx, is read as it is; at 300 dpi it is halved): speed and memory stay bounded.
     """
@@ -97,6 +101,7 @@ class FinderConfig:
     polarity: str = "auto"
     structure: bool = True
     find_page: bool = True
+    flatten_page: bool = True
     max_pixels: int = 2_600_000
 
 
@@ -485,7 +490,12 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
     work, scale = _working_copy(gray, config.max_pixels)
     smooth, paper, mask, small = _ink(work, config)
     page = page_region(smooth, small=small) if config.find_page else None
-    if page is not None:
+    back = None
+    corners = page_corners(page) if page is not None and config.flatten_page else None
+    if corners is not None:
+        work, back = _flattened(work, refine_corners(smooth, corners))
+        smooth, paper, mask, small = _ink(work, config)      # the flat page holds only the page
+    elif page is not None:
         mask = cv2.bitwise_and(mask, page)
     smallest = max(3, config.min_height // 4)
     contours, hierarchy, outer = _components(mask, smallest)
@@ -507,14 +517,39 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
             found = _candidate(part, part_own, smooth, paper, work.shape, config)
             if found is not None:
                 out.append(found)
-    if scale != 1.0:
+    if scale != 1.0 or back is not None:
+        def to_input(box):
+            return _scaled(_unwarped(box, back) if back is not None else box, scale)
         for blob in out:
-            blob.box = _scaled(blob.box, scale)
-        structure.boxes = [_scaled(b, scale) for b in structure.boxes]
-        structure.fields = [Field(_scaled(f.box, scale), f.kind, tuple(_scaled(c, scale) for c in f.cells))
+            blob.box = to_input(blob.box)
+        structure.boxes = [to_input(b) for b in structure.boxes]
+        structure.rules = [to_input(b) for b in structure.rules]
+        structure.fields = [Field(to_input(f.box), f.kind, tuple(to_input(c) for c in f.cells))
                             for f in structure.fields]
     out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
     return Found(out, structure, scale)
+
+
+def _flattened(gray: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``gray``'s quadrilateral ``corners`` (tl, tr, br, bl) warped onto an upright rectangle as
+    long as its longer opposite sides, and the homography from it back to ``gray``."""
+    tl, tr, br, bl = corners
+    w = int(round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
+    h = int(round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
+    rect = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    forward = cv2.getPerspectiveTransform(corners, rect)
+    flat = cv2.warpPerspective(gray, forward, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return flat, np.linalg.inv(forward)
+
+
+def _unwarped(box, back: np.ndarray) -> tuple[int, int, int, int]:
+    """The upright box around ``box``'s corners carried back through the homography ``back``."""
+    x, y, w, h = box
+    pts = np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], np.float64)
+    q = cv2.perspectiveTransform(pts, back)[0]
+    x0, y0 = np.floor(q.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(q.max(axis=0)).astype(int)
+    return (int(x0), int(y0), max(1, int(x1 - x0)), max(1, int(y1 - y0)))
 
 
 def _scaled(box, scale: float) -> tuple[int, int, int, int]:

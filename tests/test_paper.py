@@ -8,7 +8,7 @@ import pytest
 
 from _pages import INK, PRINT, blank, box, comb, handwriting, pick, ruled, stamp, write_in_cells, write_number
 from edgedigits.novelty import DEFAULT_MAX_NOVELTY
-from edgedigits.paper import page_region
+from edgedigits.paper import page_corners, page_region
 from edgedigits.reader import Reader
 from edgedigits.recognizer import Recognizer
 from edgedigits.vision import locate
@@ -247,3 +247,67 @@ def test_a_big_table_of_equal_wide_cells_is_not_squared_paper(rec, hand):
     write_number(page, images, labels, "47", 80, 47, 40)
     write_number(page, images, labels, "123", 390, 212, 40, k=1)
     assert _values(rec.read(page)) == ["47", "123"]
+
+
+def test_page_corners_of_a_page_in_perspective_and_none_when_a_corner_is_cut_off(hand):
+    images, labels = hand
+    page = blank(1000, 1400)
+    write_number(page, images, labels, "482", 200, 600, 70, gap=14)
+    photo = _photo_on_desk(page)
+    corners = page_corners(page_region(photo))
+    out_h, out_w = photo.shape
+    truth = np.float32([[0.12 * out_w, 0.08 * out_h], [0.9 * out_w, 0.1 * out_h],
+                        [0.86 * out_w, 0.93 * out_h], [0.1 * out_w, 0.9 * out_h]])
+    assert corners is not None
+    assert np.abs(corners - truth).max() < 0.03 * out_w          # the page region lies two cells inside
+    # A page whose top-right corner is out of the frame: five corners, and four of them are
+    # not the page.
+    cut = np.zeros((800, 600), np.uint8)
+    cv2.fillConvexPoly(cut, np.int32([[60, 60], [380, 60], [560, 320], [540, 740], [80, 720]]), 255)
+    assert page_corners(cut) is None
+
+
+def _squared(page, x0, y0, x1, y1, sq, level=110, thick=1):
+    for x in range(x0, x1 + 1, sq):
+        cv2.line(page, (x, y0), (x, y1), level, thick)
+    for y in range(y0, y1 + 1, sq):
+        cv2.line(page, (x0, y), (x1, y), level, thick)
+
+
+def test_squared_paper_photographed_in_perspective_is_read_flat(rec, hand):
+    """A page of squared paper in perspective is warped flat before reading, so its tilted
+    lines are found as lines; the digits' boxes come back in the photo's pixels."""
+    images, labels = hand
+    page = blank(1000, 1400)
+    _squared(page, 100, 100, 900, 1300, 40, level=120, thick=2)     # a 1-px line goes soft in the photo
+    placed = {}
+    for value, col, row, k in (("2045", 3, 4, 0), ("318", 8, 12, 1), ("76", 2, 20, 2)):
+        for i, ch in enumerate(value):
+            placed[(value, i)] = stamp(page, pick(images, labels, int(ch), k), 100 + (col + i) * 40 + 10,
+                                       100 + row * 40 + 6, 28)
+    photo = _photo_on_desk(page, seed=5)
+    reading = rec.read(photo)
+    assert sorted(_values(reading)) == sorted(["2045", "318", "76"])
+    h, w = page.shape
+    out_h, out_w = photo.shape
+    to_photo = cv2.getPerspectiveTransform(
+        np.float32([[0, 0], [w, 0], [w, h], [0, h]]),
+        np.float32([[0.12 * out_w, 0.08 * out_h], [0.9 * out_w, 0.1 * out_h],
+                    [0.86 * out_w, 0.93 * out_h], [0.1 * out_w, 0.9 * out_h]]))
+    centres = cv2.perspectiveTransform(np.float32([[[x + bw / 2, y + bh / 2] for x, y, bw, bh in placed.values()]]),
+                                       to_photo)[0]
+    found = np.float32([[x + bw / 2, y + bh / 2] for x, y, bw, bh in (d.box for d in reading.accepted)])
+    assert len(found) == len(centres)
+    assert max(np.linalg.norm(found - c, axis=1).min() for c in centres) < 8
+
+
+def test_a_digit_lying_on_the_rule_of_squared_paper_is_not_joined_to_the_one_above(rec, hand):
+    """A 0 whose top stroke lies along the rule between two rows of squares keeps that rule's
+    pixels (a stroke along a line is kept); the 8 above, its foot on the same rule, stays its own digit."""
+    images, labels = hand
+    page = blank(600, 400)
+    _squared(page, 20, 20, 580, 380, 40)
+    stamp(page, pick(images, labels, 8), 20 + 5 * 40 + 10, 20 + 3 * 40 + 9, 31)      # foot on the rule at y = 180
+    stamp(page, pick(images, labels, 0), 20 + 5 * 40 + 4, 20 + 4 * 40 - 3, 36)       # top stroke along it
+    reading = rec.read(page)
+    assert sorted(d.label for d in reading.accepted) == [0, 8]
