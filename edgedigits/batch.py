@@ -22,7 +22,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, UsageError
+from ._deps import has, need_ray
+from ._io import atomic_path
+from ._progress import Progress
+from .errors import InputError, MissingDependencyError, UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -131,7 +134,7 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS):
     import cv2
     import numpy as np
 
-    from .images import decode_image, quiet_opencv
+    from .images import decode_image, quiet_opencv  # imports cv2
     if not data:
         raise InputError("the file is empty")
     if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:2] == b"\xff\xd8":
@@ -187,9 +190,7 @@ class Output:
             raise UsageError(f"{folder} already holds {other[0]} from a run in another format; use another --out "
                              f"or the same --format.")
         if fmt == "parquet":
-            from ._deps import has
             if not has("pyarrow"):
-                from .errors import MissingDependencyError
                 raise MissingDependencyError("pyarrow", "--format parquet", "pip install 'edgedigits[parquet]'")
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -210,7 +211,6 @@ class Output:
 
     def write(self, rows: list[dict]) -> Path:
         """Write ``rows`` as the next part, atomically (a crash leaves no partial part)."""
-        from ._io import atomic_path
         parts = self.parts()
         index = int(parts[-1].name[5:10]) + 1 if parts else 0
         target = self.folder / f"part-{index:05d}{self.suffix}"
@@ -251,7 +251,7 @@ class Model:
     threads: int | None = 1
 
     def open(self):
-        from .recognizer import Recognizer
+        from .recognizer import Recognizer  # imports cv2
         return Recognizer(self.model, backend=self.backend, precision=self.precision, threads=self.threads)
 
 
@@ -309,11 +309,9 @@ def run_batch(inputs: list[str], out: str | os.PathLike, *, fmt: str = "jsonl", 
     """
     import time
 
-    from ._progress import Progress
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine {engine!r} is unknown; choose local or ray.")
     if engine == "ray":
-        from ._deps import need_ray
         need_ray("edgedigits batch --engine ray")
     output = Output(out, fmt)
     items = discover(inputs)
@@ -360,7 +358,6 @@ def _ray_rows(items: list[Item], model: Model, workers: int, address: str | None
     """Yield lists of rows read by a Ray Data actor pool (files are read inside the actors, from the
     paths listed here: faster than shipping their bytes); ``nodes`` collects the ids of the nodes
     that read them."""
-    from ._deps import need_ray
     ray = need_ray("edgedigits batch --engine ray")
     import ray.data  # noqa: F811  (the submodule; need_ray gave the package)
     chunk = max(1, min(chunk, len(items) // (4 * workers)))     # several batches per actor: all share the work

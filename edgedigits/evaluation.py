@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._deps import has
+from .data import load_mnist, mnist_available
+from .rejection import auroc, confidence, energy, min_confidence_for, onnx_logits, predicted, rejected
+from .samples import load_sample
+
 # The issue's targets, checked on the held-out suite.
 TARGETS = {
     "mnist_accuracy": 0.996,          # at least
@@ -51,8 +56,7 @@ class Suite:
 
 def suite_kinds(notes: list | None = None) -> tuple:
     """The non-digit kinds of the suite on this machine (letters of many scripts only with Pillow and fonts)."""
-    from . import glyphs, synth
-    from ._deps import has
+    from . import glyphs, synth  # imports cv2
     kinds = synth.NEGATIVE_KINDS + synth.FORM_KINDS
     scripts = [s for s, styles in glyphs.coverage("eval").items() if styles["printed"]] if has("PIL") else []
     if len(scripts) < len(glyphs.SCRIPTS) and notes is not None:
@@ -67,14 +71,11 @@ def suite_kinds(notes: list | None = None) -> tuple:
 def build_suite(data_dir=None, corruption_images: int = 2000, negatives: int = 4000, rendered: int = 2000,
                 seed: int = 0) -> Suite:
     """Generate every evaluation set (deterministic for ``seed``)."""
-    from . import synth
-    from ._deps import has
-    from .data import load_mnist, mnist_available
+    from . import synth  # imports cv2
     if data_dir is not None or mnist_available(None):     # an explicit folder must hold MNIST
         x, y = load_mnist("test", data_dir)
         source = f"MNIST test ({len(x):,} images)"
     else:
-        from .samples import load_sample
         x, y = load_sample("heldout")
         source = f"shipped MNIST test sample ({len(x):,} images; MNIST itself was not found)"
     suite = Suite((x, y), source)
@@ -95,7 +96,6 @@ def build_suite(data_dir=None, corruption_images: int = 2000, negatives: int = 4
 
 def digit_stats(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, min_conf: float) -> dict:
     """Accuracy (rejection off), rejected share, and read right with rejection on (overall and per class)."""
-    from .rejection import rejected
     labels = np.asarray(labels)
     right = (pred == labels) & ~rejected(conf, min_conf)
     return {"accuracy": float((pred == labels).mean()), "rejected": float(rejected(conf, min_conf).mean()),
@@ -105,7 +105,6 @@ def digit_stats(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, min_conf
 
 def score(logits_fn, suite: Suite, min_confidence: float) -> dict:
     """Every figure of the suite for one model, given ``logits_fn(uint8 images) -> N x 10 logits``."""
-    from .rejection import auroc, confidence, energy, predicted, rejected
 
     def run(images):
         logits = logits_fn(images)
@@ -155,7 +154,6 @@ def check_targets(res: dict) -> dict:
 def evaluate_bundle(bundle, suite: Suite, precisions=("fp32", "int8"), min_confidence: float | None = None,
                     threads: int = 2) -> dict:
     """``{precision: figures}`` for each ONNX precision the bundle has among ``precisions``."""
-    from .rejection import min_confidence_for, onnx_logits
     threshold = min_confidence_for(bundle) if min_confidence is None else min_confidence
     out = {}
     for precision in precisions:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .novelty import NoveltyGate
 from .paper import Field
 from .preprocess import to_gray
 from .vision import DEFAULT_CONFIG, FinderConfig, InkBlob, group_numbers, locate
@@ -132,7 +133,6 @@ class Reader:
         self.max_novelty = max_novelty
         self._novelty = None
         if max_novelty is not None:          # loaded now, not on the first frame of a timed run
-            from .novelty import NoveltyGate
             self._novelty = NoveltyGate()
 
     @property
@@ -172,7 +172,6 @@ class Reader:
         why = [None if k else LOW_CONFIDENCE for k in ok]
         if self.max_novelty is not None and ok.any():
             if self._novelty is None:        # max_novelty set after construction
-                from .novelty import NoveltyGate
                 self._novelty = NoveltyGate()
             far = self._novelty.distances(batch[ok], result.labels[ok]) > self.max_novelty
             for i, f in zip(np.flatnonzero(ok), far):

@@ -17,7 +17,8 @@ import numpy as np
 from .bundle import Bundle, load_bundle
 from .errors import InputError
 from .reader import Digit, Reader, Reading  # noqa: F401  (Digit: re-exported, as before the reader)
-from .rejection import DIGITS, predicted, softmax
+from .rejection import DIGITS, check_min_confidence, min_confidence_for, predicted, softmax
+from .runtimes.select import choose
 
 EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
             "dtype uint8 (0..255) or float (0..1, or 0..255 when a pixel exceeds 1); white digit on black "
@@ -246,8 +247,6 @@ class Recognizer:
 
     def __init__(self, model=None, backend: str = "auto", device: str = "auto", precision: str = "auto",
                  *, threads: int | None = None, min_confidence: float | None = None):
-        from .rejection import min_confidence_for
-        from .runtimes.select import choose
         self.bundle: Bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.min_confidence = min_confidence_for(self.bundle) if min_confidence is None else min_confidence
         self._lock = threading.Lock()
@@ -265,7 +264,6 @@ class Recognizer:
 
     @min_confidence.setter
     def min_confidence(self, value: float) -> None:
-        from .rejection import check_min_confidence
         self._min_confidence = check_min_confidence(value)
 
     def logits(self, images) -> np.ndarray:

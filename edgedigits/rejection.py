@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bundle import DEFAULT_MIN_CONFIDENCE, LABELS
-from .errors import InputError
+from . import runtimes
+from ._io import write_json_atomic
+from .bundle import DEFAULT_MIN_CONFIDENCE, LABELS, MANIFEST, load_bundle
+from .data import bundle_val_size, validation_split
+from .errors import BundleError, InputError
 
 SCORE = "max_softmax"
 DIGITS = len(LABELS)    # logit columns 0-9; an 11th column is the reject class
@@ -133,8 +136,6 @@ def write_calibration(bundle_path, min_confidence: float, facts: dict) -> dict:
     import json
     from pathlib import Path
 
-    from ._io import write_json_atomic
-    from .bundle import MANIFEST, load_bundle
     bundle = load_bundle(bundle_path)
     manifest = json.loads((Path(bundle.path) / MANIFEST).read_text(encoding="utf-8"))
     manifest["rejection"] = {"score": SCORE, "min_confidence": round(check_min_confidence(min_confidence), 6),
@@ -151,8 +152,6 @@ def calibrate_bundle(bundle_path, data_dir=None, val_size: int | None = None,
     (:func:`edgedigits.data.validation_split`; ``val_size`` None = the bundle's recipe's), so
     these digits were never trained on. Runs the bundle's FP32 ONNX model with onnxruntime.
     """
-    from .bundle import load_bundle
-    from .data import bundle_val_size, validation_split
     bundle = load_bundle(bundle_path)
     xval, _ = validation_split(bundle_val_size(bundle) if val_size is None else val_size, data_dir)
     conf = confidence(onnx_logits(bundle, xval))
@@ -169,8 +168,6 @@ def onnx_logits(bundle, images: np.ndarray, precision: str = "fp32", threads: in
 
     The session is opened through :mod:`edgedigits.runtimes` (backend ``onnxruntime``, CPU).
     """
-    from . import runtimes
-    from .errors import BundleError
     artifact = bundle.find("onnx", precision)
     if artifact is None:
         raise BundleError(f"bundle {bundle.path} has no ONNX {precision} model; export one with 'edgedigits export'.")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from . import glyphs
 from .errors import InputError, MissingDependencyError
 from .preprocess import ink_from_gray, mnist_normalize
 
@@ -393,7 +394,6 @@ def _arrow(rng, split):
 
 def _digit_canvas(rng, split, d: int) -> np.ndarray:
     """Digit ``d`` in ``split``'s fonts (Hershey, or a Latin font file when Pillow and fonts are there)."""
-    from . import glyphs
     if rng.random() < 0.5:
         try:
             canvas = glyphs.digit(rng, split, d, CANVAS)
@@ -433,7 +433,6 @@ def _partial_digit(rng, split):
 
 def _font_letter(style: str):
     def make(rng, split):
-        from . import glyphs
         scripts = [s for s in glyphs.SCRIPTS if glyphs.available(split, s, "printed")
                    or glyphs.available(split, s, style)]
         if not scripts:
@@ -510,7 +509,6 @@ def font_digits(n: int, split: str = "eval", seed: int = 0) -> tuple[np.ndarray,
     Raises:
         MissingDependencyError: Pillow or the fonts are missing.
     """
-    from . import glyphs
     rng = _rng(seed, split, 3)
     labels = np.arange(n, dtype=np.int64) % 10
     out = np.zeros((n, 28, 28), np.uint8)

@@ -20,6 +20,7 @@ from .data import DEFAULT_VAL_SIZE, bundle_val_size, split_indices, validation_s
 from ._deps import need
 from ._io import atomic_path
 from ._progress import Progress
+from .bundle import resolve_bundle_path, write_training_bundle
 from .errors import EdgeDigitsError, UsageError
 
 DIGITS = 10     # outputs 0-9; a model with an 11th output has a reject class there
@@ -315,7 +316,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
           resume: bool = False, progress: bool = True, log=print) -> Path:
     """Train ``cfg`` into ``out`` (checkpoint + bundle); returns the bundle folder."""
     torch = need("torch", "Training")
-    from .models import count_macs, count_params, create_model
+    from .models import count_macs, count_params, create_model  # imports torch
 
     out = Path(out)
     ckpt_path = out / CHECKPOINT
@@ -430,7 +431,6 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     test_acc = evaluate(torch, model, test_images, test_labels)
     log(f"MNIST test accuracy (10,000 images, never used for any choice): {test_acc:.4%}")
 
-    from .bundle import write_training_bundle
     recipe = _jsonable(asdict(cfg))
     recipe.update({"threads": torch.get_num_threads(), "torch": torch.__version__,
                    "python": platform.python_version(), "train_images": len(xtr),
@@ -443,7 +443,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
 
 def _extra_sources(cfg: TrainConfig, xtr, ytr, log):
     """Add rendered training-font digits to the training set and build the outlier pool (both seeded)."""
-    from . import synth
+    from . import synth  # imports cv2
     outliers = None
     if cfg.rendered_digits:
         rx, ry = synth.rendered_digits(cfg.rendered_digits, "train", seed=cfg.seed)
@@ -463,7 +463,6 @@ def _extra_sources(cfg: TrainConfig, xtr, ytr, log):
 
 def _initial_weights(torch, source: str) -> dict:
     """The state dict in ``source``: a weights.pt file, a bundle folder holding one, or a shipped bundle's name."""
-    from .bundle import resolve_bundle_path
     path = resolve_bundle_path(source)
     if path.is_dir():
         path = path / "weights.pt"
@@ -554,7 +553,7 @@ def refuse_config(**overrides) -> TrainConfig:
     fonts of :data:`edgedigits.glyphs.FONTS`. The validation split (2,000) is stage 1's.
     Start it from stage 2: ``edgedigits train --recipe refuse --init-from runs/shipped/bundle``.
     """
-    from . import synth
+    from . import synth  # imports cv2
     base = shipped_config()
     aug = replace(base.augment, stretch_p=0.2, binarize_p=0.1, shear_deg=12.0)
     kinds = synth.FONT_KINDS * 3 + synth.FORM_KINDS + synth.NEGATIVE_KINDS

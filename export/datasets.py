@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data import load_mnist, mnist_available
 from ..errors import UsageError
+from ..samples import load_sample
+from ..train import validation_split
 
 # Fewer calibration images than this give unstable activation ranges (10 per digit on average).
 MIN_CALIBRATION = 100
@@ -38,11 +41,9 @@ def to_input(images: np.ndarray) -> np.ndarray:
 
 
 def _split(split: str, sample: str, data_dir) -> tuple[np.ndarray, np.ndarray, str]:
-    from ..data import load_mnist, mnist_available
     if data_dir is not None or mnist_available():
         images, labels = load_mnist(split, data_dir)
         return images, labels, f"mnist-{split}"
-    from ..samples import load_sample
     images, labels = load_sample(sample)
     return images, labels, f"shipped-{sample}-sample"
 
@@ -59,12 +60,9 @@ def validation_set(val_size: int, data_dir=None) -> ImageSet:
     Without the MNIST files, the shipped calibration sample (MNIST training images) stands in, so
     that a choice is still never made on the evaluation set; ``source`` says so.
     """
-    from ..data import mnist_available
     if data_dir is not None or mnist_available():
-        from ..train import validation_split
         images, labels = validation_split(val_size, data_dir)
         return ImageSet(to_input(images), labels.astype(np.int64), f"mnist-train-validation-split-{val_size}")
-    from ..samples import load_sample
     images, labels = load_sample("calibration")
     return ImageSet(to_input(images), labels.astype(np.int64), "shipped-calibration-sample")
 

@@ -30,6 +30,7 @@ from .onnx import convert_to_fp16
 from .quantize import quantize_best
 from .source import Source, copy_into, load_model_source
 from .targets import FORMATS, Target, select
+from .tensorrt import require_explicit_quantization
 from .validate import OutputMismatchError, accuracy, compare, validate_outputs
 
 DEFAULT_OUT = "edgedigits-export"
@@ -176,7 +177,6 @@ class Context:
     def int8_onnx(self) -> tuple[Path, dict]:
         """The Q/DQ INT8 ONNX model and its build facts (quantized once, on first use)."""
         if self._int8 is None:
-            from .tensorrt import require_explicit_quantization
             path = self.scratch("int8") / "model.int8.onnx"
             facts = quantize_best(self.source.onnx_path, path, self.calibration,
                                   lambda p: self.accuracy(p, "onnx", "int8"), self.parity, log=self.log)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .._deps import need
 from .datasets import ImageSet
 from .onnx import INPUT_NAME, strip_metadata
 
@@ -55,7 +56,6 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     Returns:
         The build facts to record in the manifest.
     """
-    from .._deps import need
     onnx = need("onnx", "INT8 quantization")
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static

@@ -77,7 +77,7 @@ def _from_bundle(bundle: Bundle) -> Source:
 def _load_weights(name: str, path: Path):
     import torch
 
-    from ..models import create_model
+    from ..models import create_model  # imports torch
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file

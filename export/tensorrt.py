@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._deps import need
 from ..errors import ExportError
 from ..runtimes.tensorrt import build as trt_build
 from ..runtimes.tensorrt import cuda_device
@@ -42,7 +43,6 @@ def check_explicit_quantization(model) -> list[str]:
     Returns:
         A list of one-line problems; empty when the model follows every rule.
     """
-    from .._deps import need
     onnx = need("onnx", "Checking an INT8 model against TensorRT's rules")
     from onnx import numpy_helper
 

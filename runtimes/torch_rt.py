@@ -31,7 +31,7 @@ class TorchSession(Session):
         super().__init__("torch", path, device, precision)
         import torch
 
-        from ..models import create_model
+        from ..models import create_model  # imports torch
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         try:

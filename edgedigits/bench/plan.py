@@ -22,6 +22,8 @@ from ..bundle import MANIFEST, load_bundle
 from ..camera.render import render_video
 from ..data import load_mnist, mnist_available
 from ..errors import EdgeDigitsError, MissingDependencyError, UsageError, parse_choices
+from ..export.pipeline import ExportOptions, export_bundle
+from ..export.targets import select
 from ..runtimes import NAMES, get_backend
 from ..runtimes._cache import digest
 from ..samples import load_sample
@@ -178,7 +180,6 @@ def reference_video(folder: Path, frames: int, images: np.ndarray, labels: np.nd
 # -- what to export -------------------------------------------------------------------------------
 def missing_formats(bundle, backends) -> tuple[str, ...]:
     """Formats the selected backends load that this machine can build and ``bundle`` lacks."""
-    from ..export.targets import select            # build-time: imported when it is needed
     wanted = {f for b in backends if b.available for f in b.formats}
     return tuple(dict.fromkeys(t.format for t in select(wanted, int8=True, fp16=False)
                                if bundle.find(t.format, t.precision) is None and not t.unavailable()))
@@ -202,7 +203,6 @@ def export_missing(bundle, opts: BenchOptions, backends, log) -> tuple[list, lis
             return [bundle, load_bundle(folder)], [f"{', '.join(formats)} artifacts reused from the cache {folder}"]
         except EdgeDigitsError:
             pass                                               # damaged cache: export again
-    from ..export.pipeline import ExportOptions, export_bundle
     log(f"exporting the missing {', '.join(formats)} artifacts into {folder} (once; cached)")
     try:
         report = export_bundle(ExportOptions(model=str(bundle.path), out=folder, formats=formats, int8=True,

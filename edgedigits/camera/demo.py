@@ -17,6 +17,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
+from ..samples import load_sample
 from .render import FrameJitter, Score, Truth, render_scene, score, shifted
 
 
@@ -74,7 +75,6 @@ class DemoCapture:
 
     def __init__(self, fps: float = 30.0, size: tuple[int, int] = (640, 480), sheet_seconds: float = 4.0,
                  seed: int | None = None, judge: DemoJudge | None = None):
-        from ..samples import load_sample
         self.images, self.labels = load_sample("heldout")
         self.fps, self.size = float(fps), size
         self.rng = np.random.default_rng(seed)

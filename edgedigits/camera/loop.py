@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..reader import Digit, Reader
+from ..recognizer import Recognizer
 from ..vision import DEFAULT_CONFIG, FinderConfig, Number
 from .overlay import VideoSaver, Window, check_video_path, display_available, draw
 from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, SourceError, log as _log
@@ -206,7 +207,6 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
             summary of what was processed is printed first and a saved video is kept).
     """
     if recognizer is None:
-        from ..recognizer import Recognizer
         recognizer = Recognizer()
     out = out or sys.stdout
     stop = stop or threading.Event()

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
+from .sources import SourceError
 from .video import CANDIDATES, describe, pacing, quiet, resolve
 
 DIGIT_COLOR = (0, 200, 0)       # BGR
@@ -169,7 +170,6 @@ class VideoSaver:
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc),
                                           self.fps / self.stride, self.size)
         if not self.writer.isOpened():
-            from .sources import SourceError
             self.writer = None
             raise SourceError(f"--save {self.path}: OpenCV cannot write {self.fourcc} at {self.size[0]}x"
                               f"{self.size[1]} here; try .avi (Motion JPEG).")
@@ -207,7 +207,6 @@ class VideoSaver:
             return None
         self._finish()
         if self._error is not None:
-            from .sources import SourceError
             self.tmp.unlink(missing_ok=True)
             raise SourceError(f"--save {self.path}: writing the video failed ({self._error}); try .avi (Motion JPEG).")
         os.replace(self.tmp, self.path)

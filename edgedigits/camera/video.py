@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
+from ..images import quiet_opencv
 
 _MP4 = ("avc1", "H264", "mp4v")
 # Container suffix -> FourCCs in order of preference.
@@ -30,7 +31,6 @@ SLOW_FPS, SLOW_WIDTH = 10.0, 480
 
 def quiet():
     """OpenCV's and FFmpeg's log silenced (an unsupported tag prints lines our message replaces)."""
-    from ..images import quiet_opencv
     return quiet_opencv()
 
 

@@ -21,6 +21,7 @@ import sys
 
 from .._version import __version__
 from ..errors import EdgeDigitsError
+from ..runtimes import NAMES
 
 # The subcommands, in the order `edgedigits --help` lists them (module names under edgedigits.cli).
 COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train", "data", "serve", "batch")
@@ -92,7 +93,6 @@ def backend_name(text: str) -> str:
     """An argparse ``type`` for ``--backend``: 'auto' or a backend edgedigits knows (exit 2 otherwise)."""
     import argparse
 
-    from ..runtimes import NAMES
     name = text.strip().lower()
     if name != "auto" and name not in NAMES:
         raise argparse.ArgumentTypeError(f"unknown backend {text!r}; choose auto or one of: {', '.join(NAMES)}")

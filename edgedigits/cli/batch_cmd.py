@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from . import positive_int
+
 NAME = "batch"
 HELP = "read every image of folders, file lists (.txt) and archives (.zip, .tar) into JSON Lines or Parquet"
 
 
 def add_arguments(p) -> None:
-    from . import positive_int
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (searched recursively), file lists (.txt, one path a line) or "
                         "archives (.zip, .tar, .tar.gz)")
@@ -29,7 +30,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..batch import Model, run_batch
+    from ..batch import Model, run_batch  # kept out of --help start-up
     summary = run_batch(args.inputs, args.out, fmt=args.format, engine=args.engine, workers=args.workers,
                         model=Model(args.model, args.backend, args.precision), address=args.address,
                         progress=not args.no_progress)

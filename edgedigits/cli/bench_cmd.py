@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from . import nonneg_int, positive_int
+
 NAME = "bench"
 HELP = ("benchmark every artifact of a model on every backend of this machine (size, load time, MNIST "
         "accuracy, latency, throughput, camera FPS) and its robustness to camera-like corruptions")
 
 
 def add_arguments(parser) -> None:
-    from . import nonneg_int, positive_int
     parser.add_argument("--model", metavar="PATH", default=None,
                         help="a bundle folder (default: the model shipped with edgedigits)")
     parser.add_argument("--out", metavar="DIR", default=None,
@@ -37,7 +38,7 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from ..bench import BenchOptions, parse_backends, run_bench, table, write_outputs
+    from ..bench import BenchOptions, parse_backends, run_bench, table, write_outputs  # imports cv2
 
     opts = BenchOptions(model=args.model, out=Path(args.out) if args.out else None, quick=args.quick,
                         backends=parse_backends(args.backends), data=args.data,

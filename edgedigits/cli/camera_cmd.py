@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..novelty import DEFAULT_MAX_NOVELTY
+from . import backend_name, nonneg_float, nonneg_int, positive_float, positive_int, probability
+
 NAME = "camera"
 HELP = "read digits live from a camera, stream, video file, image(s) or the built-in demo"
 
 
 def add_arguments(p) -> None:
-    from . import backend_name, nonneg_float, nonneg_int, positive_float, positive_int, probability
-    from ..camera.frames import MAX_RECONNECTS, STALL_TIMEOUT_S
-    from ..novelty import DEFAULT_MAX_NOVELTY
+    from ..camera.frames import MAX_RECONNECTS, STALL_TIMEOUT_S  # imports cv2
     p.add_argument("--source", default="0",
                    help="camera index (default 0), device path, stream URL, GStreamer pipeline (with ' ! '), "
                         "video file, image file, folder of images, or 'demo' (synthetic live sheets of digits)")
@@ -57,9 +58,9 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import cv2
 
-    from ..camera.loop import Options, run_camera
-    from ..camera.overlay import check_video_path
-    from ..recognizer import Recognizer
+    from ..camera.loop import Options, run_camera  # imports cv2
+    from ..camera.overlay import check_video_path  # imports cv2
+    from ..recognizer import Recognizer  # imports cv2
     if args.save:
         check_video_path(args.save)
     if args.threads:

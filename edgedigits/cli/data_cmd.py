@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .. import data
+
 NAME = "data"
 HELP = "download (fetch) or check (verify) the MNIST files"
 
@@ -18,7 +20,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .. import data
     if args.action == "fetch":
         folder = data.fetch(args.dest, args.mirror, timeout=args.timeout)
         print(f"MNIST is ready in {folder}")

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+from ..bundle import load_bundle
+from ..errors import UsageError
+from ..rejection import check_min_confidence
 from . import nonneg_int, positive_int
 
 NAME = "eval"
@@ -30,10 +33,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..bundle import load_bundle
-    from ..evaluation import TARGETS, build_suite, evaluate_bundle, format_table
-    from ..errors import UsageError
-    from ..rejection import check_min_confidence
+    from ..evaluation import TARGETS, build_suite, evaluate_bundle, format_table  # kept out of --help start-up
     if args.min_confidence is not None:
         try:
             check_min_confidence(args.min_confidence)

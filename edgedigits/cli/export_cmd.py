@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from ..export import pipeline as p  # light: numpy and edgedigits only; the libraries load in run()
+from ..export.pipeline import ExportOptions, export_bundle, parse_formats
+from ..export.targets import FORMATS
+from . import positive_int
+
 NAME = "export"
 HELP = ("export a model to ONNX, OpenVINO IR and TensorRT (FP32, --fp16, --int8), measure every artifact on "
         "MNIST test and write them into one bundle")
 
 
 def add_arguments(parser) -> None:
-    from ..export import pipeline as p  # light: numpy and edgedigits only; the libraries load in run()
-    from ..export.targets import FORMATS
-    from . import positive_int
     parser.add_argument("--model", metavar="PATH", default=None,
                         help="a bundle folder or a training checkpoint (runs/NAME/checkpoint.pt); "
                              "default: the model shipped with edgedigits")
@@ -42,8 +44,6 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
     import time
-
-    from ..export.pipeline import ExportOptions, export_bundle, parse_formats
 
     start = time.perf_counter()
 

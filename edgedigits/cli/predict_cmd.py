@@ -6,6 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+from .._io import atomic_path
+from ..errors import UsageError
+from . import backend_name, probability
+
 NAME = "predict"
 HELP = "read the digits and numbers in image files: single-digit crops, photos, whole scanned or photographed pages"
 DESCRIPTION = """\
@@ -22,7 +26,6 @@ Text output, one line per file: the numbers with their digits' lowest confidence
 
 
 def add_arguments(p) -> None:
-    from . import backend_name, probability
     p.description = DESCRIPTION
     p.add_argument("images", nargs="+", help="image files or folders of images")
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
@@ -48,7 +51,6 @@ def _expand(paths: list[str]) -> list[Path]:
 
 
 def _check_save(path: Path | None, files: list[Path]) -> None:
-    from ..errors import UsageError
     if path is None:
         return
     if len(files) != 1:
@@ -60,9 +62,8 @@ def _check_save(path: Path | None, files: list[Path]) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UsageError
-    from ..images import read_image
-    from ..recognizer import Recognizer
+    from ..images import read_image  # imports cv2
+    from ..recognizer import Recognizer  # imports cv2
     files = _expand(args.images)
     if not files:
         raise UsageError("no image files were found in the given folders; pass image files or folders with images.")
@@ -107,8 +108,7 @@ def save_annotated(path: Path, image, reading) -> None:
     """Write ``image`` with the numbers (blue) and digits (green, label and confidence) drawn, atomically."""
     import cv2
 
-    from .._io import atomic_path
-    from ..preprocess import to_gray
+    from ..preprocess import to_gray  # imports cv2
     gray = to_gray(image)
     out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     thick = max(1, round(max(out.shape[:2]) / 800))
@@ -125,7 +125,6 @@ def save_annotated(path: Path, image, reading) -> None:
         cv2.putText(out, text, (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, color, thick, cv2.LINE_AA)
     ok, data = cv2.imencode(path.suffix.lower(), out)
     if not ok:
-        from ..errors import UsageError
         raise UsageError(f"--save {path}: OpenCV cannot write this format; use .png or .jpg.")
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.tobytes())

@@ -7,13 +7,16 @@ import os
 import signal
 import sys
 
+from ..errors import UsageError
+from ..serve import need_web_stack
+from . import positive_float, positive_int
+
 NAME = "serve"
 HELP = "serve the reader over HTTP (POST /v1/read, /v1/classify) with a live view of the camera at /"
 
 
 def add_arguments(p) -> None:
-    from . import positive_float, positive_int
-    from ..serve.core import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+    from ..serve.core import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS  # imports cv2
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 exposes it on the "
                         "network: set --token then)")
@@ -46,15 +49,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UsageError
-    from ..serve import need_web_stack
     token = args.token if args.token is not None else os.environ.get("EDGEDIGITS_TOKEN") or None
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 0..65535.")
     if args.engine == "ray":
         if args.source:
             raise UsageError("--source (the live view) runs with --engine local only; drop one of them.")
-        from ..serve.ray_app import run_ray
+        from ..serve.ray_app import run_ray  # kept out of --help start-up
         return run_ray(args, token)
     need_web_stack()
     return _run_local(args, token)
@@ -64,7 +65,6 @@ def _listen(host: str, port: int):
     """A listening socket (so --port 0 works and the real address can be printed)."""
     import socket
 
-    from ..errors import UsageError
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
@@ -101,9 +101,9 @@ def _run_local(args, token) -> int:
                 self.live.stop.set()
             super().handle_exit(sig, frame)
 
-    from ..recognizer import Recognizer
-    from ..serve.app import create_app
-    from ..serve.live import LiveView
+    from ..recognizer import Recognizer  # imports cv2
+    from ..serve.app import create_app  # imports cv2
+    from ..serve.live import LiveView  # imports cv2
     recognizer = Recognizer(args.model, backend=args.backend, device=args.device, precision=args.precision,
                             threads=args.threads or None)
     live = None

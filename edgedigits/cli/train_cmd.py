@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from .._deps import need
+from ..errors import UsageError
+from ..train import FINE_TUNES, RECIPES, train
 from . import nonneg_int, positive_float, positive_int
 
 NAME = "train"
@@ -9,7 +12,6 @@ HELP = "train a model on MNIST (needs PyTorch) and write a checkpoint and a bund
 
 
 def add_arguments(p) -> None:
-    from ..train import RECIPES
     p.add_argument("--recipe", choices=sorted(RECIPES), default="base",
                    help="training recipe: 'base' (default; from scratch), then 'shipped' (a robust "
                         "fine-tune of it, --init-from the base bundle), then a third stage --init-from the "
@@ -39,11 +41,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .._deps import need
     need("torch", "'edgedigits train'")
-    from ..models import list_models
-    from ..errors import UsageError
-    from ..train import FINE_TUNES, RECIPES, train
+    from ..models import list_models  # imports torch
     if args.model is not None and args.model not in list_models():
         raise UsageError(f"unknown --model {args.model!r}; choose one of: {', '.join(list_models())}.")
     overrides = {key: getattr(args, key) for key in ("model", "epochs", "batch_size", "lr", "seed", "subset",

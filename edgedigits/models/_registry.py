@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..errors import BundleError
+
 _MODELS: dict[str, Callable] = {}
 
 
@@ -20,6 +22,5 @@ def list_models() -> list[str]:
 
 def create_model(name: str, **kwargs):
     if name not in _MODELS:
-        from ..errors import BundleError
         raise BundleError(f"unknown model architecture {name!r}; known: {', '.join(list_models())}.")
     return _MODELS[name](**kwargs)

@@ -5,13 +5,14 @@
 :mod:`.ray_app` the same API on Ray Serve. The web stack is imported only by those modules.
 """
 
+from .._deps import has
+from ..errors import MissingDependencyError
+
 SERVE_INSTALL = "pip install 'edgedigits[serve]'"
 
 
 def need_web_stack() -> None:
     """Raise MissingDependencyError (one sentence) unless Starlette, uvicorn and python-multipart import."""
-    from .._deps import has
-    from ..errors import MissingDependencyError
     for package, module in (("starlette", "starlette"), ("uvicorn", "uvicorn"), ("python-multipart", "multipart")):
         if not has(module):
             raise MissingDependencyError(package, "edgedigits serve", SERVE_INSTALL)

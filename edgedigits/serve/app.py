@@ -21,6 +21,7 @@ from ..errors import EdgeDigitsError
 from .core import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, IMAGE_TYPES, MAX_CROPS, NPY_TYPES, RequestError,
                    check_crops, classify_json, crops_from_pngs, decode_image, info_json, load_npy, media_type,
                    read_json)
+from .live import blank_jpeg
 
 OPEN_PATHS = ("/", "/v1/health")       # no data behind them: reachable without the token (as is /static/)
 TOKEN_ENV = "EDGEDIGITS_TOKEN"
@@ -109,7 +110,6 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from .live import blank_jpeg
     static = StaticFiles(packages=[("edgedigits.serve", "static")])
 
     def read_image(data: bytes) -> dict:

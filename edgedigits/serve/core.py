@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 
+from .. import __version__
 from ..errors import InputError, RequestError  # noqa: F401 (RequestError: public here too)
 from ..images import DEFAULT_MAX_PIXELS, decode_image, image_size  # noqa: F401 (public here too)
 
@@ -98,7 +99,6 @@ def classification_json(result) -> dict:
 
 def info_json(recognizer) -> dict:
     """What model and backend answer, and why (``GET /v1/info``)."""
-    from .. import __version__
     info = recognizer.info
     return {"edgedigits": __version__, "model": info.bundle, "artifact": info.artifact, "backend": info.backend,
             "device": info.device, "precision": info.precision, "why": info.why,

@@ -16,6 +16,7 @@ import numpy as np
 from ..camera.frames import SourceError, log
 from ..camera.loop import FrameResult
 from ..camera.overlay import draw
+from ..camera.sources import open_source
 
 
 class LiveView:
@@ -33,7 +34,6 @@ class LiveView:
 
     def __init__(self, recognizer, source: str, stall_timeout: float = 3.0, max_reconnects: int = 10,
                  quality: int = 80):
-        from ..camera.sources import open_source
         self.recognizer, self.spec, self.quality = recognizer, source, quality
         self.stop = threading.Event()
         self.cond = threading.Condition()

@@ -20,6 +20,7 @@ import os
 import sys
 
 from .._deps import RAY_INSTALL, need_ray  # noqa: F401 (public here too)
+from ..errors import UsageError
 
 DEFAULTS = {"replicas": 1, "model": None, "backend": "auto", "precision": "auto", "token": None,
             "max_bytes": None, "max_pixels": None, "max_batch_size": 64, "batch_wait_s": 0.005,
@@ -27,7 +28,6 @@ DEFAULTS = {"replicas": 1, "model": None, "backend": "auto", "precision": "auto"
 
 
 def _options(args: dict | None) -> dict:
-    from ..errors import UsageError
     args = dict(args or {})
     unknown = sorted(set(args) - set(DEFAULTS))
     if unknown:
@@ -48,9 +48,9 @@ def _replica_app(options: dict):
     """The ASGI app of one replica (built on the replica, so each has its own Recognizer)."""
     from ray import serve
 
-    from ..recognizer import Recognizer
-    from .app import create_app
-    from .core import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, classification_json
+    from ..recognizer import Recognizer  # imports cv2
+    from .app import create_app  # imports cv2
+    from .core import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, classification_json  # imports cv2
     recognizer = Recognizer(options["model"], backend=options["backend"], precision=options["precision"],
                             threads=1)
     stats = {"requests": 0, "inference_calls": 0}
@@ -61,7 +61,7 @@ def _replica_app(options: dict):
 
         import numpy as np
 
-        from ..recognizer import as_batch
+        from ..recognizer import as_batch  # imports cv2
         sizes = [len(b) for b in batches]
         crops = np.concatenate([as_batch(b) for b in batches])
         result = await asyncio.to_thread(recognizer.classify, crops)
@@ -110,7 +110,6 @@ def run_ray(args, token: str | None) -> int:
     ray = need_ray("edgedigits serve --engine ray")
     from ray import serve
     if args.port == 0:
-        from ..errors import UsageError
         raise UsageError("--engine ray needs a fixed --port (Ray Serve cannot pick a free one).")
     stop = threading.Event()
     ray.init(address=args.address, include_dashboard=False, logging_level="warning", log_to_driver=False)

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..._progress import Progress
 from ...errors import BackendError
 from ._engine import DEFAULT_MAX_BATCH, HW_LEVELS, HW_NONE, EngineFacts, parse_cc
 from ._library import FULL, RTX, Library, cuda_device, load_library
@@ -159,7 +160,6 @@ def profile_shapes(shape: tuple[int, ...], max_batch: int) -> dict[str, list[int
 
 def _progress_monitor(trt):
     """A ``trt.IProgressMonitor`` that shows the builder's phases as progress bars."""
-    from ..._progress import Progress
 
     class Monitor(trt.IProgressMonitor):
         def __init__(self):
