@@ -27,9 +27,11 @@ setup-dev: $(BIN)/python
 demo: setup
 	$(BIN)/edgedigits camera --source demo --duration 15 --save edgedigits-demo
 
-# Lint (ruff) first: seconds. The layer contract runs inside the suite (tests/test_layers.py).
+# Lint and the format check (ruff) first: seconds. The layer contract runs inside the suite
+# (tests/test_layers.py). `ruff format .` fixes what the format check finds.
 test: setup-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -ra tests
 
 clean:

@@ -58,10 +58,15 @@ ALL_BACKENDS = ("onnxruntime", "opencv", "openvino")
 DEMO_FRAMES = 5
 
 # One core of a Raspberry Pi 4, as the Linux kernel lists it.
-CPUINFO = "".join(
-    f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
-    f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
-    f"CPU revision\t: 3\n\n" for i in range(4)) + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B\n"
+CPUINFO = (
+    "".join(
+        f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+        f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
+        f"CPU revision\t: 3\n\n"
+        for i in range(4)
+    )
+    + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B\n"
+)
 
 # Run under both Pythons: labels of the held-out sample per backend/precision, as JSON on stdout.
 PROBE = """
@@ -90,8 +95,10 @@ def log(message: str) -> None:
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        sys.exit(f"arm64_check: {tool} is not installed; install it with: "
-                 f"apt-get install qemu-user-static binfmt-support debootstrap")
+        sys.exit(
+            f"arm64_check: {tool} is not installed; install it with: "
+            f"apt-get install qemu-user-static binfmt-support debootstrap"
+        )
     return path
 
 
@@ -105,8 +112,19 @@ def arm64_root(cache: Path) -> Path:
     if not list(archives.glob("*.deb")):
         shutil.rmtree(stage, ignore_errors=True)
         log(f"downloading arm64 Debian {SUITE} packages (debootstrap --foreign)")
-        subprocess.run([need("debootstrap"), "--arch=arm64", "--foreign", "--variant=minbase",
-                        f"--include={PACKAGES}", SUITE, str(stage)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                need("debootstrap"),
+                "--arch=arm64",
+                "--foreign",
+                "--variant=minbase",
+                f"--include={PACKAGES}",
+                SUITE,
+                str(stage),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     tmp = cache / "root.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     for deb in sorted(archives.glob("*.deb")):
@@ -120,18 +138,32 @@ def arm64_root(cache: Path) -> Path:
 def arm64_site(cache: Path) -> Path:
     """The aarch64 wheels of the dependencies, unpacked into one folder (once)."""
     site = cache / "site"
-    stamp = " ".join(WHEELS)                   # a changed list of wheels unpacks the folder again
+    stamp = " ".join(WHEELS)  # a changed list of wheels unpacks the folder again
     if (site / ".complete").exists() and (site / ".complete").read_text() == stamp:
         return site
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", tag)]
     target = ["--only-binary=:all:", *platforms, "--python-version", "3.11", "--implementation", "cp"]
     wheels = cache / "wheels"
     log("downloading aarch64 wheels (pip download --platform manylinux_2_17..36_aarch64)")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", *target, "-d", str(wheels), *WHEELS],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", *target, "-d", str(wheels), *WHEELS], check=True
+    )
     shutil.rmtree(site, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-                    *target, *map(str, sorted(wheels.glob("*.whl")))], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            *target,
+            *map(str, sorted(wheels.glob("*.whl"))),
+        ],
+        check=True,
+    )
     (site / ".complete").write_text(stamp)
     return site
 
@@ -139,10 +171,23 @@ def arm64_site(cache: Path) -> Path:
 def edgedigits_site(work: Path) -> Path:
     """This checkout built as a wheel and unpacked (pure Python: the same files on any machine)."""
     dist, site = work / "dist", work / "edgedigits-site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(REPO)],
-                   check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-                    *map(str, dist.glob("edgedigits-*.whl"))], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(REPO)], check=True
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            *map(str, dist.glob("edgedigits-*.whl")),
+        ],
+        check=True,
+    )
     return site
 
 
@@ -151,15 +196,23 @@ class Arm64:
 
     def __init__(self, root: Path, sites: list[Path], home: Path):
         self.argv = [need("qemu-aarch64-static"), str(root / "usr" / "bin" / PYTHON)]
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
-                    "QEMU_LD_PREFIX": str(root), "QEMU_CPU": "cortex-a72", "EDGEDIGITS_TRIAL": "0",
-                    "PYTHONPATH": os.pathsep.join(map(str, sites)), "PYTHONNOUSERSITE": "1",
-                    "OMP_NUM_THREADS": "1"}
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "QEMU_LD_PREFIX": str(root),
+            "QEMU_CPU": "cortex-a72",
+            "EDGEDIGITS_TRIAL": "0",
+            "PYTHONPATH": os.pathsep.join(map(str, sites)),
+            "PYTHONNOUSERSITE": "1",
+            "OMP_NUM_THREADS": "1",
+        }
         self.cwd = home
 
     def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.argv, *args], env=self.env, cwd=self.cwd, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [*self.argv, *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout
+        )
 
 
 def host_python(site: Path, home: Path) -> tuple[list[str], dict]:
@@ -174,8 +227,9 @@ def probe(argv: list[str], env: dict, cwd: Path, pairs: list[str], timeout: floa
     for backend in dict.fromkeys(p.split(":")[0] for p in pairs):
         mine = [p for p in pairs if p.startswith(backend + ":")]
         try:
-            r = subprocess.run([*argv, "-c", PROBE, *mine], env=env, cwd=cwd, capture_output=True, text=True,
-                               timeout=timeout)
+            r = subprocess.run(
+                [*argv, "-c", PROBE, *mine], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
             out["errors"].update({p: f"timed out after {timeout:.0f} s" for p in mine})
             continue
@@ -207,8 +261,10 @@ def compare(host: dict, arm: dict, pairs: list[str]) -> list[dict]:
 
 def predict_labels(stdout: str) -> dict:
     """``{file name: the numbers read in it}`` from ``predict --json`` (one reading per file)."""
-    return {Path(r["file"]).name: "|".join(n["value"] for n in r["numbers"])
-            for r in map(json.loads, stdout.strip().splitlines())}
+    return {
+        Path(r["file"]).name: "|".join(n["value"] for n in r["numbers"])
+        for r in map(json.loads, stdout.strip().splitlines())
+    }
 
 
 def cli_checks(arm: Arm64, host_argv, host_env, site: Path) -> dict:
@@ -216,65 +272,115 @@ def cli_checks(arm: Arm64, host_argv, host_env, site: Path) -> dict:
     digits = site / "edgedigits" / "assets" / "digits"
     checks = {}
     r = arm.run("-m", "edgedigits", "predict", str(digits), "--json")
-    h = subprocess.run([*host_argv, "-m", "edgedigits", "predict", str(digits), "--json"], env=host_env,
-                       cwd=arm.cwd, capture_output=True, text=True, timeout=300)
+    h = subprocess.run(
+        [*host_argv, "-m", "edgedigits", "predict", str(digits), "--json"],
+        env=host_env,
+        cwd=arm.cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     same = r.returncode == 0 and h.returncode == 0 and predict_labels(r.stdout) == predict_labels(h.stdout)
-    checks["predict"] = {"ok": same, "images": len(predict_labels(r.stdout)) if r.returncode == 0 else 0,
-                         "labels": predict_labels(r.stdout) if r.returncode == 0 else None,
-                         "error": None if same else (r.stderr or h.stderr).strip()[-500:]}
+    checks["predict"] = {
+        "ok": same,
+        "images": len(predict_labels(r.stdout)) if r.returncode == 0 else 0,
+        "labels": predict_labels(r.stdout) if r.returncode == 0 else None,
+        "error": None if same else (r.stderr or h.stderr).strip()[-500:],
+    }
     r = arm.run("-m", "edgedigits", "backends")
-    checks["backends"] = {"ok": r.returncode == 0 and "onnxruntime" in r.stdout, "output": r.stdout.strip(),
-                          "error": None if r.returncode == 0 else r.stderr.strip()[-500:]}
+    checks["backends"] = {
+        "ok": r.returncode == 0 and "onnxruntime" in r.stdout,
+        "output": r.stdout.strip(),
+        "error": None if r.returncode == 0 else r.stderr.strip()[-500:],
+    }
     # A frame count, not a duration: the first emulated frames can take seconds on a loaded host.
-    r = arm.run("-m", "edgedigits", "camera", "--source", "demo", "--headless", "--json",
-                "--max-frames", str(DEMO_FRAMES), "--stall-timeout", "300")
+    r = arm.run(
+        "-m",
+        "edgedigits",
+        "camera",
+        "--source",
+        "demo",
+        "--headless",
+        "--json",
+        "--max-frames",
+        str(DEMO_FRAMES),
+        "--stall-timeout",
+        "300",
+    )
     frames = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     digits_read = sum(len(f["digits"]) for f in frames)
-    checks["camera"] = {"ok": r.returncode == 0 and len(frames) > 0 and digits_read > 0, "frames": len(frames),
-                        "digits": digits_read, "summary": r.stderr.strip().splitlines()[-1:] or None,
-                        "error": None if r.returncode == 0 else r.stderr.strip()[-500:]}
+    checks["camera"] = {
+        "ok": r.returncode == 0 and len(frames) > 0 and digits_read > 0,
+        "frames": len(frames),
+        "digits": digits_read,
+        "summary": r.stderr.strip().splitlines()[-1:] or None,
+        "error": None if r.returncode == 0 else r.stderr.strip()[-500:],
+    }
     return checks
 
 
 def markdown(res: dict) -> str:
-    lines = ["# edgedigits on linux/aarch64 (QEMU user-mode emulation)", "",
-             f"`python benchmarks/arm64_check.py --backends {','.join(res['backends'])}`: aarch64 Python "
-             f"{res['arm64_python']} (Debian {SUITE}) under qemu-aarch64-static {res['qemu']} with "
-             f"QEMU_CPU=cortex-a72, against Python {res['x86_python']} on this x86-64 host; the same edgedigits "
-             f"wheel on both. A correctness check: emulated speed is not reported.", "",
-             "| backend | precision | labels different from x86 (of 1,000) | correct on aarch64 | correct on x86 |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# edgedigits on linux/aarch64 (QEMU user-mode emulation)",
+        "",
+        f"`python benchmarks/arm64_check.py --backends {','.join(res['backends'])}`: aarch64 Python "
+        f"{res['arm64_python']} (Debian {SUITE}) under qemu-aarch64-static {res['qemu']} with "
+        f"QEMU_CPU=cortex-a72, against Python {res['x86_python']} on this x86-64 host; the same edgedigits "
+        f"wheel on both. A correctness check: emulated speed is not reported.",
+        "",
+        "| backend | precision | labels different from x86 (of 1,000) | correct on aarch64 | correct on x86 |",
+        "|---|---|---|---|---|",
+    ]
     for row in res["recognizer"]:
         if "error" in row:
             lines.append(f"| {row['backend']} | {row['precision']} | failed: {row['error']} | | |")
         else:
-            lines.append(f"| {row['backend']} | {row['precision']} | {row['different']} | "
-                         f"{row['arm64_correct']} | {row['x86_correct']} |")
+            lines.append(
+                f"| {row['backend']} | {row['precision']} | {row['different']} | "
+                f"{row['arm64_correct']} | {row['x86_correct']} |"
+            )
     c = res["cli"]
-    lines += ["", f"- `edgedigits predict` on the {c['predict']['images']} shipped digit images: "
-                  f"{'same labels as x86' if c['predict']['ok'] else 'FAILED: ' + str(c['predict']['error'])}",
-              f"- `edgedigits camera --source demo --headless --json --max-frames {DEMO_FRAMES}`: "
-              f"{c['camera']['frames']} frames, {c['camera']['digits']} digits read"
-              + ("" if c["camera"]["ok"] else f" - FAILED: {c['camera']['error']}"),
-              f"- `edgedigits backends` {'ran' if c['backends']['ok'] else 'FAILED'}:", "", "```",
-              c["backends"]["output"] or str(c["backends"]["error"]), "```", "",
-              f"Verdict: **{'pass' if res['passed'] else 'FAIL'}** (FP32 labels identical to x86 and every CLI "
-              f"check ok; INT8 differences are counted, not failed). Whole check: {res['seconds']:.0f} s "
-              f"({'warm cache' if res['warm'] else 'cold: downloads and set-up included'})."]
+    lines += [
+        "",
+        f"- `edgedigits predict` on the {c['predict']['images']} shipped digit images: "
+        f"{'same labels as x86' if c['predict']['ok'] else 'FAILED: ' + str(c['predict']['error'])}",
+        f"- `edgedigits camera --source demo --headless --json --max-frames {DEMO_FRAMES}`: "
+        f"{c['camera']['frames']} frames, {c['camera']['digits']} digits read"
+        + ("" if c["camera"]["ok"] else f" - FAILED: {c['camera']['error']}"),
+        f"- `edgedigits backends` {'ran' if c['backends']['ok'] else 'FAILED'}:",
+        "",
+        "```",
+        c["backends"]["output"] or str(c["backends"]["error"]),
+        "```",
+        "",
+        f"Verdict: **{'pass' if res['passed'] else 'FAIL'}** (FP32 labels identical to x86 and every CLI "
+        f"check ok; INT8 differences are counted, not failed). Whole check: {res['seconds']:.0f} s "
+        f"({'warm cache' if res['warm'] else 'cold: downloads and set-up included'}).",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--backends", default=",".join(ALL_BACKENDS),
-                    help="backends compared, comma-separated (default: onnxruntime,opencv,openvino)")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edgedigits-arm64",
-                    help="where the arm64 root and wheels are kept between runs")
+    ap.add_argument(
+        "--backends",
+        default=",".join(ALL_BACKENDS),
+        help="backends compared, comma-separated (default: onnxruntime,opencv,openvino)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "edgedigits-arm64",
+        help="where the arm64 root and wheels are kept between runs",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
     ap.add_argument("--no-write", action="store_true", help="print the report, write no results file")
-    ap.add_argument("--timeout", type=float, default=3600.0,
-                    help="seconds allowed per backend under emulation (default 3600; emulation on a loaded "
-                         "machine is slow)")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="seconds allowed per backend under emulation (default 3600; emulation on a loaded machine is slow)",
+    )
     args = ap.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(ALL_BACKENDS)
@@ -303,14 +409,24 @@ def main(argv=None) -> int:
     rows = compare(host_out, arm_out, pairs)
     fp32_equal = all(r.get("different") == 0 for r in rows if r["precision"] == "fp32")
     passed = fp32_equal and all("error" not in r for r in rows) and all(c["ok"] for c in cli.values())
-    res = {"backends": backends, "arm64_python": arm_out["python"], "x86_python": host_out["python"],
-           "qemu": qemu, "qemu_cpu": "cortex-a72", "recognizer": rows, "cli": cli, "passed": passed,
-           "warm": warm, "seconds": round(time.perf_counter() - start, 1)}
+    res = {
+        "backends": backends,
+        "arm64_python": arm_out["python"],
+        "x86_python": host_out["python"],
+        "qemu": qemu,
+        "qemu_cpu": "cortex-a72",
+        "recognizer": rows,
+        "cli": cli,
+        "passed": passed,
+        "warm": warm,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     text = markdown(res)
     print(text)
     if not args.no_write:
         sys.path.insert(0, str(REPO))
         from edgedigits._io import write_report
+
         write_report(args.out, "arm64", res, text)
     return 0 if passed else 1
 

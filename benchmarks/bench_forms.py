@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from formgen import make_page, score_page      # noqa: E402
+from formgen import make_page, score_page  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OCRS = ("rapidocr", "tesseract")
@@ -54,15 +54,19 @@ def one_thread() -> None:
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
     cv2.setNumThreads(1)
+
+
 TESSERACT_ARGS = ["--psm", "11", "-c", "tessedit_char_whitelist=0123456789"]
 
 
 # ----------------------------------------------------------------------------------------------
 # Readers: image -> (digits as (box, label), numbers as (box, value))
 
+
 def edgedigits_reader(model=None):
     """edgedigits on one thread, through the one reader when it exists, else the camera Pipeline."""
     from edgedigits.recognizer import Recognizer
+
     rec = Recognizer(model, threads=1)
     read, path = _read_with(rec)
     info = rec.info
@@ -71,9 +75,11 @@ def edgedigits_reader(model=None):
 
 def _read_with(rec):
     """The one reader as the benchmark scores it: (box, label) per digit, (box, value) per number."""
+
     def read(image):
         r = rec.read(image)
         return [(d.box, d.label) for d in r.accepted], [(n.box, n.value) for n in r.numbers]
+
     return read, "Recognizer.read"
 
 
@@ -134,8 +140,11 @@ def rapidocr_reader():
             chars = [_quad_box(c) for c in item[3]] if len(item) > 3 and item[3] else None
             boxes.append((*_quad_box(quad), text, chars))
         return text_boxes_to_reading(boxes)
-    return read, (f"RapidOCR {version('rapidocr-onnxruntime')} (bundled PP-OCRv4 det + rec models, 1 thread, "
-                  "default settings, character boxes from return_word_box)")
+
+    return read, (
+        f"RapidOCR {version('rapidocr-onnxruntime')} (bundled PP-OCRv4 det + rec models, 1 thread, "
+        "default settings, character boxes from return_word_box)"
+    )
 
 
 def tesseract_reader():
@@ -148,25 +157,37 @@ def tesseract_reader():
 
     def read(image):
         ok, png = cv2.imencode(".png", image)
-        out = subprocess.run([exe, "stdin", "stdout", *TESSERACT_ARGS, "tsv"], input=png.tobytes(),
-                             capture_output=True, env=env, check=True).stdout.decode()
+        out = subprocess.run(
+            [exe, "stdin", "stdout", *TESSERACT_ARGS, "tsv"],
+            input=png.tobytes(),
+            capture_output=True,
+            env=env,
+            check=True,
+        ).stdout.decode()
         boxes = []
         for line in out.splitlines()[1:]:
             f = line.split("\t")
             if len(f) == 12 and f[0] == "5" and f[11].strip():
                 boxes.append((int(f[6]), int(f[7]), int(f[8]), int(f[9]), f[11].strip(), None))
         return text_boxes_to_reading(boxes)
+
     return read, f"{ver} ({' '.join(TESSERACT_ARGS)}, OMP_THREAD_LIMIT=1)"
 
 
 # ----------------------------------------------------------------------------------------------
 # The run
 
+
 def page_sets(args) -> list[dict]:
-    return [s for s in ({"name": "scans 150 dpi", "dpi": 150, "photo": False, "pages": args.scans},
-                        {"name": "photos of the 150 dpi scans", "dpi": 150, "photo": True, "pages": args.photos},
-                        {"name": "scans 300 dpi", "dpi": 300, "photo": False, "pages": args.scans300})
-            if s["pages"] > 0]
+    return [
+        s
+        for s in (
+            {"name": "scans 150 dpi", "dpi": 150, "photo": False, "pages": args.scans},
+            {"name": "photos of the 150 dpi scans", "dpi": 150, "photo": True, "pages": args.photos},
+            {"name": "scans 300 dpi", "dpi": 300, "photo": False, "pages": args.scans300},
+        )
+        if s["pages"] > 0
+    ]
 
 
 class Tally:
@@ -195,16 +216,21 @@ class Tally:
         s = self.sums
         false = sum(self.false.values())
         structure = sum(v for k, v in self.false.items() if k.startswith("structure"))
-        return {"pages": self.pages, **s,
-                "digits_read_right": round(s["digits_right"] / max(1, s["digits"]), 4),
-                "numbers_read_right": round(s["numbers_right"] / max(1, s["numbers"]), 4),
-                "false_per_page": round(false / max(1, self.pages), 2),
-                "structure_as_digit": structure, "pages_with_structure_as_digit": self.structure_pages,
-                "pages_with_no_output": self.empty, "false_by_kind": dict(sorted(self.false.items())),
-                "digits_by_field": {k: round(r / t, 4) for k, (r, t) in sorted(self.by_kind.items())},
-                "numbers_by_field": {k: round(r / t, 4) for k, (r, t) in sorted(self.numbers_by_kind.items())},
-                "ms_per_page_median": round(statistics.median(self.ms), 1),
-                "ms_per_page_p90": round(float(np.percentile(self.ms, 90)), 1)}
+        return {
+            "pages": self.pages,
+            **s,
+            "digits_read_right": round(s["digits_right"] / max(1, s["digits"]), 4),
+            "numbers_read_right": round(s["numbers_right"] / max(1, s["numbers"]), 4),
+            "false_per_page": round(false / max(1, self.pages), 2),
+            "structure_as_digit": structure,
+            "pages_with_structure_as_digit": self.structure_pages,
+            "pages_with_no_output": self.empty,
+            "false_by_kind": dict(sorted(self.false.items())),
+            "digits_by_field": {k: round(r / t, 4) for k, (r, t) in sorted(self.by_kind.items())},
+            "numbers_by_field": {k: round(r / t, 4) for k, (r, t) in sorted(self.numbers_by_kind.items())},
+            "ms_per_page_median": round(statistics.median(self.ms), 1),
+            "ms_per_page_p90": round(float(np.percentile(self.ms, 90)), 1),
+        }
 
 
 def run(args, readers: dict) -> dict:
@@ -233,52 +259,88 @@ def _pct(v) -> str:
 
 
 def markdown(res: dict) -> str:
-    lines = ["# Form-page benchmark", "",
-             f"Pages: benchmarks/formgen.py, split 'test' (handwriting = MNIST test digits only), seed "
-             f"{res['seed']}; photos are phone-photo variants of the first scans (desk, perspective, shadow, "
-             f"uneven light, blur, JPEG). Machine: {res['machine']}, every reader on one thread, pages read "
-             f"one after another in one run (load average at start {res['load_average']}, end "
-             f"{res['load_average_end']}: the 2 cores are shared, so times vary between runs). "
-             f"Command: `{res['command']}`.", ""]
+    lines = [
+        "# Form-page benchmark",
+        "",
+        f"Pages: benchmarks/formgen.py, split 'test' (handwriting = MNIST test digits only), seed "
+        f"{res['seed']}; photos are phone-photo variants of the first scans (desk, perspective, shadow, "
+        f"uneven light, blur, JPEG). Machine: {res['machine']}, every reader on one thread, pages read "
+        f"one after another in one run (load average at start {res['load_average']}, end "
+        f"{res['load_average_end']}: the 2 cores are shared, so times vary between runs). "
+        f"Command: `{res['command']}`.",
+        "",
+    ]
     lines += [f"- **{k}**: {v}" for k, v in res["readers"].items()]
     lines += [f"- not run: {why}" for why in res["skipped"]]
-    lines += ["", "'Structure as digit' = a reported digit lying on a printed box, line, comb divider, table "
-                  "cell, grid or checkbox and not on a handwritten digit ('digit' = a split or merged read of "
-                  "handwritten digits, 'mark' = a hand-printed letter, tick, cross or signature, 'text' = printed "
-                  "text). OCR: RapidOCR's own character boxes, Tesseract's word boxes split into characters of "
-                  "equal width; a number = a run of digits in one text box. A number is completely right when "
-                  "its box matches and every digit is right: a date comb (DD MM YYYY) is three numbers, and "
-                  "numbers on squared paper are separated by a blank square.", ""]
+    lines += [
+        "",
+        "'Structure as digit' = a reported digit lying on a printed box, line, comb divider, table "
+        "cell, grid or checkbox and not on a handwritten digit ('digit' = a split or merged read of "
+        "handwritten digits, 'mark' = a hand-printed letter, tick, cross or signature, 'text' = printed "
+        "text). OCR: RapidOCR's own character boxes, Tesseract's word boxes split into characters of "
+        "equal width; a number = a run of digits in one text box. A number is completely right when "
+        "its box matches and every digit is right: a date comb (DD MM YYYY) is three numbers, and "
+        "numbers on squared paper are separated by a blank square.",
+        "",
+    ]
     before = res.get("before")
     for name, s in res["sets"].items():
-        lines += [f"## {name} ({s['pages']} pages)", "",
-                  "| reader | digits read right | wrong label | numbers completely right | false digits / page "
-                  "| structure as digit (pages) | pages with no output | ms / page (median) | time vs edgedigits |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {name} ({s['pages']} pages)",
+            "",
+            "| reader | digits read right | wrong label | numbers completely right | false digits / page "
+            "| structure as digit (pages) | pages with no output | ms / page (median) | time vs edgedigits |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         rows = list(s["readers"].items())
-        same_pages = (before and name in before["sets"] and before["seed"] == res["seed"]
-                      and before["sets"][name]["pages"] == s["pages"])
+        same_pages = (
+            before
+            and name in before["sets"]
+            and before["seed"] == res["seed"]
+            and before["sets"][name]["pages"] == s["pages"]
+        )
         if same_pages:
             old = before["sets"][name]["readers"]
             rows.insert(1, ("edgedigits BEFORE (forms_before.json)", old["edgedigits"]))
-            rows += [(f"{reader} (not run now: from forms_before.json, same pages, times from that run)", r)
-                     for reader, r in old.items() if reader != "edgedigits" and reader not in s["readers"]]
+            rows += [
+                (f"{reader} (not run now: from forms_before.json, same pages, times from that run)", r)
+                for reader, r in old.items()
+                if reader != "edgedigits" and reader not in s["readers"]
+            ]
         for reader, r in rows:
             ratio = r.get("time_vs_edgedigits")
-            lines.append(f"| {reader} | {_pct(r['digits_read_right'])} ({r['digits_right']}/{r['digits']}) | "
-                         f"{r['digits_wrong']} | {_pct(r['numbers_read_right'])} ({r['numbers_right']}/{r['numbers']}) | "
-                         f"{r['false_per_page']} | {r['structure_as_digit']} ({r['pages_with_structure_as_digit']}) | "
-                         f"{r['pages_with_no_output']} | {r['ms_per_page_median']} | "
-                         f"{'-' if ratio is None or reader.startswith('edgedigits') else f'{ratio}x'} |")
+            lines.append(
+                f"| {reader} | {_pct(r['digits_read_right'])} ({r['digits_right']}/{r['digits']}) | "
+                f"{r['digits_wrong']} | {_pct(r['numbers_read_right'])} ({r['numbers_right']}/{r['numbers']}) | "
+                f"{r['false_per_page']} | {r['structure_as_digit']} ({r['pages_with_structure_as_digit']}) | "
+                f"{r['pages_with_no_output']} | {r['ms_per_page_median']} | "
+                f"{'-' if ratio is None or reader.startswith('edgedigits') else f'{ratio}x'} |"
+            )
         kinds = sorted({k for _, r in rows for k in r["digits_by_field"]})
-        lines += ["", "Digits read right / numbers completely right, by the field they were written in:", "",
-                  "| reader | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines += [
+            "",
+            "Digits read right / numbers completely right, by the field they were written in:",
+            "",
+            "| reader | " + " | ".join(kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+        ]
         for reader, r in rows:
-            lines.append(f"| {reader} | " + " | ".join(
-                f"{_pct(r['digits_by_field'].get(k, 0))} / {_pct(r['numbers_by_field'].get(k, 0))}" for k in kinds) + " |")
-        lines += ["", "False digits by what they lie on: " + "; ".join(
-            f"{reader}: " + (", ".join(f"{k} {v}" for k, v in r["false_by_kind"].items()) or "none")
-            for reader, r in rows), ""]
+            lines.append(
+                f"| {reader} | "
+                + " | ".join(
+                    f"{_pct(r['digits_by_field'].get(k, 0))} / {_pct(r['numbers_by_field'].get(k, 0))}" for k in kinds
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "False digits by what they lie on: "
+            + "; ".join(
+                f"{reader}: " + (", ".join(f"{k} {v}" for k, v in r["false_by_kind"].items()) or "none")
+                for reader, r in rows
+            ),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -310,11 +372,15 @@ def main(argv=None) -> int:
             print(f"skipping {name}: {text}", file=sys.stderr)
         else:
             readers[name], labels[name] = fn, text
-    res = {"seed": args.seed, "readers": labels, "skipped": skipped,
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                      f"OpenCV {cv2.__version__}",
-           "load_average": load,
-           "command": "python benchmarks/bench_forms.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    res = {
+        "seed": args.seed,
+        "readers": labels,
+        "skipped": skipped,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"OpenCV {cv2.__version__}",
+        "load_average": load,
+        "command": "python benchmarks/bench_forms.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     res["sets"] = run(args, readers)
     res["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     return report(res, args.out, args.name, "forms_before", markdown)
@@ -327,6 +393,7 @@ def report(res: dict, out: Path, name: str, before_stem: str, markdown) -> int:
     if name != before_stem and before.exists():
         res["before"] = json.loads(before.read_text())
     from edgedigits._io import write_report
+
     text = markdown(res)
     write_report(out, name, {k: v for k, v in res.items() if k != "before"}, text)
     print(text)

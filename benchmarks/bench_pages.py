@@ -44,6 +44,7 @@ def camera_frames(n: int = 10) -> list:
 
     from edgedigits.camera.render import FrameJitter, render_scene
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("calibration")
     rng = np.random.default_rng(5)
     return [FrameJitter(rng, (640, 480)).apply(render_scene(rng, images, labels))[0] for _ in range(n)]
@@ -71,38 +72,62 @@ def run_kind(rec, name: str, dpi: int, photo: bool, pages: int, repeats: int, se
         times.append(statistics.median(per))
         ratios.append(statistics.median(ratio))
         s = score_page(page, [(d.box, d.label) for d in reading], [(n.box, n.value) for n in reading.numbers])
-        total.update(digits=s.digits, right=s.digits_right, numbers=s.numbers, numbers_right=s.numbers_right,
-                     structure=s.false_structure, false=s.false_total)
+        total.update(
+            digits=s.digits,
+            right=s.digits_right,
+            numbers=s.numbers,
+            numbers_right=s.numbers_right,
+            structure=s.false_structure,
+            false=s.false_total,
+        )
         false.update(s.false)
-    return {"kind": name, "size": list(size), "pages": pages, "ms_median": round(statistics.median(times), 1),
-            "camera_frames_per_page": round(statistics.median(ratios), 1),
-            "ms_per_page": [round(t, 1) for t in times], "digits": total["digits"], "digits_right": total["right"],
-            "numbers": total["numbers"], "numbers_right": total["numbers_right"],
-            "structure_as_digits": total["structure"], "false_digits": total["false"], "false_by_kind": dict(false)}
+    return {
+        "kind": name,
+        "size": list(size),
+        "pages": pages,
+        "ms_median": round(statistics.median(times), 1),
+        "camera_frames_per_page": round(statistics.median(ratios), 1),
+        "ms_per_page": [round(t, 1) for t in times],
+        "digits": total["digits"],
+        "digits_right": total["right"],
+        "numbers": total["numbers"],
+        "numbers_right": total["numbers_right"],
+        "structure_as_digits": total["structure"],
+        "false_digits": total["false"],
+        "false_by_kind": dict(false),
+    }
 
 
 def markdown(res: dict) -> str:
-    lines = ["# Page reading: time and dev-page counts", "",
-             f"Machine: {res['machine']} (load average at start {res['load_average']}, end "
-             f"{res['load_average_end']}: the cores are shared, so times vary between runs). One core, "
-             f"ONNX Runtime FP32 with one thread, OpenCV one thread. Command: `{res['command']}`.", "",
-             "Pages: benchmarks/formgen.py split 'dev' (MNIST training digits; the reader was tuned on these, "
-             "so the counts are development figures; the measurement is benchmarks/bench_forms.py on the "
-             "'test' split).", "",
-             "'= camera frames': the page's time over a 640x480 camera frame's, read side by side with the "
-             "same reader (the frame's own time in the next column), so a change in the machine's speed "
-             "shows in both.", "",
-             "| pages | size | median ms / page (1 core, as measured) | = camera frames | camera frame ms "
-             "| digits read right | numbers read right | structure read as digits | false digits | false by kind |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Page reading: time and dev-page counts",
+        "",
+        f"Machine: {res['machine']} (load average at start {res['load_average']}, end "
+        f"{res['load_average_end']}: the cores are shared, so times vary between runs). One core, "
+        f"ONNX Runtime FP32 with one thread, OpenCV one thread. Command: `{res['command']}`.",
+        "",
+        "Pages: benchmarks/formgen.py split 'dev' (MNIST training digits; the reader was tuned on these, "
+        "so the counts are development figures; the measurement is benchmarks/bench_forms.py on the "
+        "'test' split).",
+        "",
+        "'= camera frames': the page's time over a 640x480 camera frame's, read side by side with the "
+        "same reader (the frame's own time in the next column), so a change in the machine's speed "
+        "shows in both.",
+        "",
+        "| pages | size | median ms / page (1 core, as measured) | = camera frames | camera frame ms "
+        "| digits read right | numbers read right | structure read as digits | false digits | false by kind |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in res["kinds"]:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["false_by_kind"].items())) or "-"
         frame = round(r["ms_median"] / r["camera_frames_per_page"], 2) if r["camera_frames_per_page"] else "-"
-        lines.append(f"| {r['kind']} ({r['pages']}) | {r['size'][0]}x{r['size'][1]} | {r['ms_median']} | "
-                     f"{r['camera_frames_per_page']} | {frame} | "
-                     f"{r['digits_right']}/{r['digits']} ({100 * r['digits_right'] / max(1, r['digits']):.1f} %) | "
-                     f"{r['numbers_right']}/{r['numbers']} ({100 * r['numbers_right'] / max(1, r['numbers']):.1f} %) | "
-                     f"{r['structure_as_digits']} | {r['false_digits']} | {kinds} |")
+        lines.append(
+            f"| {r['kind']} ({r['pages']}) | {r['size'][0]}x{r['size'][1]} | {r['ms_median']} | "
+            f"{r['camera_frames_per_page']} | {frame} | "
+            f"{r['digits_right']}/{r['digits']} ({100 * r['digits_right'] / max(1, r['digits']):.1f} %) | "
+            f"{r['numbers_right']}/{r['numbers']} ({100 * r['numbers_right'] / max(1, r['numbers']):.1f} %) | "
+            f"{r['structure_as_digits']} | {r['false_digits']} | {kinds} |"
+        )
     lines += ["", "Target: an A4 page at 150 dpi in <= 60 ms on one core.", ""]
     return "\n".join(lines)
 
@@ -121,14 +146,19 @@ def main(argv=None) -> int:
     load = [round(v, 2) for v in os.getloadavg()]
     frames = camera_frames()
     with Recognizer(backend="onnxruntime", precision="fp32", threads=1) as rec:
-        kinds = [run_kind(rec, name, dpi, photo, args.pages, args.repeats, args.seed, frames)
-                 for name, dpi, photo in KINDS]
-    res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
-                      f"OpenCV {cv2.__version__}",
-           "load_average": load, "load_average_end": [round(v, 2) for v in os.getloadavg()],
-           "command": "python benchmarks/bench_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "kinds": kinds}
+        kinds = [
+            run_kind(rec, name, dpi, photo, args.pages, args.repeats, args.seed, frames) for name, dpi, photo in KINDS
+        ]
+    res = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
+        f"OpenCV {cv2.__version__}",
+        "load_average": load,
+        "load_average_end": [round(v, 2) for v in os.getloadavg()],
+        "command": "python benchmarks/bench_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "kinds": kinds,
+    }
     from edgedigits._io import write_report
+
     text = markdown(res)
     write_report(RESULTS, args.name, res, text)
     print(text)

@@ -43,17 +43,22 @@ def workloads(n_frames: int = 16) -> dict:
     """{name: (path, content type, [bodies])}: JPEG frames and .npy batches of 64 crops."""
     from edgedigits.camera.render import render_scene
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("heldout")
     rng = np.random.default_rng(0)
-    frames = [cv2.imencode(".jpg", render_scene(rng, images, labels).image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
-              .tobytes() for _ in range(n_frames)]
+    frames = [
+        cv2.imencode(".jpg", render_scene(rng, images, labels).image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        for _ in range(n_frames)
+    ]
     crops = []
     for i in range(0, 1024, 64):
         buf = io.BytesIO()
-        np.save(buf, images[i:i + 64])
+        np.save(buf, images[i : i + 64])
         crops.append(buf.getvalue())
-    return {"frame 640x480 JPEG": ("/v1/read", "image/jpeg", frames),
-            "64 crops .npy": ("/v1/classify", "application/x-npy", crops)}
+    return {
+        "frame 640x480 JPEG": ("/v1/read", "image/jpeg", frames),
+        "64 crops .npy": ("/v1/classify", "application/x-npy", crops),
+    }
 
 
 def load(port: int, path: str, kind: str, bodies: list[bytes], clients: int, total: int) -> dict:
@@ -66,7 +71,7 @@ def load(port: int, path: str, kind: str, bodies: list[bytes], clients: int, tot
     def client():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         mine = []
-        for i in counter:                       # shared iterator: the work stays bounded
+        for i in counter:  # shared iterator: the work stays bounded
             body = bodies[i % len(bodies)]
             t0 = time.perf_counter()
             try:
@@ -94,21 +99,31 @@ def load(port: int, path: str, kind: str, bodies: list[bytes], clients: int, tot
         t.join()
     wall = time.perf_counter() - t0
     ms = np.array(latencies) * 1000
-    return {"requests": total, "errors": errors[0], "seconds": round(wall, 2), "rps": round(total / wall, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+    return {
+        "requests": total,
+        "errors": errors[0],
+        "seconds": round(wall, 2),
+        "rps": round(total / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
 
 
 def in_process(work: dict, total: int) -> dict:
     """The same decode + read (or classify) loop with no HTTP: the ceiling of one server process."""
     from edgedigits.recognizer import Recognizer
     from edgedigits.serve.core import classify_json, decode_image, load_npy, read_json
+
     out = {}
     with Recognizer(threads=1) as rec:
         for name, (path, _, bodies) in work.items():
-            fn = (lambda b: read_json(rec, decode_image(b))) if path == "/v1/read" else \
-                (lambda b: classify_json(rec, load_npy(b)))
+            fn = (
+                (lambda b: read_json(rec, decode_image(b)))
+                if path == "/v1/read"
+                else (lambda b: classify_json(rec, load_npy(b)))
+            )
             for b in bodies[:4]:
-                fn(b)                                     # warm-up
+                fn(b)  # warm-up
             ms = []
             t0 = time.perf_counter()
             for i in range(total):
@@ -116,16 +131,19 @@ def in_process(work: dict, total: int) -> dict:
                 fn(bodies[i % len(bodies)])
                 ms.append((time.perf_counter() - t1) * 1000)
             wall = time.perf_counter() - t0
-            out[name] = {"requests": total, "rps": round(total / wall, 1),
-                         "p50_ms": round(float(np.percentile(ms, 50)), 2),
-                         "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+            out[name] = {
+                "requests": total,
+                "rps": round(total / wall, 1),
+                "p50_ms": round(float(np.percentile(ms, 50)), 2),
+                "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            }
     return out
 
 
 def run_cells(port: int, work: dict, clients: list[int], total: int) -> dict:
     out = {}
     for name, (path, kind, bodies) in work.items():
-        load(port, path, kind, bodies, 4, 40)              # warm-up
+        load(port, path, kind, bodies, 4, 40)  # warm-up
         for c in clients:
             out[f"{name} @ {c} clients"] = load(port, path, kind, bodies, c, total)
     return out
@@ -133,8 +151,12 @@ def run_cells(port: int, work: dict, clients: list[int], total: int) -> dict:
 
 def uvicorn_cells(work: dict, clients: list[int], total: int) -> dict:
     """`edgedigits serve` in a subprocess (1 inference thread), loaded from here."""
-    process = subprocess.Popen([sys.executable, "-m", "edgedigits", "serve", "--port", "0", "--threads", "1"],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "EDGEDIGITS_TOKEN": ""})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgedigits", "serve", "--port", "0", "--threads", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "EDGEDIGITS_TOKEN": ""},
+    )
     try:
         line = process.stderr.readline()
         port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", line).group(1))
@@ -152,6 +174,7 @@ def ray_cells_inside(result_path: str, clients: list[int], total: int) -> None:
     from ray import serve
 
     from edgedigits.serve.ray_app import build
+
     work = workloads()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -172,22 +195,35 @@ def ray_cells_inside(result_path: str, clients: list[int], total: int) -> None:
 
 def ray_cells(clients: list[int], total: int) -> dict:
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "ray.json"
-        inner = (f"ip link set lo up && {sys.executable} {Path(__file__).resolve()} --ray-inside {result} "
-                 f"--clients {','.join(map(str, clients))} --requests {total}")
-        r = subprocess.run([*NAMESPACE, "sh", "-c", inner], capture_output=True, text=True, timeout=1800,
-                           env={**os.environ, "HOME": tmp, "RAY_USAGE_STATS_ENABLED": "0"})
+        inner = (
+            f"ip link set lo up && {sys.executable} {Path(__file__).resolve()} --ray-inside {result} "
+            f"--clients {','.join(map(str, clients))} --requests {total}"
+        )
+        r = subprocess.run(
+            [*NAMESPACE, "sh", "-c", inner],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            env={**os.environ, "HOME": tmp, "RAY_USAGE_STATS_ENABLED": "0"},
+        )
         if r.returncode != 0:
             raise SystemExit(f"the Ray Serve run failed:\n{r.stderr[-4000:]}")
         return json.loads(result.read_text())
 
 
 def report(data: dict) -> str:
-    lines = ["# Serving benchmark", "", f"`{data['command']}` on {data['machine']} (load average at start "
-             f"{data['load_start']}, at end {data['load_end']}). Clients share the machine with the server.", "",
-             "| server | workload @ clients | requests/s | p50 ms | p99 ms | errors |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Serving benchmark",
+        "",
+        f"`{data['command']}` on {data['machine']} (load average at start "
+        f"{data['load_start']}, at end {data['load_end']}). Clients share the machine with the server.",
+        "",
+        "| server | workload @ clients | requests/s | p50 ms | p99 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, r in data["in_process"].items():
         lines.append(f"| in-process loop (no HTTP) | {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | - |")
     for server, cells in data["servers"].items():
@@ -208,10 +244,15 @@ def main() -> None:
         ray_cells_inside(args.ray_inside, clients, args.requests)
         return
     from edgedigits._io import write_report
+
     work = workloads()
-    data = {"command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_start": round(os.getloadavg()[0], 2),
-            "in_process": in_process(work, min(args.requests, 1000)), "servers": {}}
+    data = {
+        "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "load_start": round(os.getloadavg()[0], 2),
+        "in_process": in_process(work, min(args.requests, 1000)),
+        "servers": {},
+    }
     data["servers"]["edgedigits serve (uvicorn, 1 process)"] = uvicorn_cells(work, clients, args.requests)
     if args.ray:
         for name, cells in ray_cells(clients, args.requests).items():

@@ -55,6 +55,7 @@ def render_frames(path: Path, count: int, seed: int) -> None:
     from bench_camera import decode_all, digits_source
 
     from edgedigits.camera.render import render_video
+
     (images, labels), _ = digits_source()
     video = path.with_suffix(".mp4")
     render_video(video, images, labels, frames=count, seed=seed, frames_per_sheet=5)
@@ -62,12 +63,18 @@ def render_frames(path: Path, count: int, seed: int) -> None:
 
 
 def time_once(checkout: Path, frames: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", TIMER, str(checkout), str(frames)], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(checkout)})
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER, str(checkout), str(frames)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+    )
     if out.returncode != 0:
         last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no message"
-        raise SystemExit(f"compare_finder: timing the finder of {checkout} failed ({last}); that revision "
-                         f"may predate edgedigits.vision.")
+        raise SystemExit(
+            f"compare_finder: timing the finder of {checkout} failed ({last}); that revision "
+            f"may predate edgedigits.vision."
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -78,56 +85,81 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args(argv)
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against], capture_output=True,
-                         text=True)
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against], capture_output=True, text=True)
     if rev.returncode != 0:
         ap.error(f"--against: {args.against!r} is not a revision of this repository")
     rev = rev.stdout.strip()
-    here = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
+    here = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     load = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frames = tmp / "frames.npy"
         render_frames(frames, args.frames, args.seed)
         old = tmp / "old"
-        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev],
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), rev], capture_output=True, text=True
+        )
         if made.returncode != 0:
-            print(f"compare_finder: git could not check out {rev} into a temporary worktree "
-                  f"({made.stderr.strip().splitlines()[-1] if made.stderr.strip() else 'no message'}); "
-                  f"run it from a git clone of edgedigits.", file=sys.stderr)
+            print(
+                f"compare_finder: git could not check out {rev} into a temporary worktree "
+                f"({made.stderr.strip().splitlines()[-1] if made.stderr.strip() else 'no message'}); "
+                f"run it from a git clone of edgedigits.",
+                file=sys.stderr,
+            )
             return 1
         try:
             runs = {"old": [], "new": []}
             for r in range(args.rounds):
                 for name, checkout in (("old", old), ("new", ROOT)):
                     runs[name].append(time_once(checkout, frames)["ms"])
-                print(f"round {r + 1}/{args.rounds}: old {runs['old'][-1]:.3f} ms, new {runs['new'][-1]:.3f} ms",
-                      file=sys.stderr)
+                print(
+                    f"round {r + 1}/{args.rounds}: old {runs['old'][-1]:.3f} ms, new {runs['new'][-1]:.3f} ms",
+                    file=sys.stderr,
+                )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    res = {"against": rev, "this": here, "frames": args.frames, "rounds": args.rounds, "seed": args.seed,
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-           "load_average": load, "load_average_end": [round(v, 2) for v in os.getloadavg()],
-           "ms_per_frame_median": {k: round(v, 3) for k, v in med.items()},
-           "frames_per_s_median": {k: round(1000 / v, 1) for k, v in med.items()},
-           "new_over_old_time": round(med["new"] / med["old"], 3),
-           "runs_ms": {k: [round(x, 3) for x in v] for k, v in runs.items()},
-           "command": "python benchmarks/compare_finder.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    text = "\n".join([
-        f"# Digit finder: {here} against {rev}", "",
-        f"{args.frames} rendered 640x480 camera frames (MNIST test digits, seed {args.seed}), both finders in fresh "
-        f"subprocesses one after the other, {args.rounds} rounds, one core, OpenCV on one thread. Machine: "
-        f"{res['machine']} (load average {load} at start, {res['load_average_end']} at end). "
-        f"Command: `{res['command']}`.", "",
-        "| finder | ms / frame (median) | frames / s | runs (ms) |", "|---|---|---|---|",
-        *[f"| {name} ({rev if name == 'old' else here}) | {med[name]:.3f} | {1000 / med[name]:.1f} | "
-          f"{', '.join(f'{x:.2f}' for x in runs[name])} |" for name in ("old", "new")], "",
-        f"This checkout's finder takes {res['new_over_old_time']}x the time of {rev}'s on the same frames "
-        f"(the one batched inference that follows is the same in both).", ""])
+    res = {
+        "against": rev,
+        "this": here,
+        "frames": args.frames,
+        "rounds": args.rounds,
+        "seed": args.seed,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average": load,
+        "load_average_end": [round(v, 2) for v in os.getloadavg()],
+        "ms_per_frame_median": {k: round(v, 3) for k, v in med.items()},
+        "frames_per_s_median": {k: round(1000 / v, 1) for k, v in med.items()},
+        "new_over_old_time": round(med["new"] / med["old"], 3),
+        "runs_ms": {k: [round(x, 3) for x in v] for k, v in runs.items()},
+        "command": "python benchmarks/compare_finder.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    text = "\n".join(
+        [
+            f"# Digit finder: {here} against {rev}",
+            "",
+            f"{args.frames} rendered 640x480 camera frames (MNIST test digits, seed {args.seed}), both finders in fresh "
+            f"subprocesses one after the other, {args.rounds} rounds, one core, OpenCV on one thread. Machine: "
+            f"{res['machine']} (load average {load} at start, {res['load_average_end']} at end). "
+            f"Command: `{res['command']}`.",
+            "",
+            "| finder | ms / frame (median) | frames / s | runs (ms) |",
+            "|---|---|---|---|",
+            *[
+                f"| {name} ({rev if name == 'old' else here}) | {med[name]:.3f} | {1000 / med[name]:.1f} | "
+                f"{', '.join(f'{x:.2f}' for x in runs[name])} |"
+                for name in ("old", "new")
+            ],
+            "",
+            f"This checkout's finder takes {res['new_over_old_time']}x the time of {rev}'s on the same frames "
+            f"(the one batched inference that follows is the same in both).",
+            "",
+        ]
+    )
     from edgedigits._io import write_report
+
     write_report(RESULTS, f"finder_vs_{rev}", res, text)
     print(text)
     return 0

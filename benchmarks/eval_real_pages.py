@@ -30,13 +30,16 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_forms import Tally, _read_with, one_thread, report   # noqa: E402
-from formgen import DigitSource, make_page, score_page           # noqa: E402
+from bench_forms import Tally, _read_with, one_thread, report  # noqa: E402
+from formgen import DigitSource, make_page, score_page  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # beside MNIST when $EDGEDIGITS_DATA names it, else ../shared/data/real beside the repository
-REAL = (Path(os.environ["EDGEDIGITS_DATA"]).parent / "real" if os.environ.get("EDGEDIGITS_DATA")
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
+REAL = (
+    Path(os.environ["EDGEDIGITS_DATA"]).parent / "real"
+    if os.environ.get("EDGEDIGITS_DATA")
+    else Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+)
 SETS = ("semeion", "hwd1000")
 
 
@@ -63,15 +66,22 @@ def alone(read, rec, images, labels) -> dict:
         if not digits:
             rejected += 1
             continue
-        _, got = max(digits, key=lambda d: d[0][2] * d[0][3])    # the largest mark read is "the" digit
+        _, got = max(digits, key=lambda d: d[0][2] * d[0][3])  # the largest mark read is "the" digit
         right += got == label
         wrong += got != label
     c = rec.classify(images)
     n = len(labels)
-    return {"digits": n, "read_right": round(right / n, 4), "wrong": wrong, "rejected": rejected,
-            "rejected_rate": round(rejected / n, 4),
-            "classifier_alone": {"read_right": round(float(((c.labels == labels) & c.accepted).mean()), 4),
-                                 "rejected_rate": round(float(c.rejected.mean()), 4)}}
+    return {
+        "digits": n,
+        "read_right": round(right / n, 4),
+        "wrong": wrong,
+        "rejected": rejected,
+        "rejected_rate": round(rejected / n, 4),
+        "classifier_alone": {
+            "read_right": round(float(((c.labels == labels) & c.accepted).mean()), 4),
+            "rejected_rate": round(float(c.rejected.mean()), 4),
+        },
+    }
 
 
 def on_forms(read, images, labels, name: str, seed: int, photo: bool) -> dict:
@@ -95,33 +105,48 @@ def _pct(v) -> str:
 
 def markdown(res: dict) -> str:
     before = res.get("before")
-    lines = ["# Real handwriting through the reader (evaluation only)", "",
-             f"Sets: {REAL} (see its README; never used to train, tune or choose anything). Reader: "
-             f"{res['reader']}. Command: `{res['command']}`.", "",
-             "## Each digit alone", "",
-             "Each digit as its own small image (black on white, 3x, a margin), read whole; the classifier "
-             "alone = `Recognizer.classify` on the set's 28x28 images with the calibrated threshold.", "",
-             "| set | run | read right | wrong | rejected | classifier alone: right / rejected |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Real handwriting through the reader (evaluation only)",
+        "",
+        f"Sets: {REAL} (see its README; never used to train, tune or choose anything). Reader: "
+        f"{res['reader']}. Command: `{res['command']}`.",
+        "",
+        "## Each digit alone",
+        "",
+        "Each digit as its own small image (black on white, 3x, a margin), read whole; the classifier "
+        "alone = `Recognizer.classify` on the set's 28x28 images with the calibrated threshold.",
+        "",
+        "| set | run | read right | wrong | rejected | classifier alone: right / rejected |",
+        "|---|---|---|---|---|---|",
+    ]
     runs = [(res["name"], res)] + ([("real_pages_before", before)] if before else [])
     for name in SETS:
         for tag, r in runs:
             a = r["sets"].get(name, {}).get("alone")
             if a:
-                lines.append(f"| {name} | {tag} | {_pct(a['read_right'])} | {a['wrong']} | {_pct(a['rejected_rate'])} | "
-                             f"{_pct(a['classifier_alone']['read_right'])} / "
-                             f"{_pct(a['classifier_alone']['rejected_rate'])} |")
-    lines += ["", "## Every digit pasted into generated forms (150 dpi)", "",
-              "| set | variant | run | pages | digits read right | wrong | not reported | numbers completely right "
-              "| false digits / page | structure as digit |", "|---|---|---|---|---|---|---|---|---|---|"]
+                lines.append(
+                    f"| {name} | {tag} | {_pct(a['read_right'])} | {a['wrong']} | {_pct(a['rejected_rate'])} | "
+                    f"{_pct(a['classifier_alone']['read_right'])} / "
+                    f"{_pct(a['classifier_alone']['rejected_rate'])} |"
+                )
+    lines += [
+        "",
+        "## Every digit pasted into generated forms (150 dpi)",
+        "",
+        "| set | variant | run | pages | digits read right | wrong | not reported | numbers completely right "
+        "| false digits / page | structure as digit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in SETS:
         for variant in ("scan", "photo"):
             for tag, r in runs:
                 f = r["sets"].get(name, {}).get(variant)
                 if f:
-                    lines.append(f"| {name} | {variant} | {tag} | {f['pages']} | {_pct(f['digits_read_right'])} | "
-                                 f"{f['digits_wrong']} | {f['not_reported']} | {_pct(f['numbers_read_right'])} | "
-                                 f"{f['false_per_page']} | {f['structure_as_digit']} |")
+                    lines.append(
+                        f"| {name} | {variant} | {tag} | {f['pages']} | {_pct(f['digits_read_right'])} | "
+                        f"{f['digits_wrong']} | {f['not_reported']} | {_pct(f['numbers_read_right'])} | "
+                        f"{f['false_per_page']} | {f['structure_as_digit']} |"
+                    )
     lines.append("")
     return "\n".join(lines)
 
@@ -136,17 +161,23 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     one_thread()
     from edgedigits.recognizer import Recognizer
+
     rec = Recognizer(args.model, threads=1)
     read, path = _read_with(rec)
     info = rec.info
-    res = {"name": args.name, "reader": f"edgedigits {path} ({info.backend}/{info.device}/{info.precision}, {info.artifact})",
-           "command": "python benchmarks/eval_real_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "sets": {}}
+    res = {
+        "name": args.name,
+        "reader": f"edgedigits {path} ({info.backend}/{info.device}/{info.precision}, {info.artifact})",
+        "command": "python benchmarks/eval_real_pages.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "sets": {},
+    }
     for name in SETS:
         images, labels = load_set(args.real, name)
-        res["sets"][name] = {"alone": alone(read, rec, images, labels),
-                             "scan": on_forms(read, images, labels, name, args.seed, photo=False),
-                             "photo": on_forms(read, images, labels, name, args.seed, photo=True)}
+        res["sets"][name] = {
+            "alone": alone(read, rec, images, labels),
+            "scan": on_forms(read, images, labels, name, args.seed, photo=False),
+            "photo": on_forms(read, images, labels, name, args.seed, photo=True),
+        }
         print(f"{name} done", file=sys.stderr, flush=True)
     return report(res, args.out, args.name, "real_pages_before", markdown)
 

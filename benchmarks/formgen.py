@@ -31,19 +31,56 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]                  # x, y, w, h in page pixels
-SPLITS = {"test": ("test", 1), "dev": ("train", 2)}   # split -> (MNIST split, seed-stream tag)
+Box = tuple[int, int, int, int]  # x, y, w, h in page pixels
+SPLITS = {"test": ("test", 1), "dev": ("train", 2)}  # split -> (MNIST split, seed-stream tag)
 A4_MM = (210.0, 297.0)
-FIRST = ("ANNA", "PAUL", "MARIE", "JONAS", "LENA", "FELIX", "CLARA", "HUGO", "NORA", "EMIL", "SARA", "KARL",
-         "IRIS", "TOM", "ELSA", "MAX", "JULIA", "OSKAR", "RUTH", "YVES")
-LAST = ("MEYER", "NOVAK", "WEBER", "ROSSI", "DUPONT", "KOWALSKI", "HANSEN", "GARCIA", "SMITH", "BAUER", "FISCHER",
-        "LEROY", "JENSEN", "KRAUS", "WAGNER", "HUBER")
+FIRST = (
+    "ANNA",
+    "PAUL",
+    "MARIE",
+    "JONAS",
+    "LENA",
+    "FELIX",
+    "CLARA",
+    "HUGO",
+    "NORA",
+    "EMIL",
+    "SARA",
+    "KARL",
+    "IRIS",
+    "TOM",
+    "ELSA",
+    "MAX",
+    "JULIA",
+    "OSKAR",
+    "RUTH",
+    "YVES",
+)
+LAST = (
+    "MEYER",
+    "NOVAK",
+    "WEBER",
+    "ROSSI",
+    "DUPONT",
+    "KOWALSKI",
+    "HANSEN",
+    "GARCIA",
+    "SMITH",
+    "BAUER",
+    "FISCHER",
+    "LEROY",
+    "JENSEN",
+    "KRAUS",
+    "WAGNER",
+    "HUBER",
+)
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
 
 
 @dataclass(frozen=True)
 class DigitTruth:
     """One handwritten digit: ink box, label, its index in the source set, the number it belongs to."""
+
     box: Box
     label: int
     source_index: int
@@ -53,16 +90,18 @@ class DigitTruth:
 @dataclass(frozen=True)
 class NumberTruth:
     """One handwritten number: box (union of its digits), value, the field kind and name it was written in."""
+
     box: Box
     value: str
-    kind: str          # comb, box, underline, cell, grid
-    field: str         # the printed label, e.g. "ZIP code"
+    kind: str  # comb, box, underline, cell, grid
+    field: str  # the printed label, e.g. "ZIP code"
 
 
 @dataclass(frozen=True)
 class Segment:
     """One printed straight stroke of the page's structure (a box side, a divider, a rule, a grid line)."""
-    kind: str          # comb, box, underline, cell, grid, checkbox
+
+    kind: str  # comb, box, underline, cell, grid, checkbox
     p0: tuple[float, float]
     p1: tuple[float, float]
     width: float
@@ -81,6 +120,7 @@ class Page:
         structure: printed strokes (see :class:`Segment`).
         meta: split, seed, index, dpi, variant, digit source.
     """
+
     image: np.ndarray
     digits: list[DigitTruth]
     numbers: list[NumberTruth]
@@ -124,8 +164,9 @@ def mnist_source(split: str) -> DigitSource:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, not {split!r}")
     if split not in _SOURCES:
         from edgedigits.data import load_mnist
+
         mnist_split = SPLITS[split][0]
-        beside = Path(__file__).resolve().parents[2] / "shared/data/mnist"      # /work/shared beside the repo
+        beside = Path(__file__).resolve().parents[2] / "shared/data/mnist"  # /work/shared beside the repo
         folder = os.environ.get("EDGEDIGITS_DATA") or (beside if beside.is_dir() else None)
         images, labels = load_mnist(mnist_split, folder)
         _SOURCES[split] = DigitSource(images, labels, f"MNIST {mnist_split} set")
@@ -134,6 +175,7 @@ def mnist_source(split: str) -> DigitSource:
 
 # ----------------------------------------------------------------------------------------------
 # Drawing
+
 
 class _Canvas:
     """Two ink layers of one page (printed and pen, coverage 0..1) and the truth drawn so far."""
@@ -148,8 +190,8 @@ class _Canvas:
         self.marks: list[tuple[Box, str]] = []
         self.texts: list[Box] = []
         self.structure: list[Segment] = []
-        self.line_px = max(1, round(rng.uniform(0.15, 0.3) * self.mm))      # printed rule width
-        self.pen_width = rng.uniform(0.35, 0.6)                              # mm, letters and curves
+        self.line_px = max(1, round(rng.uniform(0.15, 0.3) * self.mm))  # printed rule width
+        self.pen_width = rng.uniform(0.35, 0.6)  # mm, letters and curves
         self.font = FONTS[int(rng.integers(len(FONTS)))]
 
     @property
@@ -166,8 +208,12 @@ class _Canvas:
         self.structure.append(Segment(kind, (float(x0), float(y0)), (float(x1), float(y1)), float(width)))
 
     def rect(self, kind: str, x, y, w, h, width: int | None = None) -> None:
-        for a, b in (((x, y), (x + w, y)), ((x + w, y), (x + w, y + h)), ((x + w, y + h), (x, y + h)),
-                     ((x, y + h), (x, y))):
+        for a, b in (
+            ((x, y), (x + w, y)),
+            ((x + w, y), (x + w, y + h)),
+            ((x + w, y + h), (x, y + h)),
+            ((x, y + h), (x, y)),
+        ):
             self.line(kind, *a, *b, width=width)
 
     def text(self, s: str, x: int, baseline: int, height_mm: float = 2.8, thickness: int | None = None) -> int:
@@ -186,7 +232,7 @@ class _Canvas:
         x0, y0, x1, y1 = max(0, x), max(0, y), min(self.w, x + w), min(self.h, y + h)
         if x1 <= x0 or y1 <= y0:
             return None
-        part = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
+        part = alpha[y0 - y : y1 - y, x0 - x : x1 - x]
         np.maximum(self.pen[y0:y1, x0:x1], part, out=self.pen[y0:y1, x0:x1])
         ys, xs = np.nonzero(part > 0.25)
         if len(xs) == 0:
@@ -196,7 +242,7 @@ class _Canvas:
     def _shaped(self, gray: np.ndarray, height: float, slant: float, angle: float) -> np.ndarray:
         """Ink coverage of a white-on-black glyph scaled to ``height`` px, sheared and turned."""
         ys, xs = np.nonzero(gray > 30)
-        gray = gray[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255.0
+        gray = gray[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255.0
         gh, gw = gray.shape
         s = height / gh
         pad = int(height * 0.6) + 4
@@ -207,14 +253,14 @@ class _Canvas:
         t = np.float32([out_w / 2, out_h / 2]) - a @ centre
         m = np.hstack([a, t[:, None]])
         alpha = cv2.warpAffine(gray, m, (out_w, out_h), flags=cv2.INTER_LINEAR)
-        return np.clip((alpha - 0.12) / 0.55, 0, 1)          # crisp pen edges, not MNIST's blur
+        return np.clip((alpha - 0.12) / 0.55, 0, 1)  # crisp pen edges, not MNIST's blur
 
     def glyph(self, height: float) -> tuple[np.ndarray, int, int, tuple[int, int]]:
         """A random digit as pen ink ``height`` px tall: (alpha, label, source index, ink columns)."""
         rng = self.rng
         i = self.source.draw(rng)
         alpha = self._shaped(self.source.images[i], height, rng.normal(0.08, 0.12), rng.normal(0, 0.06))
-        alpha *= rng.uniform(0.55, 1.0)                      # pen pressure / ink darkness
+        alpha *= rng.uniform(0.55, 1.0)  # pen pressure / ink darkness
         cols = np.flatnonzero(alpha.max(0) > 0.25)
         return alpha, int(self.source.labels[i]), i, (int(cols[0]), int(cols[-1])) if len(cols) else (0, 0)
 
@@ -222,8 +268,17 @@ class _Canvas:
         """Write one digit centred at each of ``centres`` (comb cells, squares) as one number."""
         self._write([(self.glyph(height), cx, cy) for cx, cy in centres], kind, name)
 
-    def flow(self, x: float, cy: float, height: float, count: int, kind: str, name: str,
-             right: float | None = None, limit: float | None = None) -> None:
+    def flow(
+        self,
+        x: float,
+        cy: float,
+        height: float,
+        count: int,
+        kind: str,
+        name: str,
+        right: float | None = None,
+        limit: float | None = None,
+    ) -> None:
         """Write ``count`` digits side by side as one number: from ``x`` on, or ending at ``right``;
         digits that would pass ``limit`` are left out."""
         glyphs = [self.glyph(height) for _ in range(count)]
@@ -292,6 +347,7 @@ def _union(boxes) -> Box:
 # ----------------------------------------------------------------------------------------------
 # Form elements: each draws itself at (x, y) within width w and returns the height it used.
 
+
 def _label(c: _Canvas, name: str, x: int, y: int, height: int) -> int:
     """A printed field label left of a field of ``height`` px; returns the x where the field starts."""
     return c.text(name, x, y + height // 2 + c.px(1.4)) + c.px(3)
@@ -299,9 +355,16 @@ def _label(c: _Canvas, name: str, x: int, y: int, height: int) -> int:
 
 def el_comb(c: _Canvas, x: int, y: int, w: int) -> int:
     rng = c.rng
-    name, n, gaps = [("ZIP code", 5, ()), ("Postcode", 4, ()), ("Date", 8, (2, 4)), ("Phone", 10, ()),
-                     ("Account no.", 8, ()), ("Customer ID", 6, ()), ("Birth date", 8, (2, 4)),
-                     ("Meter reading", 6, ())][int(rng.integers(8))]
+    name, n, gaps = [
+        ("ZIP code", 5, ()),
+        ("Postcode", 4, ()),
+        ("Date", 8, (2, 4)),
+        ("Phone", 10, ()),
+        ("Account no.", 8, ()),
+        ("Customer ID", 6, ()),
+        ("Birth date", 8, (2, 4)),
+        ("Meter reading", 6, ()),
+    ][int(rng.integers(8))]
     cell = c.px(rng.uniform(5.5, 8.5))
     x = _label(c, name, x, y, cell)
     n = min(n, max(2, (x + w - x) // cell))
@@ -313,21 +376,22 @@ def el_comb(c: _Canvas, x: int, y: int, w: int) -> int:
             cx += c.px(2.5)
         xs.append(cx)
         cx += cell
-    for g0, g1 in _runs(xs, cell):                            # one comb per run of adjacent cells
+    for g0, g1 in _runs(xs, cell):  # one comb per run of adjacent cells
         c.line("comb", g0, y, g1, y)
         c.line("comb", g0, y + cell, g1, y + cell)
         for bx in range(g0, g1 + 1, cell):
-            top = y if rng.random() < 0.7 else y + cell // 2    # some combs have half-height dividers
+            top = y if rng.random() < 0.7 else y + cell // 2  # some combs have half-height dividers
             c.line("comb", bx, top, bx, y + cell)
     height = cell * rng.uniform(0.62, 0.85)
-    centres = [(bx + cell / 2 + rng.normal(0, cell * 0.06), y + cell / 2 + rng.normal(0, cell * 0.06))
-               for bx in xs[:filled]]
-    if rng.random() < 0.15:                                    # writes too big: crosses the borders
+    centres = [
+        (bx + cell / 2 + rng.normal(0, cell * 0.06), y + cell / 2 + rng.normal(0, cell * 0.06)) for bx in xs[:filled]
+    ]
+    if rng.random() < 0.15:  # writes too big: crosses the borders
         height = cell * rng.uniform(0.85, 1.0)
     # one number per run between gaps (a date is three numbers: DD MM YYYY)
     start = 0
     for g in [*gaps, n]:
-        part = centres[start:min(g, filled)]
+        part = centres[start : min(g, filled)]
         if part:
             c.number(part, height, "comb", name)
         start = g
@@ -350,7 +414,7 @@ def el_boxes(c: _Canvas, x: int, y: int, w: int) -> int:
     h = c.px(rng.uniform(8, 12))
     end = x + w
     used = 0
-    for name in names[:int(rng.integers(2, 4))]:
+    for name in names[: int(rng.integers(2, 4))]:
         digits = int(rng.integers(1, 4))
         height = h * rng.uniform(0.55, 0.75)
         bw = int(max(h * rng.uniform(0.9, 1.2), digits * height * 0.85 + h * 0.4))
@@ -359,7 +423,7 @@ def el_boxes(c: _Canvas, x: int, y: int, w: int) -> int:
             break
         c.rect("box", bx, y, bw, h)
         x0 = bx + (bw - digits * height * 0.7) / 2 + rng.normal(0, h * 0.05)
-        if rng.random() < 0.2:                                 # touches the box: drawn against a side
+        if rng.random() < 0.2:  # touches the box: drawn against a side
             x0 = bx - rng.uniform(0, 0.1) * height
         c.flow(x0, y + h / 2 + rng.normal(0, h * 0.05), height, digits, "box", name)
         x = bx + bw + c.px(rng.uniform(8, 15))
@@ -370,7 +434,8 @@ def el_boxes(c: _Canvas, x: int, y: int, w: int) -> int:
 def el_underline(c: _Canvas, x: int, y: int, w: int) -> int:
     rng = c.rng
     name = ["Amount", "Invoice no.", "Order no.", "Km", "Weight (kg)", "Price", "Member no.", "Hours"][
-        int(rng.integers(8))]
+        int(rng.integers(8))
+    ]
     h = c.px(rng.uniform(7, 10))
     lx = _label(c, name, x, y, h)
     length = min(x + w - lx, c.px(rng.uniform(40, 90)))
@@ -410,15 +475,20 @@ def el_checkboxes(c: _Canvas, x: int, y: int, w: int) -> int:
     rng.shuffle(options)
     s = c.px(rng.uniform(3.5, 5))
     end = x + w
-    for opt in options[:int(rng.integers(3, 6))]:
+    for opt in options[: int(rng.integers(3, 6))]:
         if x + s + c.px(25) > end:
             break
         c.rect("checkbox", x, y, s, s)
         mark = rng.choice(["empty", "tick", "cross"], p=[0.4, 0.35, 0.25])
-        j = lambda: rng.normal(0, s * 0.08)   # noqa: E731 - a local jitter
+        j = lambda: rng.normal(0, s * 0.08)  # noqa: E731 - a local jitter
         if mark == "tick":
-            pts = np.float32([[x + s * 0.15 + j(), y + s * 0.55 + j()], [x + s * 0.42 + j(), y + s * 0.9 + j()],
-                              [x + s * 1.1 + j(), y - s * 0.3 + j()]])
+            pts = np.float32(
+                [
+                    [x + s * 0.15 + j(), y + s * 0.55 + j()],
+                    [x + s * 0.42 + j(), y + s * 0.9 + j()],
+                    [x + s * 1.1 + j(), y - s * 0.3 + j()],
+                ]
+            )
             c.stroke(pts, "tick")
         elif mark == "cross":
             c.stroke(np.float32([[x + j(), y + j()], [x + s + j(), y + s + j()]]), "cross")
@@ -457,8 +527,14 @@ def el_table(c: _Canvas, x: int, y: int, w: int, max_h: int) -> int:
     edges = np.concatenate([[x], x + np.cumsum(widths)])
     total_h = row_h * (rows + 1)
     for r in range(rows + 2):
-        c.line("cell", edges[0], y + r * row_h, edges[-1], y + r * row_h,
-               width=c.line_px * (2 if r in (0, 1, rows + 1) else 1))
+        c.line(
+            "cell",
+            edges[0],
+            y + r * row_h,
+            edges[-1],
+            y + r * row_h,
+            width=c.line_px * (2 if r in (0, 1, rows + 1) else 1),
+        )
     for e in edges:
         c.line("cell", e, y, e, y + total_h)
     for k, hdr in enumerate(headers):
@@ -466,19 +542,26 @@ def el_table(c: _Canvas, x: int, y: int, w: int, max_h: int) -> int:
     for r in range(1, rows + 1):
         for k in range(cols):
             if rng.random() < 0.15:
-                continue                                        # empty cell
+                continue  # empty cell
             cw = widths[k]
             digits = int(rng.integers(1, 5))
             height = row_h * rng.uniform(0.55, 0.8)
             if rng.random() < 0.1:
-                height = row_h * rng.uniform(0.9, 1.05)        # touches the rules
+                height = row_h * rng.uniform(0.9, 1.05)  # touches the rules
             digits = max(1, min(digits, int((cw - c.px(3)) // (height * 0.8))))
             cy = y + r * row_h + row_h / 2 + rng.normal(0, row_h * 0.06)
-            if rng.random() < 0.6:                              # numbers right-aligned in their cell
+            if rng.random() < 0.6:  # numbers right-aligned in their cell
                 c.flow(0, cy, height, digits, "cell", headers[k], right=edges[k] + cw - c.px(rng.uniform(0.8, 2)))
             else:
-                c.flow(edges[k] + c.px(rng.uniform(1, 3)), cy, height, digits, "cell", headers[k],
-                       limit=edges[k + 1] + c.px(1))
+                c.flow(
+                    edges[k] + c.px(rng.uniform(1, 3)),
+                    cy,
+                    height,
+                    digits,
+                    "cell",
+                    headers[k],
+                    limit=edges[k + 1] + c.px(1),
+                )
     return total_h
 
 
@@ -504,8 +587,15 @@ def el_grid(c: _Canvas, x: int, y: int, w: int, max_h: int) -> int:
             if i + n > nx:
                 break
             height = sq * rng.uniform(0.65, 0.95)
-            c.number([(x + (i + k + 0.5) * sq + rng.normal(0, sq * 0.05), y + (j + 0.5) * sq + rng.normal(0, sq * 0.05))
-                      for k in range(n)], height, "grid", "squared paper")
+            c.number(
+                [
+                    (x + (i + k + 0.5) * sq + rng.normal(0, sq * 0.05), y + (j + 0.5) * sq + rng.normal(0, sq * 0.05))
+                    for k in range(n)
+                ],
+                height,
+                "grid",
+                "squared paper",
+            )
             i += n + int(rng.integers(1, 4))
     return ny * sq
 
@@ -515,12 +605,21 @@ def _render(c: _Canvas) -> None:
     rng = c.rng
     m = c.px(rng.uniform(12, 20))
     x, y, w = m, m, c.w - 2 * m
-    title = ["ORDER FORM", "Registration", "Delivery note", "Meter log", "Expense claim", "Exam sheet",
-             "Survey", "Application"][int(rng.integers(8))]
+    title = [
+        "ORDER FORM",
+        "Registration",
+        "Delivery note",
+        "Meter log",
+        "Expense claim",
+        "Exam sheet",
+        "Survey",
+        "Application",
+    ][int(rng.integers(8))]
     c.text(title, x, y + c.px(6), 6.0)
     if rng.random() < 0.5:
-        c.text(f"Form {int(rng.integers(1, 99))}-{int(rng.integers(1, 9))}  please write in capitals", x,
-               y + c.px(12), 2.3)
+        c.text(
+            f"Form {int(rng.integers(1, 99))}-{int(rng.integers(1, 9))}  please write in capitals", x, y + c.px(12), 2.3
+        )
     y += c.px(18)
     bottom = c.h - m
     kinds = ["comb", "comb", "boxes", "underline", "underline", "name", "checkboxes", "table", "grid", "signature"]
@@ -531,15 +630,23 @@ def _render(c: _Canvas) -> None:
             break
         if kind in ("table", "grid"):
             used = (el_table if kind == "table" else el_grid)(c, x, y + c.px(4), w, room - c.px(8)) + c.px(4)
-        elif kind in ("comb", "underline", "boxes") and rng.random() < 0.4:    # two fields side by side
+        elif kind in ("comb", "underline", "boxes") and rng.random() < 0.4:  # two fields side by side
             half = w // 2 - c.px(4)
-            used = max({"comb": el_comb, "underline": el_underline, "boxes": el_boxes}[kind](c, x, y, half),
-                       el_underline(c, x + w // 2 + c.px(4), y, half))
+            used = max(
+                {"comb": el_comb, "underline": el_underline, "boxes": el_boxes}[kind](c, x, y, half),
+                el_underline(c, x + w // 2 + c.px(4), y, half),
+            )
         else:
-            used = {"comb": el_comb, "boxes": el_boxes, "underline": el_underline, "name": el_name,
-                    "checkboxes": el_checkboxes, "signature": el_signature}[kind](c, x, y, w)
+            used = {
+                "comb": el_comb,
+                "boxes": el_boxes,
+                "underline": el_underline,
+                "name": el_name,
+                "checkboxes": el_checkboxes,
+                "signature": el_signature,
+            }[kind](c, x, y, w)
         if rng.random() < 0.3:
-            c.line("underline", x, y + used + c.px(4), x + w, y + used + c.px(4))          # section rule
+            c.line("underline", x, y + used + c.px(4), x + w, y + used + c.px(4))  # section rule
         y += used + c.px(rng.uniform(8, 16))
 
 
@@ -548,13 +655,16 @@ def _compose(c: _Canvas) -> np.ndarray:
     rng = c.rng
     paper = np.float32([rng.uniform(235, 252)] * 3) * np.float32([rng.uniform(0.96, 1), rng.uniform(0.98, 1), 1])
     printed_ink = np.float32([rng.uniform(15, 60)] * 3)
-    pen_ink = (np.float32([rng.uniform(110, 160), rng.uniform(40, 80), rng.uniform(10, 40)])
-               if rng.random() < 0.4 else np.float32([rng.uniform(20, 60)] * 3))       # blue or black pen
+    pen_ink = (
+        np.float32([rng.uniform(110, 160), rng.uniform(40, 80), rng.uniform(10, 40)])
+        if rng.random() < 0.4
+        else np.float32([rng.uniform(20, 60)] * 3)
+    )  # blue or black pen
     p = c.printed.astype(np.float32) * np.float32(rng.uniform(0.85, 1.0) / 255)
     grain = rng.normal(0, 2.0, (c.h // 4 + 1, c.w // 4 + 1)).astype(np.float32)
     grain = cv2.resize(grain, (c.w, c.h), interpolation=cv2.INTER_NEAREST)
     img = np.empty((c.h, c.w, 3), np.uint8)
-    for ch in range(3):                                      # paper, then printed ink, then pen ink over it
+    for ch in range(3):  # paper, then printed ink, then pen ink over it
         v = paper[ch] - p * (paper[ch] - printed_ink[ch])
         v -= c.pen * (v - pen_ink[ch])
         v += grain
@@ -566,8 +676,9 @@ def _seed(split: str, seed: int, index: int, dpi: int, variant: int) -> np.rando
     return np.random.default_rng([SPLITS[split][1], seed, index, dpi, variant])
 
 
-def make_page(split: str, seed: int, index: int, dpi: int = 150, photo: bool = False,
-              source: DigitSource | None = None) -> Page:
+def make_page(
+    split: str, seed: int, index: int, dpi: int = 150, photo: bool = False, source: DigitSource | None = None
+) -> Page:
     """Page ``index`` of the series ``seed`` for ``split`` ('test' or 'dev').
 
     Args:
@@ -581,9 +692,23 @@ def make_page(split: str, seed: int, index: int, dpi: int = 150, photo: bool = F
     source = source or mnist_source(split)
     c = _Canvas(_seed(split, seed, index, dpi, 0), dpi, source)
     _render(c)
-    page = Page(_compose(c), c.digits, c.numbers, c.marks, c.texts, c.structure,
-                {"split": split, "seed": seed, "index": index, "dpi": dpi, "variant": "scan", "source": source.name,
-                 "size": [c.w, c.h]})
+    page = Page(
+        _compose(c),
+        c.digits,
+        c.numbers,
+        c.marks,
+        c.texts,
+        c.structure,
+        {
+            "split": split,
+            "seed": seed,
+            "index": index,
+            "dpi": dpi,
+            "variant": "scan",
+            "source": source.name,
+            "size": [c.w, c.h],
+        },
+    )
     if photo:
         page = photograph(page, _seed(split, seed, index, dpi, 1))
     return page
@@ -592,16 +717,24 @@ def make_page(split: str, seed: int, index: int, dpi: int = 150, photo: bool = F
 # ----------------------------------------------------------------------------------------------
 # Photo variant
 
+
 def _desk(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A darker, textured table top: wood grain or a speckled laminate (BGR uint8)."""
     v = rng.uniform(50, 140)
     wood = rng.random() < 0.6
-    base = np.float32([v * rng.uniform(0.45, 0.7), v * rng.uniform(0.7, 0.85), v]) if wood else \
-        np.float32([v * rng.uniform(0.85, 1.1)] * 3)
-    sw, sh = w // 2 + 1, h // 2 + 1                         # drawn at half size: texture is soft anyway
-    if wood:                                                 # wood: irregular grain along one axis
-        streak = cv2.resize(rng.normal(0, 1, (h // 25 + 2, 6)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_CUBIC)
-        fine = cv2.resize(rng.normal(0, 1, (h // 3 + 1, 12)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_LINEAR)
+    base = (
+        np.float32([v * rng.uniform(0.45, 0.7), v * rng.uniform(0.7, 0.85), v])
+        if wood
+        else np.float32([v * rng.uniform(0.85, 1.1)] * 3)
+    )
+    sw, sh = w // 2 + 1, h // 2 + 1  # drawn at half size: texture is soft anyway
+    if wood:  # wood: irregular grain along one axis
+        streak = cv2.resize(
+            rng.normal(0, 1, (h // 25 + 2, 6)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_CUBIC
+        )
+        fine = cv2.resize(
+            rng.normal(0, 1, (h // 3 + 1, 12)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_LINEAR
+        )
         tex = 14 * streak + 4 * fine
     else:
         tex = 10 * cv2.GaussianBlur(rng.normal(0, 1, (h // 4 + 1, w // 4 + 1)).astype(np.float32), (0, 0), 1.0)
@@ -617,7 +750,7 @@ def _light(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     ramp = np.cos(a) * xx / w + np.sin(a) * yy / h
     ramp = (ramp - ramp.min()) / max(1e-6, float(np.ptp(ramp)))
     light = 1 - rng.uniform(0.1, 0.35) * ramp
-    b = rng.uniform(0, 2 * np.pi)                           # a shadow: a half plane with a soft edge
+    b = rng.uniform(0, 2 * np.pi)  # a shadow: a half plane with a soft edge
     d = np.cos(b) * (xx - rng.uniform(0.2, 0.8) * w) + np.sin(b) * (yy - rng.uniform(0.2, 0.8) * h)
     soft = rng.uniform(0.02, 0.08) * max(w, h)
     shadow = 1 - rng.uniform(0.2, 0.5) / (1 + np.exp(-d / soft))
@@ -649,8 +782,9 @@ def photograph(page: Page, rng: np.random.Generator) -> Page:
     src = np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]])
     m = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
     img = _desk(rng, out_w, out_h)
-    cv2.warpPerspective(page.image, m, (out_w, out_h), dst=img, flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_TRANSPARENT)       # the page laid on the desk
+    cv2.warpPerspective(
+        page.image, m, (out_w, out_h), dst=img, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT
+    )  # the page laid on the desk
     img = img.astype(np.float32)
     img *= _light(rng, out_w, out_h)[:, :, None]
     img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.6) * pw / 1240)
@@ -659,17 +793,20 @@ def photograph(page: Page, rng: np.random.Generator) -> Page:
     img = np.clip(img, 0, 255, out=img).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(55, 92))])
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return Page(img,
-                [replace(d, box=_map_box(m, d.box)) for d in page.digits],
-                [replace(n, box=_map_box(m, n.box)) for n in page.numbers],
-                [(_map_box(m, b), k) for b, k in page.marks],
-                [_map_box(m, b) for b in page.texts],
-                [replace(s, p0=_map_point(m, s.p0), p1=_map_point(m, s.p1)) for s in page.structure],
-                {**page.meta, "variant": "photo", "size": [out_w, out_h], "homography": m.tolist()})
+    return Page(
+        img,
+        [replace(d, box=_map_box(m, d.box)) for d in page.digits],
+        [replace(n, box=_map_box(m, n.box)) for n in page.numbers],
+        [(_map_box(m, b), k) for b, k in page.marks],
+        [_map_box(m, b) for b in page.texts],
+        [replace(s, p0=_map_point(m, s.p0), p1=_map_point(m, s.p1)) for s in page.structure],
+        {**page.meta, "variant": "photo", "size": [out_w, out_h], "homography": m.tolist()},
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Scoring a reading against the truth
+
 
 def iou(a: Box, b: Box) -> float:
     ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
@@ -696,7 +833,7 @@ def _hits_segment(box: Box, s: Segment) -> bool:
     r = s.width / 2 + 0.5
     x0, y0, x1, y1 = x - r, y - r, x + w + r, y + h + r
     (ax, ay), (bx, by) = s.p0, s.p1
-    t0, t1 = 0.0, 1.0                                        # Liang-Barsky clipping
+    t0, t1 = 0.0, 1.0  # Liang-Barsky clipping
     dx, dy = bx - ax, by - ay
     for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
         if p == 0:
@@ -717,7 +854,7 @@ def _near(pred: Box, truth: Box) -> bool:
     """A loose match: the prediction's centre lies in the truth box and the prediction is at most
     twice as tall, and twice as wide as the larger side of the truth (an OCR character box, not a
     blob holding the digit and the printing around it)."""
-    return (_centre_in(pred, truth) and pred[3] <= 2 * truth[3] and pred[2] <= 2 * max(truth[2], truth[3]))
+    return _centre_in(pred, truth) and pred[3] <= 2 * truth[3] and pred[2] <= 2 * max(truth[2], truth[3])
 
 
 def _match(truth_boxes, pred_boxes, ok=lambda t, p: True) -> dict[int, int]:
@@ -761,14 +898,15 @@ def classify_false(page: Page, box: Box) -> str:
 @dataclass
 class PageScore:
     """How one reading of a page compares with its truth."""
+
     digits: int = 0
     digits_right: int = 0
     digits_wrong: int = 0
     numbers: int = 0
     numbers_right: int = 0
-    false: dict = field(default_factory=dict)     # kind of thing hit -> count
-    numbers_by_kind: dict = field(default_factory=dict)   # field kind -> [right, total]
-    digits_by_kind: dict = field(default_factory=dict)    # field kind -> [right, total]
+    false: dict = field(default_factory=dict)  # kind of thing hit -> count
+    numbers_by_kind: dict = field(default_factory=dict)  # field kind -> [right, total]
+    digits_by_kind: dict = field(default_factory=dict)  # field kind -> [right, total]
 
     @property
     def false_total(self) -> int:
@@ -779,10 +917,17 @@ class PageScore:
         return sum(v for k, v in self.false.items() if k.startswith("structure"))
 
     def to_dict(self) -> dict:
-        return {"digits": self.digits, "digits_right": self.digits_right, "digits_wrong": self.digits_wrong,
-                "numbers": self.numbers, "numbers_right": self.numbers_right, "false": dict(self.false),
-                "false_structure": self.false_structure, "numbers_by_kind": self.numbers_by_kind,
-                "digits_by_kind": self.digits_by_kind}
+        return {
+            "digits": self.digits,
+            "digits_right": self.digits_right,
+            "digits_wrong": self.digits_wrong,
+            "numbers": self.numbers,
+            "numbers_right": self.numbers_right,
+            "false": dict(self.false),
+            "false_structure": self.false_structure,
+            "numbers_by_kind": self.numbers_by_kind,
+            "digits_by_kind": self.digits_by_kind,
+        }
 
 
 def score_page(page: Page, digits, numbers) -> PageScore:
@@ -812,8 +957,11 @@ def score_page(page: Page, digits, numbers) -> PageScore:
         if p not in matched:
             kind = classify_false(page, tuple(int(v) for v in box))
             s.false[kind] = s.false.get(kind, 0) + 1
-    nm = _match([n.box for n in page.numbers], [b for b, _ in numbers],
-                ok=lambda t, p: str(numbers[p][1]) == page.numbers[t].value)
+    nm = _match(
+        [n.box for n in page.numbers],
+        [b for b, _ in numbers],
+        ok=lambda t, p: str(numbers[p][1]) == page.numbers[t].value,
+    )
     for t, n in enumerate(page.numbers):
         right, total = s.numbers_by_kind.get(n.kind, [0, 0])
         s.numbers_by_kind[n.kind] = [right + (t in nm), total + 1]
@@ -840,6 +988,7 @@ def main(argv=None) -> int:
     """Write pages and their truth drawn on them as PNGs, to look at: formgen.py dev 0 3 out/ [--photo]."""
     import argparse
     import time
+
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("split", choices=sorted(SPLITS))
     ap.add_argument("seed", type=int)
@@ -852,8 +1001,10 @@ def main(argv=None) -> int:
     for i in range(args.count):
         t = time.perf_counter()
         page = make_page(args.split, args.seed, i, dpi=args.dpi, photo=args.photo)
-        print(f"page {i}: {page.image.shape[1]}x{page.image.shape[0]}, {len(page.digits)} digits, "
-              f"{len(page.numbers)} numbers, {time.perf_counter() - t:.2f} s")
+        print(
+            f"page {i}: {page.image.shape[1]}x{page.image.shape[0]}, {len(page.digits)} digits, "
+            f"{len(page.numbers)} numbers, {time.perf_counter() - t:.2f} s"
+        )
         stem = f"{args.split}_{args.seed}_{i}{'_photo' if args.photo else ''}"
         cv2.imwrite(str(args.out / f"{stem}.png"), page.image)
         cv2.imwrite(str(args.out / f"{stem}_truth.png"), draw_truth(page))

@@ -49,9 +49,11 @@ def import_tree():
     except ModuleNotFoundError:
         sys.path.insert(0, str(ROOT))
         import edgedigits
-        edgedigits.__path__.append(str(ROOT))   # edgedigits.export -> export/, edgedigits.runtimes -> runtimes/
+
+        edgedigits.__path__.append(str(ROOT))  # edgedigits.export -> export/, edgedigits.runtimes -> runtimes/
         import edgedigits.runtimes  # noqa: F401
     import edgedigits
+
     return edgedigits
 
 
@@ -62,9 +64,11 @@ def require_device(device: str):
     except ImportError:
         raise Stop("PyTorch is not installed, so the GPU check cannot run; install a CUDA build of PyTorch.") from None
     if device == "cuda" and not torch.cuda.is_available():
-        raise Stop(f"no CUDA device is available to PyTorch {torch.__version__} (CUDA build: "
-                   f"{torch.version.cuda or 'none'}), so the GPU check did not run; run it on a machine with an "
-                   "NVIDIA GPU and a CUDA build of PyTorch.")
+        raise Stop(
+            f"no CUDA device is available to PyTorch {torch.__version__} (CUDA build: "
+            f"{torch.version.cuda or 'none'}), so the GPU check did not run; run it on a machine with an "
+            "NVIDIA GPU and a CUDA build of PyTorch."
+        )
     return torch
 
 
@@ -75,11 +79,13 @@ def digits(data: str | None, limit: int | None):
 
     from edgedigits.data import load_mnist
     from edgedigits.errors import EdgeDigitsError
+
     try:
         images, labels = load_mnist("test", data)
         source = f"MNIST test ({len(images):,} digits)"
     except (EdgeDigitsError, OSError) as exc:
         from edgedigits.samples import load_sample
+
         images, labels = load_sample("heldout")
         source = f"shipped held-out MNIST test sample ({len(images):,} digits; MNIST test not found: {exc})"
     if limit:
@@ -92,6 +98,7 @@ def reference_model(torch):
     """The shipped bundle's PyTorch model on the CPU, in eval mode."""
     from edgedigits.bundle import load_bundle
     from edgedigits.models import create_model
+
     bundle = load_bundle()
     weights = bundle.artifact_path(bundle.find("torch", "fp32"))
     model = create_model(bundle.manifest["model"]["name"])
@@ -102,10 +109,11 @@ def reference_model(torch):
 def logits_of(torch, model, x, device: str, dtype=None, batch: int = 1000):
     """Logits (float32 numpy) of ``x`` through ``model`` on ``device``, in batches."""
     import numpy as np
+
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch):
-            t = torch.from_numpy(x[i:i + batch]).to(device)
+            t = torch.from_numpy(x[i : i + batch]).to(device)
             out.append(model(t.to(dtype) if dtype is not None else t).float().cpu().numpy())
     return np.concatenate(out)
 
@@ -113,12 +121,17 @@ def logits_of(torch, model, x, device: str, dtype=None, batch: int = 1000):
 def compare(reference, logits, labels) -> dict:
     """Conformance of ``logits`` with ``reference`` on digits with ``labels``."""
     import numpy as np
-    digit = slice(0, 10)    # a reject class, when the model has one, is the 11th column
+
+    digit = slice(0, 10)  # a reject class, when the model has one, is the 11th column
     same = reference[:, digit].argmax(1) == logits[:, digit].argmax(1)
-    return {"digits": int(len(labels)), "labels_equal": int(same.sum()), "labels_differ": int((~same).sum()),
-            "max_abs_logit_diff": float(np.abs(reference - logits).max()),
-            "accuracy": float((logits[:, digit].argmax(1) == labels).mean()),
-            "reference_accuracy": float((reference[:, digit].argmax(1) == labels).mean())}
+    return {
+        "digits": int(len(labels)),
+        "labels_equal": int(same.sum()),
+        "labels_differ": int((~same).sum()),
+        "max_abs_logit_diff": float(np.abs(reference - logits).max()),
+        "accuracy": float((logits[:, digit].argmax(1) == labels).mean()),
+        "reference_accuracy": float((reference[:, digit].argmax(1) == labels).mean()),
+    }
 
 
 # -- timing ----------------------------------------------------------------------------------------
@@ -152,7 +165,7 @@ def latency(torch, model, device: str, calls: int) -> dict:
             return result
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):       # warm-up on a side stream before capture, as PyTorch asks
+        with torch.cuda.stream(stream):  # warm-up on a side stream before capture, as PyTorch asks
             for _ in range(3):
                 model(x)
         torch.cuda.current_stream().wait_stream(stream)
@@ -168,6 +181,7 @@ def latency(torch, model, device: str, calls: int) -> dict:
 def throughput(torch, model, device: str, batch: int, repeats: int, x_cpu, reference, labels) -> dict:
     """Images/s at ``batch``, FP32 vs FP16 weights and activations, and FP16's conformance."""
     import copy
+
     out = {"batch": batch}
     half = copy.deepcopy(model).half()
     for name, net, dtype in (("fp32", model, torch.float32), ("fp16", half, torch.float16)):
@@ -184,14 +198,16 @@ def throughput(torch, model, device: str, batch: int, repeats: int, x_cpu, refer
 def tensorrt_checks(bundle, x, reference, labels) -> dict:
     """Build + run + conformance for every available TensorRT backend; the reason for the others."""
     from edgedigits import runtimes
+
     found = {}
     for name in TENSORRT_BACKENDS:
         backend = runtimes.get_backend(name)
         ok, why = backend.availability()
         found[name] = {"available": ok, "reason": why, "version": backend.version()}
         if ok:
-            found[name]["engines"] = {p: _engine_check(backend, bundle, p, x, reference, labels)
-                                      for p in ("fp32", "fp16", "int8")}
+            found[name]["engines"] = {
+                p: _engine_check(backend, bundle, p, x, reference, labels) for p in ("fp32", "fp16", "int8")
+            }
     return found
 
 
@@ -201,6 +217,7 @@ def _onnx_of(bundle, precision: str, work: Path) -> Path | None:
         return bundle.artifact_path(artifact)
     if precision == "fp16":
         from edgedigits.export.onnx import convert_to_fp16
+
         return convert_to_fp16(bundle.artifact_path(bundle.find("onnx", "fp32")), work / "model.fp16.onnx")
     return None
 
@@ -210,6 +227,7 @@ def _engine_check(backend, bundle, precision, x, reference, labels) -> dict:
     import numpy as np
 
     from edgedigits.errors import EdgeDigitsError
+
     try:
         with tempfile.TemporaryDirectory() as work:
             onnx_path = _onnx_of(bundle, precision, Path(work))
@@ -219,37 +237,52 @@ def _engine_check(backend, bundle, precision, x, reference, labels) -> dict:
             session = backend.load(onnx_path, "onnx", precision, "cuda")
             build_s = time.perf_counter() - start
         with session:
-            logits = np.concatenate([session.run(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+            logits = np.concatenate([session.run(x[i : i + 1000]) for i in range(0, len(x), 1000)])
             one = np.ascontiguousarray(x[:1])
-            big = np.ascontiguousarray(x[:session.max_batch or 256])
+            big = np.ascontiguousarray(x[: session.max_batch or 256])
             lat = median_call_seconds(None, "cpu", lambda: session.run(one), LATENCY_CALLS)  # run() synchronises
             thr = median_call_seconds(None, "cpu", lambda: session.run(big), THROUGHPUT_REPEATS)
     except (EdgeDigitsError, ImportError) as exc:
         return {"status": f"failed: {str(exc).rstrip('.')}"}
-    return {"status": "ok", "build_and_load_s": build_s, "conformance": compare(reference, logits, labels),
-            "batch1_us": lat * 1e6, "batch": len(big), "images_per_s": len(big) / thr}
+    return {
+        "status": "ok",
+        "build_and_load_s": build_s,
+        "conformance": compare(reference, logits, labels),
+        "batch1_us": lat * 1e6,
+        "batch": len(big),
+        "images_per_s": len(big) / thr,
+    }
 
 
 # -- report ----------------------------------------------------------------------------------------
 def markdown(r: dict) -> str:
     c, lat, thr = r["conformance"], r["latency_batch1"], r["throughput"]
-    lines = [f"# GPU check ({r['device_name']})", "",
-             f"torch {r['torch']} (CUDA {r['torch_cuda']}), Python {r['python']}, digits: {r['digits']}.", "",
-             "| check | result |", "|---|---|",
-             f"| {r['device']} vs CPU, FP32 | {c['labels_equal']:,}/{c['digits']:,} labels equal, "
-             f"max abs logit diff {c['max_abs_logit_diff']:.2e}, accuracy {c['accuracy']:.2%} "
-             f"(CPU {c['reference_accuracy']:.2%}) |",
-             f"| batch-1 latency, eager | {lat['eager_us']:.0f} us |"]
+    lines = [
+        f"# GPU check ({r['device_name']})",
+        "",
+        f"torch {r['torch']} (CUDA {r['torch_cuda']}), Python {r['python']}, digits: {r['digits']}.",
+        "",
+        "| check | result |",
+        "|---|---|",
+        f"| {r['device']} vs CPU, FP32 | {c['labels_equal']:,}/{c['digits']:,} labels equal, "
+        f"max abs logit diff {c['max_abs_logit_diff']:.2e}, accuracy {c['accuracy']:.2%} "
+        f"(CPU {c['reference_accuracy']:.2%}) |",
+        f"| batch-1 latency, eager | {lat['eager_us']:.0f} us |",
+    ]
     if "cuda_graph_us" in lat:
-        lines.append(f"| batch-1 latency, CUDA graph | {lat['cuda_graph_us']:.0f} us "
-                     f"(eager / graph = {lat['eager_over_graph']:.2f}x) |")
+        lines.append(
+            f"| batch-1 latency, CUDA graph | {lat['cuda_graph_us']:.0f} us "
+            f"(eager / graph = {lat['eager_over_graph']:.2f}x) |"
+        )
     else:
         lines.append(f"| batch-1 latency, CUDA graph | {lat['cuda_graph']} |")
     f16 = thr["fp16_conformance"]
-    lines += [f"| batch-{thr['batch']:,} throughput | FP32 {thr['fp32_images_per_s']:,.0f} images/s, FP16 "
-              f"{thr['fp16_images_per_s']:,.0f} images/s (FP16 / FP32 = {thr['fp16_over_fp32']:.2f}x) |",
-              f"| FP16 vs CPU FP32 | {f16['labels_equal']:,}/{f16['digits']:,} labels equal, max abs logit diff "
-              f"{f16['max_abs_logit_diff']:.2e} |"]
+    lines += [
+        f"| batch-{thr['batch']:,} throughput | FP32 {thr['fp32_images_per_s']:,.0f} images/s, FP16 "
+        f"{thr['fp16_images_per_s']:,.0f} images/s (FP16 / FP32 = {thr['fp16_over_fp32']:.2f}x) |",
+        f"| FP16 vs CPU FP32 | {f16['labels_equal']:,}/{f16['digits']:,} labels equal, max abs logit diff "
+        f"{f16['max_abs_logit_diff']:.2e} |",
+    ]
     for name, t in r["tensorrt"].items():
         if not t["available"]:
             lines.append(f"| {name} | not run: {t['reason']} |")
@@ -259,10 +292,12 @@ def markdown(r: dict) -> str:
                 lines.append(f"| {name} {precision} | {e['status']} |")
                 continue
             ec = e["conformance"]
-            lines.append(f"| {name} {precision} | built+loaded in {e['build_and_load_s']:.1f} s; "
-                         f"{ec['labels_equal']:,}/{ec['digits']:,} labels equal, max abs logit diff "
-                         f"{ec['max_abs_logit_diff']:.2e}; batch 1 {e['batch1_us']:.0f} us; batch {e['batch']} "
-                         f"{e['images_per_s']:,.0f} images/s |")
+            lines.append(
+                f"| {name} {precision} | built+loaded in {e['build_and_load_s']:.1f} s; "
+                f"{ec['labels_equal']:,}/{ec['digits']:,} labels equal, max abs logit diff "
+                f"{ec['max_abs_logit_diff']:.2e}; batch 1 {e['batch1_us']:.0f} us; batch {e['batch']} "
+                f"{e['images_per_s']:,.0f} images/s |"
+            )
     lines += ["", f"Medians; ran in {r['seconds']:.0f} s. Written by benchmarks/gpu_check.py."]
     return "\n".join(lines) + "\n"
 
@@ -270,24 +305,33 @@ def markdown(r: dict) -> str:
 def run(args) -> dict:
     torch = require_device(args.device)
     if args.device == "cpu":
-        torch.set_num_threads(1)     # the self-check stays light on a shared CPU machine
+        torch.set_num_threads(1)  # the self-check stays light on a shared CPU machine
     import_tree()
     from edgedigits._io import write_report
+
     start = time.perf_counter()
     os.environ.setdefault("EDGEDIGITS_CACHE_DIR", tempfile.mkdtemp(prefix="edgedigits-gpu-check-"))
     x, labels, source = digits(args.data, args.limit)
     model, bundle = reference_model(torch)
     reference = logits_of(torch, model, x, "cpu")
     on_device = model.to(args.device) if args.device != "cpu" else model
-    result = {"device": args.device, "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-              "python": platform.python_version(), "digits": source, "model": bundle.manifest["model"]["name"],
-              "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU (script self-check)",
-              "compute_capability": ".".join(map(str, torch.cuda.get_device_capability(0)))
-              if args.device == "cuda" else None}
+    result = {
+        "device": args.device,
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "digits": source,
+        "model": bundle.manifest["model"]["name"],
+        "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU (script self-check)",
+        "compute_capability": ".".join(map(str, torch.cuda.get_device_capability(0)))
+        if args.device == "cuda"
+        else None,
+    }
     result["conformance"] = compare(reference, logits_of(torch, on_device, x, args.device), labels)
     result["latency_batch1"] = latency(torch, on_device, args.device, args.latency_calls)
-    result["throughput"] = throughput(torch, on_device, args.device, args.batch, THROUGHPUT_REPEATS, x,
-                                      reference, labels)
+    result["throughput"] = throughput(
+        torch, on_device, args.device, args.batch, THROUGHPUT_REPEATS, x, reference, labels
+    )
     result["tensorrt"] = tensorrt_checks(bundle, x, reference, labels)
     result["seconds"] = time.perf_counter() - start
     path = write_report(args.out, "gpu_check", result, markdown(result))
@@ -300,8 +344,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=None, help="MNIST folder (default: $EDGEDIGITS_DATA or ../shared/data/mnist)")
     p.add_argument("--out", default=str(RESULTS), help="folder for gpu_check.json and gpu_check.md")
-    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
-                   help="cpu: run the parts that need no CUDA on the CPU, to check the script itself")
+    p.add_argument(
+        "--device",
+        default="cuda",
+        choices=("cuda", "cpu"),
+        help="cpu: run the parts that need no CUDA on the CPU, to check the script itself",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N digits")
     p.add_argument("--batch", type=int, default=16384, help="throughput batch (default 16384)")
     p.add_argument("--latency-calls", type=int, default=LATENCY_CALLS, help="batch-1 calls per median")

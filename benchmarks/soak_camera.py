@@ -108,14 +108,17 @@ def looping_source(folder: Path, frames: int, clip_frames: int, seed: int) -> tu
     """A concat list that plays one rendered clip often enough for ``frames`` frames."""
     from edgedigits.camera.render import render_video
     from edgedigits.samples import load_sample
+
     clip = folder / "clip.mp4"
     render_video(clip, *load_sample("heldout"), frames=clip_frames, seed=seed, frames_per_sheet=10)
     plays = math.ceil(frames / clip_frames) + 1
     concat = folder / "loop.ffconcat"
     concat.write_text("ffconcat version 1.0\n" + f"file {clip.name}\n" * plays)
-    return concat, (f"a {clip_frames}-frame 640x480 MP4 (mp4v, 30 FPS) of rendered sheets of digits from the "
-                    f"shipped MNIST test sample (a new sheet every 10 frames, seed {seed}), played {plays} "
-                    f"times in a row through an FFmpeg concat list")
+    return concat, (
+        f"a {clip_frames}-frame 640x480 MP4 (mp4v, 30 FPS) of rendered sheets of digits from the "
+        f"shipped MNIST test sample (a new sheet every 10 frames, seed {seed}), played {plays} "
+        f"times in a row through an FFmpeg concat list"
+    )
 
 
 def percentiles(values: np.ndarray) -> dict:
@@ -130,25 +133,36 @@ def memory(sink: Sink, warmup: int, threshold_mib: float) -> dict:
     f, r = frames[after], rss[after]
     if len(f) < 3:
         raise SystemExit(f"only {len(f)} memory samples after the warm-up; run more --frames")
-    slope = float(np.polyfit(f, r, 1)[0])                      # KiB per frame
+    slope = float(np.polyfit(f, r, 1)[0])  # KiB per frame
     fitted_mib = slope * float(f[-1] - f[0]) / 1024
-    return {"samples": [[int(a), int(b)] for a, b in zip(frames, rss)],
-            "warmup_frames": warmup, "rss_mib_at_warmup": round(r[0] / 1024, 2), "rss_mib_end": round(r[-1] / 1024, 2),
-            "rss_mib_min": round(r.min() / 1024, 2), "rss_mib_max": round(r.max() / 1024, 2),
-            "rss_mib_max_minus_min": round((r.max() - r.min()) / 1024, 2),
-            "slope_kib_per_1000_frames": round(slope * 1000, 2),
-            "fitted_growth_mib": round(fitted_mib, 3), "measured_frames": int(f[-1] - f[0]),
-            "threshold_mib": threshold_mib,
-            "verdict": "flat" if fitted_mib < threshold_mib else "growing"}
+    return {
+        "samples": [[int(a), int(b)] for a, b in zip(frames, rss)],
+        "warmup_frames": warmup,
+        "rss_mib_at_warmup": round(r[0] / 1024, 2),
+        "rss_mib_end": round(r[-1] / 1024, 2),
+        "rss_mib_min": round(r.min() / 1024, 2),
+        "rss_mib_max": round(r.max() / 1024, 2),
+        "rss_mib_max_minus_min": round((r.max() - r.min()) / 1024, 2),
+        "slope_kib_per_1000_frames": round(slope * 1000, 2),
+        "fitted_growth_mib": round(fitted_mib, 3),
+        "measured_frames": int(f[-1] - f[0]),
+        "threshold_mib": threshold_mib,
+        "verdict": "flat" if fitted_mib < threshold_mib else "growing",
+    }
 
 
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     from edgedigits import __version__
-    found = {"edgedigits": __version__, "python": platform.python_version(), "numpy": np.__version__,
-             "opencv": cv2.__version__}
-    for package in ("onnxruntime", "openvino"):          # the backends auto may pick on a CPU
+
+    found = {
+        "edgedigits": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+    }
+    for package in ("onnxruntime", "openvino"):  # the backends auto may pick on a CPU
         with contextlib.suppress(PackageNotFoundError):
             found[package] = version(package)
     return found
@@ -157,28 +171,39 @@ def versions() -> dict:
 def markdown(res: dict) -> str:
     m, lat, gap = res["memory"], res["latency_ms"], res["frame_interval_ms"]
     lines = [
-        "# Camera loop soak run", "",
+        "# Camera loop soak run",
+        "",
         f"{res['date']}. Command: `{res['command']}`. Machine: {res['machine']}; load average at start "
         f"{res['load_average_start']}, at end {res['load_average_end']} (the cores are shared with other "
-        f"work). Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items()) + ".", "",
-        f"Source: {res['source']}. Backend: {res['backend']}.", "",
+        f"work). Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items()) + ".",
+        "",
+        f"Source: {res['source']}. Backend: {res['backend']}.",
+        "",
         "| frames | seconds | FPS | digits read | latency p50 / p95 / p99 (ms) | frame interval p50 / p95 / p99 (ms) |",
         "|---|---|---|---|---|---|",
         f"| {res['frames']} | {res['seconds']} | {res['fps']} | {res['digits']} | "
-        f"{lat['p50']} / {lat['p95']} / {lat['p99']} | {gap['p50']} / {gap['p95']} / {gap['p99']} |", "",
+        f"{lat['p50']} / {lat['p95']} / {lat['p99']} | {gap['p50']} / {gap['p95']} / {gap['p99']} |",
+        "",
         "Latency = from the moment the decoder thread read the frame to its result (what `--json` reports; "
         "it includes the wait in the 8-frame read-ahead queue). Frame interval = time between consecutive "
-        "results (the loop's cost per frame).", "",
-        "| memory after warm-up | value |", "|---|---|",
+        "results (the loop's cost per frame).",
+        "",
+        "| memory after warm-up | value |",
+        "|---|---|",
         f"| RSS at frame {m['warmup_frames']} / at the end | {m['rss_mib_at_warmup']} / {m['rss_mib_end']} MiB |",
         f"| RSS min / max (max - min) | {m['rss_mib_min']} / {m['rss_mib_max']} MiB "
         f"({m['rss_mib_max_minus_min']} MiB) |",
         f"| least-squares slope | {m['slope_kib_per_1000_frames']} KiB per 1,000 frames |",
         f"| fitted growth over {m['measured_frames']} frames | {m['fitted_growth_mib']} MiB |",
-        f"| verdict (flat if the fitted growth < {m['threshold_mib']} MiB) | **{m['verdict']}** |", "",
+        f"| verdict (flat if the fitted growth < {m['threshold_mib']} MiB) | **{m['verdict']}** |",
+        "",
         "RSS samples (frame: MiB; every sample is in soak.json): "
-        + ", ".join(f"{f}: {r / 1024:.1f}" for f, r in m["samples"][::max(1, len(m["samples"]) // 20)]) + ".", "",
-        f"Loop summary: {res['summary']}", ""]
+        + ", ".join(f"{f}: {r / 1024:.1f}" for f, r in m["samples"][:: max(1, len(m["samples"]) // 20)])
+        + ".",
+        "",
+        f"Loop summary: {res['summary']}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -195,6 +220,7 @@ def main(argv=None) -> int:
     if args.warmup + 3 * args.sample_every > args.frames:
         ap.error("--frames must leave at least three memory samples after --warmup")
     from edgedigits.cli import main as edgedigits_main
+
     load_start = [round(v, 2) for v in os.getloadavg()]
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,17 +234,27 @@ def main(argv=None) -> int:
     summary = next((t.strip() for t in tee.text if " frames in " in t), "")
     backend = re.search(r"backend (\S+);", summary)
     seconds = float(sink.done_at[-1] - sink.done_at[0])
-    res = {"date": date, "command": "python benchmarks/soak_camera.py " + " ".join(argv if argv is not None
-                                                                                  else sys.argv[1:]),
-           "cli": "edgedigits " + " ".join(cli[:2]) + " LOOP " + " ".join(cli[3:]),
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-           "load_average_start": load_start, "load_average_end": [round(v, 2) for v in os.getloadavg()],
-           "versions": versions(), "source": described, "backend": backend.group(1) if backend else "unknown",
-           "frames": sink.n, "seconds": round(seconds, 1), "fps": round((sink.n - 1) / seconds, 1),
-           "digits": sink.digits, "latency_ms": percentiles(sink.latency_ms),
-           "frame_interval_ms": percentiles(np.diff(sink.done_at) * 1000),
-           "memory": memory(sink, args.warmup, args.threshold_mib), "summary": summary}
+    res = {
+        "date": date,
+        "command": "python benchmarks/soak_camera.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "cli": "edgedigits " + " ".join(cli[:2]) + " LOOP " + " ".join(cli[3:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "load_average_start": load_start,
+        "load_average_end": [round(v, 2) for v in os.getloadavg()],
+        "versions": versions(),
+        "source": described,
+        "backend": backend.group(1) if backend else "unknown",
+        "frames": sink.n,
+        "seconds": round(seconds, 1),
+        "fps": round((sink.n - 1) / seconds, 1),
+        "digits": sink.digits,
+        "latency_ms": percentiles(sink.latency_ms),
+        "frame_interval_ms": percentiles(np.diff(sink.done_at) * 1000),
+        "memory": memory(sink, args.warmup, args.threshold_mib),
+        "summary": summary,
+    }
     from edgedigits._io import write_report
+
     text = markdown(res)
     write_report(args.out, "soak", res, text)
     print(text)

@@ -63,6 +63,7 @@ def svm_row(dataset: str, xtr, ytr, xte, yte, calls: int, gamma=SVM_GAMMA) -> di
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
+
     model = make_pipeline(StandardScaler(), SVC(gamma=gamma))
     t = time.perf_counter()
     model.fit(xtr, ytr)
@@ -72,11 +73,20 @@ def svm_row(dataset: str, xtr, ytr, xte, yte, calls: int, gamma=SVM_GAMMA) -> di
     predict_s = time.perf_counter() - t
     latency = p50_us(lambda x: model.predict(x[None]), xte, calls)
     name = f"StandardScaler + SVC(gamma={gamma!r})" + ("" if gamma == SVM_GAMMA else " [variant]")
-    return {"dataset": dataset, "model": name, "precision": "fp64",
-            "train_images": int(len(xtr)), "test_images": int(len(xte)), "accuracy": acc,
-            "size_bytes": len(pickle.dumps(model)), "latency_us_p50": latency, "train_seconds": round(train_s, 4),
-            "train_provenance": "measured here", "support_vectors": int(model[-1].support_vectors_.shape[0]),
-            "batch_predict_us_per_image": predict_s / len(xte) * 1e6}
+    return {
+        "dataset": dataset,
+        "model": name,
+        "precision": "fp64",
+        "train_images": int(len(xtr)),
+        "test_images": int(len(xte)),
+        "accuracy": acc,
+        "size_bytes": len(pickle.dumps(model)),
+        "latency_us_p50": latency,
+        "train_seconds": round(train_s, 4),
+        "train_provenance": "measured here",
+        "support_vectors": int(model[-1].support_vectors_.shape[0]),
+        "batch_predict_us_per_image": predict_s / len(xte) * 1e6,
+    }
 
 
 def cnn_rows(dataset: str, bundle, xte, yte, calls: int, train: dict) -> list[dict]:
@@ -87,14 +97,23 @@ def cnn_rows(dataset: str, bundle, xte, yte, calls: int, train: dict) -> list[di
         if artifact is None:
             continue
         with Recognizer(bundle, backend="onnxruntime", device="cpu", precision=precision) as rec:
-            preds = np.concatenate([rec.classify(xte[i:i + 1000]).labels for i in range(0, len(xte), 1000)])
+            preds = np.concatenate([rec.classify(xte[i : i + 1000]).labels for i in range(0, len(xte), 1000)])
             latency = p50_us(lambda x: rec.classify(x).labels, xte, calls)
-        rows.append({"dataset": dataset, "model": f"edgedigits CNN ({bundle.model_name}, ONNX Runtime)", "precision": precision,
-                     "train_images": train["images"], "rendered_images": train.get("rendered", 0),
-                     "test_images": int(len(xte)),
-                     "accuracy": float((preds == yte).mean()), "size_bytes": artifact.total_size,
-                     "latency_us_p50": latency, "train_seconds": train["seconds"],
-                     "train_provenance": train["provenance"]})
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": f"edgedigits CNN ({bundle.model_name}, ONNX Runtime)",
+                "precision": precision,
+                "train_images": train["images"],
+                "rendered_images": train.get("rendered", 0),
+                "test_images": int(len(xte)),
+                "accuracy": float((preds == yte).mean()),
+                "size_bytes": artifact.total_size,
+                "latency_us_p50": latency,
+                "train_seconds": train["seconds"],
+                "train_provenance": train["provenance"],
+            }
+        )
     return rows
 
 
@@ -104,27 +123,42 @@ def cnn_training(bundle, log_path: str | None) -> dict:
     images = recipe.get("train_images")
     seconds = recipe.get("train_seconds_this_run")
     rendered = int(recipe.get("rendered_digits") or 0)
-    what = (f"{recipe.get('epochs')} epochs on {images:,} images ({images - rendered:,} MNIST"
-            f"{f' + {rendered:,} rendered digits' if rendered else ''}), {recipe.get('threads')} threads"
-            if images else "recipe not recorded")
+    what = (
+        f"{recipe.get('epochs')} epochs on {images:,} images ({images - rendered:,} MNIST"
+        f"{f' + {rendered:,} rendered digits' if rendered else ''}), {recipe.get('threads')} threads"
+        if images
+        else "recipe not recorded"
+    )
     if isinstance(seconds, (int, float)) and seconds > 0:
         stages = _stage_seconds(bundle.manifest.get("training", {}).get("base_model", {}))
-        if stages:   # a fine-tune: count every stage of the chain it was fine-tuned from
+        if stages:  # a fine-tune: count every stage of the chain it was fine-tuned from
             parts = " + ".join(f"{x:.0f} s" for x in [seconds, *stages])
-            return {"images": images, "rendered": rendered, "seconds": seconds + sum(stages),
-                    "provenance": f"bundle manifest: training.recipe.train_seconds_this_run ({what}) plus "
-                                  f"those of the {len(stages)} earlier stage(s) in training.base_model: {parts}"}
-        return {"images": images, "seconds": seconds,
-                "provenance": f"bundle manifest training.recipe.train_seconds_this_run ({what})"}
-    note = (f"the manifest records train_seconds_this_run = {seconds!r} (the bundle was written by a run "
-            "resumed from a finished checkpoint)")
+            return {
+                "images": images,
+                "rendered": rendered,
+                "seconds": seconds + sum(stages),
+                "provenance": f"bundle manifest: training.recipe.train_seconds_this_run ({what}) plus "
+                f"those of the {len(stages)} earlier stage(s) in training.base_model: {parts}",
+            }
+        return {
+            "images": images,
+            "seconds": seconds,
+            "provenance": f"bundle manifest training.recipe.train_seconds_this_run ({what})",
+        }
+    note = (
+        f"the manifest records train_seconds_this_run = {seconds!r} (the bundle was written by a run "
+        "resumed from a finished checkpoint)"
+    )
     if log_path and Path(log_path).is_file():
         epochs = epoch_seconds(Path(log_path).read_text(errors="replace"))
         if epochs:
-            return {"images": images, "seconds": float(sum(epochs)),
-                    "provenance": f"{note}; sum of the {len(epochs)} epoch times in the training log "
-                                  f"{log_path} (training loop only, {what}, on this machine shared with other "
-                                  "jobs)"}
+            return {
+                "images": images,
+                "seconds": float(sum(epochs)),
+                "provenance": f"{note}; sum of the {len(epochs)} epoch times in the training log "
+                f"{log_path} (training loop only, {what}, on this machine shared with other "
+                "jobs)",
+            }
     return {"images": images, "seconds": None, "provenance": note + "; no training log given"}
 
 
@@ -155,6 +189,7 @@ def load_data(data_dir: str, mnist_train: int):
 
     from edgedigits import synth
     from edgedigits.data import load_mnist
+
     digits = load_digits()
     idx_tr, idx_te = train_test_split(np.arange(len(digits.target)), test_size=TEST_SIZE, random_state=SEED)
     t = time.perf_counter()
@@ -165,44 +200,72 @@ def load_data(data_dir: str, mnist_train: int):
     return {
         "digits8": (digits.data[idx_tr], digits.target[idx_tr], digits.data[idx_te], digits.target[idx_te]),
         "digits8_cnn": (crops[idx_te], labels[idx_te]),
-        "mnist": (xtr[:mnist_train].reshape(mnist_train, -1).astype(np.float64), ytr[:mnist_train],
-                  xte.reshape(len(xte), -1).astype(np.float64), yte),
-        "mnist_cnn": (xte, yte), "convert_us": convert_us}
+        "mnist": (
+            xtr[:mnist_train].reshape(mnist_train, -1).astype(np.float64),
+            ytr[:mnist_train],
+            xte.reshape(len(xte), -1).astype(np.float64),
+            yte,
+        ),
+        "mnist_cnn": (xte, yte),
+        "convert_us": convert_us,
+    }
 
 
 def markdown(res: dict) -> str:
     m = res["machine"]
     libs = ", ".join(f"{k} {v}" for k, v in m["libraries"].items())
-    lines = ["# Traditional pipeline vs end-to-end CNN", "",
-             f"Command: `{res['command']}` ({res['date']}). Machine: {m['cpu']}, {m['cores']} cores; load average "
-             f"{m['load_average_start'][0]} at start, {m['load_average_end'][0]} at the end (shared with other "
-             f"jobs). Libraries: {libs}.", "",
-             "| data | model | precision | trained on | tested on | accuracy | model size | latency p50 "
-             "(1 image) | training time |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Traditional pipeline vs end-to-end CNN",
+        "",
+        f"Command: `{res['command']}` ({res['date']}). Machine: {m['cpu']}, {m['cores']} cores; load average "
+        f"{m['load_average_start'][0]} at start, {m['load_average_end'][0]} at the end (shared with other "
+        f"jobs). Libraries: {libs}.",
+        "",
+        "| data | model | precision | trained on | tested on | accuracy | model size | latency p50 "
+        "(1 image) | training time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in res["rows"]:
-        size = f"{r['size_bytes'] / 1024:.0f} KB" if r["size_bytes"] < 1 << 20 else f"{r['size_bytes'] / (1 << 20):.1f} MB"
-        train = "-" if r["train_seconds"] is None else (f"{r['train_seconds'] * 1e3:.0f} ms" if r["train_seconds"] < 1
-                                                        else f"{r['train_seconds']:.1f} s")
+        size = (
+            f"{r['size_bytes'] / 1024:.0f} KB" if r["size_bytes"] < 1 << 20 else f"{r['size_bytes'] / (1 << 20):.1f} MB"
+        )
+        train = (
+            "-"
+            if r["train_seconds"] is None
+            else (f"{r['train_seconds'] * 1e3:.0f} ms" if r["train_seconds"] < 1 else f"{r['train_seconds']:.1f} s")
+        )
         rendered = r.get("rendered_images") or 0
-        trained_on = (f"{r['train_images'] - rendered:,} MNIST + {rendered:,} rendered" if rendered
-                      else f"{r['train_images']:,} " + ("MNIST" if "CNN" in r["model"] or r["dataset"] == "MNIST" else "8x8"))
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['precision'].upper()} | {trained_on} | {r['test_images']:,} | "
-                     f"{100 * r['accuracy']:.2f} % | {size} | {r['latency_us_p50']:.0f} us | {train} |")
+        trained_on = (
+            f"{r['train_images'] - rendered:,} MNIST + {rendered:,} rendered"
+            if rendered
+            else f"{r['train_images']:,} " + ("MNIST" if "CNN" in r["model"] or r["dataset"] == "MNIST" else "8x8")
+        )
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r['precision'].upper()} | {trained_on} | {r['test_images']:,} | "
+            f"{100 * r['accuracy']:.2f} % | {size} | {r['latency_us_p50']:.0f} us | {train} |"
+        )
     lines += ["", "Notes:"] + [f"- {n}" for n in res["notes"]] + [""]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("EDGEDIGITS_DATA") or str(ROOT.parent / "shared/data/mnist"),
-                    help="MNIST folder")
+    ap.add_argument(
+        "--data",
+        default=os.environ.get("EDGEDIGITS_DATA") or str(ROOT.parent / "shared/data/mnist"),
+        help="MNIST folder",
+    )
     ap.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     ap.add_argument("--mnist-train", type=int, default=10000, help="MNIST training images for the SVM")
     ap.add_argument("--calls", type=int, default=500, help="single-image calls timed per model")
-    ap.add_argument("--cnn-train-log", default=None,
-                    help="training log to take the CNN's training time from when the manifest has none")
-    ap.add_argument("--no-variant", dest="variant", action="store_false",
-                    help="leave out the SVC(gamma='scale') variant rows")
+    ap.add_argument(
+        "--cnn-train-log",
+        default=None,
+        help="training log to take the CNN's training time from when the manifest has none",
+    )
+    ap.add_argument(
+        "--no-variant", dest="variant", action="store_false", help="leave out the SVC(gamma='scale') variant rows"
+    )
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
     args = ap.parse_args(argv)
     machine = describe_machine()
@@ -237,12 +300,19 @@ def main(argv=None) -> int:
         "file of the shipped bundle.",
         f"CNN training time: {train['provenance']}.",
     ]
-    res = {"edgedigits": __version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "command": "python benchmarks/traditional_vs_cnn.py" + (f" --cnn-train-log {args.cnn_train_log}"
-                                                                    if args.cnn_train_log else "")
-                      + (f" --mnist-train {args.mnist_train}" if args.mnist_train != 10000 else ""),
-           "machine": machine, "bundle": str(bundle.path), "rows": rows, "notes": notes}
+    res = {
+        "edgedigits": __version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "python benchmarks/traditional_vs_cnn.py"
+        + (f" --cnn-train-log {args.cnn_train_log}" if args.cnn_train_log else "")
+        + (f" --mnist-train {args.mnist_train}" if args.mnist_train != 10000 else ""),
+        "machine": machine,
+        "bundle": str(bundle.path),
+        "rows": rows,
+        "notes": notes,
+    }
     from edgedigits._io import write_report
+
     text = markdown(res)
     write_report(args.out, "traditional_vs_cnn", res, text)
     print(text)

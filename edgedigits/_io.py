@@ -77,8 +77,9 @@ def _exchange(a: Path, b: Path) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     import ctypes
+
     renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:                        # C library older than glibc 2.28
+    if renameat2 is None:  # C library older than glibc 2.28
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     at_fdcwd, rename_exchange = -100, 2
@@ -113,7 +114,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())   # mkstemp creates 0600; give the usual file mode
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp_path, target)
         _fsync_dir(target.parent)
     finally:
@@ -162,7 +163,7 @@ def atomic_dir(target: str | os.PathLike, force: bool = False) -> Iterator[Path]
         if target.exists() or target.is_symlink():
             if not force:
                 raise FileExistsError(target)
-            if not _exchange(tmp, target):       # on success tmp now holds the old folder
+            if not _exchange(tmp, target):  # on success tmp now holds the old folder
                 old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
                 os.rmdir(old)
                 os.replace(target, old)

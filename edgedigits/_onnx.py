@@ -36,10 +36,17 @@ def export_onnx(model, path: str | os.PathLike, opset: int = OPSET) -> Path:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(fused, (example,), dynamo=True, opset_version=opset,
-                                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                    dynamic_shapes={"x": {0: batch}}, external_data=False,
-                                    verbose=False)
+        program = torch.onnx.export(
+            fused,
+            (example,),
+            dynamo=True,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"x": {0: batch}},
+            external_data=False,
+            verbose=False,
+        )
     program.save(str(path), external_data=False)
     return path
 
@@ -47,5 +54,11 @@ def export_onnx(model, path: str | os.PathLike, opset: int = OPSET) -> Path:
 def onnx_build_facts() -> dict:
     import onnx
     import torch
-    return {"exporter": "torch.onnx (dynamo)", "torch": torch.__version__, "onnx": onnx.__version__,
-            "opset": OPSET, "batchnorm_folded": True}
+
+    return {
+        "exporter": "torch.onnx (dynamo)",
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "opset": OPSET,
+        "batchnorm_folded": True,
+    }

@@ -17,18 +17,24 @@ from dataclasses import dataclass, field
 # numbers of those sub-messages and their types. Every other field is skipped unread.
 _CHILDREN: dict[str, dict[int, str]] = {
     "ModelProto": {7: "GraphProto", 20: "TrainingInfoProto", 25: "FunctionProto"},
-    "TrainingInfoProto": {1: "GraphProto", 2: "GraphProto"},      # initialization, algorithm
-    "FunctionProto": {7: "NodeProto", 11: "AttributeProto"},      # node, attribute_proto
+    "TrainingInfoProto": {1: "GraphProto", 2: "GraphProto"},  # initialization, algorithm
+    "FunctionProto": {7: "NodeProto", 11: "AttributeProto"},  # node, attribute_proto
     "GraphProto": {1: "NodeProto", 5: "TensorProto", 15: "SparseTensorProto"},
     "NodeProto": {5: "AttributeProto"},
     # t, g, tensors, graphs, sparse_tensor, sparse_tensors
-    "AttributeProto": {5: "TensorProto", 6: "GraphProto", 10: "TensorProto", 11: "GraphProto",
-                       22: "SparseTensorProto", 23: "SparseTensorProto"},
-    "SparseTensorProto": {1: "TensorProto", 2: "TensorProto"},    # values, indices
+    "AttributeProto": {
+        5: "TensorProto",
+        6: "GraphProto",
+        10: "TensorProto",
+        11: "GraphProto",
+        22: "SparseTensorProto",
+        23: "SparseTensorProto",
+    },
+    "SparseTensorProto": {1: "TensorProto", 2: "TensorProto"},  # values, indices
 }
 _TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 8, 13, 14
-_EXTERNAL = 1                      # TensorProto.DataLocation.EXTERNAL
-_ENTRY_KEY, _ENTRY_VALUE = 1, 2    # StringStringEntryProto
+_EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+_ENTRY_KEY, _ENTRY_VALUE = 1, 2  # StringStringEntryProto
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
 #: Deepest nesting of messages accepted (protobuf's own parsers stop at 100 too).
@@ -42,6 +48,7 @@ class MalformedModel(ValueError):
 @dataclass
 class ExternalTensor:
     """A tensor that names external data: its name, the locations it gives, whether it is marked EXTERNAL."""
+
     name: str
     locations: list[str] = field(default_factory=list)
     marked_external: bool = False
@@ -92,7 +99,7 @@ def _fields(buf, start: int, end: int):
 
 def _text(buf, span: tuple[int, int], what: str) -> str:
     try:
-        return bytes(buf[span[0]:span[1]]).decode("utf-8")
+        return bytes(buf[span[0] : span[1]]).decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedModel(f"{what} is not UTF-8 text") from None
 
@@ -104,7 +111,7 @@ def _entry(buf, span: tuple[int, int]) -> tuple[bytes, tuple[int, int] | None]:
         if wire != _LENGTH:
             continue
         if number == _ENTRY_KEY:
-            key = bytes(buf[v[0]:v[1]])
+            key = bytes(buf[v[0] : v[1]])
         elif number == _ENTRY_VALUE:
             value = v
     return key, value
@@ -114,7 +121,7 @@ def _tensor(buf, start: int, end: int) -> ExternalTensor | None:
     found = ExternalTensor("")
     for number, wire, value in _fields(buf, start, end):
         if number == _TENSOR_NAME and wire == _LENGTH:
-            found.name = bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
+            found.name = bytes(buf[value[0] : value[1]]).decode("utf-8", "replace")
         elif number == _TENSOR_EXTERNAL_DATA and wire == _LENGTH:
             key, span = _entry(buf, value)
             if key == b"location":
@@ -135,7 +142,7 @@ def external_tensors(buf) -> list[ExternalTensor]:
             :data:`MAX_DEPTH`.
     """
     found: list[ExternalTensor] = []
-    todo = [("ModelProto", 0, len(buf), 0)]    # an explicit stack: no Python recursion limit to hit
+    todo = [("ModelProto", 0, len(buf), 0)]  # an explicit stack: no Python recursion limit to hit
     while todo:
         kind, start, end, depth = todo.pop()
         if depth > MAX_DEPTH:

@@ -21,8 +21,15 @@ class Progress:
     ``log_every`` seconds and at the end, so logs stay short.
     """
 
-    def __init__(self, total: int, desc: str = "", stream: TextIO | None = None,
-                 width: int = 24, log_every: float = 10.0, enabled: bool = True):
+    def __init__(
+        self,
+        total: int,
+        desc: str = "",
+        stream: TextIO | None = None,
+        width: int = 24,
+        log_every: float = 10.0,
+        enabled: bool = True,
+    ):
         self.total = max(1, int(total))
         self.desc = desc
         self.stream = stream if stream is not None else sys.stderr
@@ -55,8 +62,9 @@ class Progress:
         elapsed = now - self.start
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
         bar = "#" * filled + "-" * (self.width - filled)
-        line = (f"{self.desc} [{bar}] {self.n}/{self.total} {frac:4.0%} "
-                f"{_fmt_time(elapsed)}<{_fmt_time(eta)} {self.stats}")
+        line = (
+            f"{self.desc} [{bar}] {self.n}/{self.total} {frac:4.0%} {_fmt_time(elapsed)}<{_fmt_time(eta)} {self.stats}"
+        )
         self.stream.write(line.rstrip() + (" " * 4 if end == "\r" else "") + end)
         self.stream.flush()
 

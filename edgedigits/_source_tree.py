@@ -27,10 +27,11 @@ class _SourceTreeFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         parts = fullname.split(".")
         if len(parts) != 2 or parts[0] != "edgedigits" or parts[1] not in self.folders:
-            return None                       # submodules are found through the package's __path__
+            return None  # submodules are found through the package's __path__
         folder = self.folders[parts[1]]
-        return importlib.util.spec_from_file_location(fullname, folder / "__init__.py",
-                                                      submodule_search_locations=[str(folder)])
+        return importlib.util.spec_from_file_location(
+            fullname, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
 
 
 def map_source_tree() -> bool:
@@ -39,9 +40,13 @@ def map_source_tree() -> bool:
     Returns whether a mapping was installed (only for a source tree that lacks it).
     """
     package_dir = Path(__file__).resolve().parent
-    missing = {name: package_dir.parent / name for name in MAPPED
-               if not (package_dir / name).is_dir() and (package_dir.parent / name / "__init__.py").is_file()
-               and importlib.util.find_spec(f"edgedigits.{name}") is None}
+    missing = {
+        name: package_dir.parent / name
+        for name in MAPPED
+        if not (package_dir / name).is_dir()
+        and (package_dir.parent / name / "__init__.py").is_file()
+        and importlib.util.find_spec(f"edgedigits.{name}") is None
+    }
     if not missing:
         return False
     sys.meta_path.append(_SourceTreeFinder(missing))

@@ -6,5 +6,5 @@ from importlib import metadata
 
 try:
     __version__ = metadata.version("edgedigits")
-except metadata.PackageNotFoundError:       # a source tree on sys.path that was never installed
+except metadata.PackageNotFoundError:  # a source tree on sys.path that was never installed
     __version__ = "0+unknown"

@@ -32,12 +32,13 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 LIST_SUFFIXES = (".txt", ".lst")
 FORMATS = {"jsonl": ".jsonl", "parquet": ".parquet"}
 PART_ROWS = 1000
-MAX_PIXELS = 100_000_000       # a page scanned at 1200 dpi is ~140 Mpx: larger images are recorded as errors
+MAX_PIXELS = 100_000_000  # a page scanned at 1200 dpi is ~140 Mpx: larger images are recorded as errors
 
 
 @dataclass(frozen=True)
 class Item:
     """One image to read: a file, or a member of an archive."""
+
     path: str
     member: str | None = None
 
@@ -61,20 +62,26 @@ def discover(inputs: list[str]) -> list[Item]:
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            items += [Item(str(p)) for p in sorted(path.rglob("*"))
-                      if p.is_file() and _suffix(p, IMAGE_SUFFIXES) and not p.name.startswith(".")]
+            items += [
+                Item(str(p))
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and _suffix(p, IMAGE_SUFFIXES) and not p.name.startswith(".")
+            ]
         elif not path.exists():
-            raise UsageError(f"{text} does not exist; pass image files, folders, file lists (.txt) or archives "
-                             f"(.zip, .tar).")
+            raise UsageError(
+                f"{text} does not exist; pass image files, folders, file lists (.txt) or archives (.zip, .tar)."
+            )
         elif _suffix(path, ARCHIVE_SUFFIXES):
             items += _archive_items(path)
         elif _suffix(path, LIST_SUFFIXES):
             items += _listed(path)
         else:
-            items.append(Item(str(path)))       # any other file is read as an image (or recorded as an error)
+            items.append(Item(str(path)))  # any other file is read as an image (or recorded as an error)
     if not items:
-        raise UsageError("no images were found in the inputs; pass image files, folders with images, file lists "
-                         "or archives of images.")
+        raise UsageError(
+            "no images were found in the inputs; pass image files, folders with images, file lists "
+            "or archives of images."
+        )
     return list(dict.fromkeys(items))
 
 
@@ -83,8 +90,9 @@ def _listed(path: Path) -> list[Item]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"the file list {path} cannot be read ({exc}); pass a UTF-8 text file, one path a line.") \
-            from None
+        raise UsageError(
+            f"the file list {path} cannot be read ({exc}); pass a UTF-8 text file, one path a line."
+        ) from None
     return [Item(str(path.parent / line.strip())) for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -97,8 +105,9 @@ def _archive_items(path: Path) -> list[Item]:
             with tarfile.open(path) as t:
                 names = [m.name for m in t.getmembers() if m.isfile()]
     except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-        raise UsageError(f"the archive {path} cannot be opened ({exc}); check that it is a complete .zip or .tar.") \
-            from None
+        raise UsageError(
+            f"the archive {path} cannot be opened ({exc}); check that it is a complete .zip or .tar."
+        ) from None
     return [Item(str(path), n) for n in sorted(names) if _suffix(Path(n), IMAGE_SUFFIXES)]
 
 
@@ -135,6 +144,7 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS):
     import numpy as np
 
     from .images import decode_image, quiet_opencv  # imports cv2
+
     if not data:
         raise InputError("the file is empty")
     if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:2] == b"\xff\xd8":
@@ -158,7 +168,7 @@ def read_item(recognizer, item: Item, load) -> dict:
     except InputError as exc:
         row["error"] = str(exc).rstrip(".")
         return row
-    except Exception as exc:          # one bad file never ends the job; the row says what happened
+    except Exception as exc:  # one bad file never ends the job; the row says what happened
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
     row["width"], row["height"] = reading["size"]
@@ -169,11 +179,18 @@ def read_item(recognizer, item: Item, load) -> dict:
 
 def _parquet_schema():
     import pyarrow as pa
+
     box = pa.list_(pa.int32())
-    return pa.schema([("file", pa.string()), ("error", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
-                      ("numbers", pa.list_(pa.struct([("box", box), ("value", pa.string())]))),
-                      ("digits", pa.list_(pa.struct([("box", box), ("label", pa.int8()),
-                                                     ("confidence", pa.float32())])))])
+    return pa.schema(
+        [
+            ("file", pa.string()),
+            ("error", pa.string()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("numbers", pa.list_(pa.struct([("box", box), ("value", pa.string())]))),
+            ("digits", pa.list_(pa.struct([("box", box), ("label", pa.int8()), ("confidence", pa.float32())]))),
+        ]
+    )
 
 
 class Output:
@@ -187,8 +204,10 @@ class Output:
             raise UsageError(f"--out {folder} is a file; pass a folder (it is created if missing).")
         other = [p.name for p in self.parts(next(s for f, s in FORMATS.items() if f != fmt))]
         if other:
-            raise UsageError(f"{folder} already holds {other[0]} from a run in another format; use another --out "
-                             f"or the same --format.")
+            raise UsageError(
+                f"{folder} already holds {other[0]} from a run in another format; use another --out "
+                f"or the same --format."
+            )
         if fmt == "parquet":
             if not has("pyarrow"):
                 raise MissingDependencyError("pyarrow", "--format parquet", "pip install 'edgedigits[parquet]'")
@@ -206,6 +225,7 @@ class Output:
                     keys.update(json.loads(line)["file"] for line in f if line.strip())
             else:
                 import pyarrow.parquet as pq
+
                 keys.update(pq.read_table(part, columns=["file"]).column("file").to_pylist())
         return keys
 
@@ -220,6 +240,7 @@ class Output:
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
+
                 pq.write_table(pa.Table.from_pylist(rows, schema=_parquet_schema()), tmp)
         return target
 
@@ -227,24 +248,28 @@ class Output:
 @dataclass
 class Summary:
     """What one run did."""
+
     found: int = 0
     skipped: int = 0
     read: int = 0
     errors: int = 0
     numbers: int = 0
     seconds: float = 0.0
-    nodes: set = field(default_factory=set)       # Ray node ids that read files (engine 'ray')
+    nodes: set = field(default_factory=set)  # Ray node ids that read files (engine 'ray')
 
     def text(self) -> str:
         rate = self.read / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.read} images read ({rate:.1f}/s), {self.numbers} numbers found, {self.errors} files "
-                f"could not be read (see their 'error'), {self.skipped} already done of {self.found}"
-                + (f"; read on {len(self.nodes)} Ray node(s)" if self.nodes else ""))
+        return (
+            f"{self.read} images read ({rate:.1f}/s), {self.numbers} numbers found, {self.errors} files "
+            f"could not be read (see their 'error'), {self.skipped} already done of {self.found}"
+            + (f"; read on {len(self.nodes)} Ray node(s)" if self.nodes else "")
+        )
 
 
 @dataclass
 class Model:
     """How each worker builds its Recognizer (picklable, so it travels to processes and Ray actors)."""
+
     model: str | None = None
     backend: str = "auto"
     precision: str = "auto"
@@ -252,6 +277,7 @@ class Model:
 
     def open(self):
         from .recognizer import Recognizer  # imports cv2
+
         return Recognizer(self.model, backend=self.backend, precision=self.precision, threads=self.threads)
 
 
@@ -260,6 +286,7 @@ _worker: dict = {}
 
 def _worker_init(model: Model) -> None:
     import cv2
+
     cv2.setNumThreads(1)
     _worker["recognizer"], _worker["load"] = model.open(), Loader()
 
@@ -270,7 +297,7 @@ def _worker_read(items: list[Item]) -> list[dict]:
 
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _local_rows(items: list[Item], model: Model, workers: int, chunk: int = 32):
@@ -286,14 +313,24 @@ def _local_rows(items: list[Item], model: Model, workers: int, chunk: int = 32):
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    context = multiprocessing.get_context("spawn")      # no fork of a process holding runtime threads
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding runtime threads
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(model,)) as pool:
         yield from pool.map(_worker_read, _chunks(items, chunk))
 
 
-def run_batch(inputs: list[str], out: str | os.PathLike, *, fmt: str = "jsonl", engine: str = "local",
-              workers: int | None = None, model: Model | None = None, address: str | None = None,
-              progress: bool = True, part_rows: int = PART_ROWS) -> Summary:
+def run_batch(
+    inputs: list[str],
+    out: str | os.PathLike,
+    *,
+    fmt: str = "jsonl",
+    engine: str = "local",
+    workers: int | None = None,
+    model: Model | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    part_rows: int = PART_ROWS,
+) -> Summary:
     """Read every image of ``inputs`` into ``out``; see the module docstring.
 
     Args:
@@ -322,8 +359,11 @@ def run_batch(inputs: list[str], out: str | os.PathLike, *, fmt: str = "jsonl", 
     model = model or Model()
     start = time.perf_counter()
     buffer: list[dict] = []
-    rows = (_local_rows(todo, model, workers) if engine == "local" else
-            _ray_rows(todo, model, workers, address, summary.nodes))
+    rows = (
+        _local_rows(todo, model, workers)
+        if engine == "local"
+        else _ray_rows(todo, model, workers, address, summary.nodes)
+    )
     with Progress(len(todo), "batch", enabled=progress and bool(todo)) as bar:
         for chunk in rows if todo else ():
             buffer += chunk
@@ -349,6 +389,7 @@ class _RayReader:
 
     def __call__(self, batch: dict) -> dict:
         import ray
+
         items = [Item(p, m or None) for p, m in zip(batch["path"], batch["member"])]
         node = ray.get_runtime_context().get_node_id()
         return {"row": [json.dumps(r) for r in _worker_read(items)], "node": [node] * len(items)}
@@ -360,16 +401,23 @@ def _ray_rows(items: list[Item], model: Model, workers: int, address: str | None
     that read them."""
     ray = need_ray("edgedigits batch --engine ray")
     import ray.data  # noqa: F811  (the submodule; need_ray gave the package)
-    chunk = max(1, min(chunk, len(items) // (4 * workers)))     # several batches per actor: all share the work
+
+    chunk = max(1, min(chunk, len(items) // (4 * workers)))  # several batches per actor: all share the work
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=False)
     try:
         ds = ray.data.from_items([{"path": i.path, "member": i.member or ""} for i in items])
         # Fractional CPUs: whole-CPU actors starve Ray Data's own tasks on small nodes (the job hangs).
-        ds = ds.map_batches(_RayReader, fn_constructor_args=(model,), batch_size=chunk, num_cpus=0.5,
-                            compute=ray.data.ActorPoolStrategy(size=workers), batch_format="numpy",
-                            scheduling_strategy="SPREAD")
+        ds = ds.map_batches(
+            _RayReader,
+            fn_constructor_args=(model,),
+            batch_size=chunk,
+            num_cpus=0.5,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            batch_format="numpy",
+            scheduling_strategy="SPREAD",
+        )
         for batch in ds.iter_batches(batch_size=chunk, batch_format="numpy"):
             nodes.update(batch["node"].tolist())
             yield [json.loads(r) for r in batch["row"]]

@@ -48,8 +48,8 @@ INPUT_SPEC = {
     "layout": "NCHW",
     "range": [0.0, 1.0],
     "normalisation": "uint8 pixel / 255; white (high) strokes on a black (zero) background; "
-                     "the digit fitted into 20x20 keeping its aspect ratio and centred by centre of "
-                     "mass in 28x28, as in MNIST",
+    "the digit fitted into 20x20 keeping its aspect ratio and centred by centre of "
+    "mass in 28x28, as in MNIST",
 }
 #: The rejection threshold of a bundle whose manifest records no calibrated one
 #: (:func:`edgedigits.rejection.min_confidence_for`); kept low so such a model rejects little.
@@ -72,6 +72,7 @@ class FileEntry:
 @dataclass
 class Artifact:
     """One deployable file (plus companions, e.g. OpenVINO's .bin) of a bundle."""
+
     id: str
     format: str
     precision: str
@@ -91,8 +92,14 @@ class Artifact:
         return sum(f.size for f in self.files)
 
     def to_dict(self) -> dict:
-        d = {"id": self.id, "format": self.format, "precision": self.precision, "file": self.file,
-             "sha256": self.sha256, "size": self.size}
+        d = {
+            "id": self.id,
+            "format": self.format,
+            "precision": self.precision,
+            "file": self.file,
+            "sha256": self.sha256,
+            "size": self.size,
+        }
         if self.companions:
             d["companions"] = [c.to_dict() for c in self.companions]
         d["accuracy"] = self.accuracy
@@ -109,8 +116,11 @@ def _parse_file_entry(root: Path, d: Any, where: str) -> FileEntry:
     _require(isinstance(d, dict), root, f"{where} is not an object")
     file, sha256, size = d.get("file"), d.get("sha256"), d.get("size")
     _require(isinstance(file, str) and file, root, f"{where} lacks a valid 'file' (a path inside the bundle)")
-    _require(isinstance(sha256, str) and _SHA256.fullmatch(sha256), root,
-             f"{where}.sha256 is {_short(sha256)}, not 64 hexadecimal digits")
+    _require(
+        isinstance(sha256, str) and _SHA256.fullmatch(sha256),
+        root,
+        f"{where}.sha256 is {_short(sha256)}, not 64 hexadecimal digits",
+    )
     _require(type(size) is int and size >= 0, root, f"{where}.size is {_short(size)}, not a number of bytes")
     confined(root, file)
     return FileEntry(file, sha256.lower(), size)
@@ -126,27 +136,51 @@ def _parse_artifact(root: Path, a: Any, where: str, ids: set[str]) -> Artifact:
     entry = _parse_file_entry(root, a, where)
     fmt, precision, id_ = a.get("format"), a.get("precision"), a.get("id")
     _require(fmt in FORMATS, root, f"{where} has unknown format {_short(fmt)} (known: {', '.join(FORMATS)})")
-    _require(precision in PRECISIONS, root,
-             f"{where} has unknown precision {_short(precision)} (known: {', '.join(PRECISIONS)})")
-    _require(isinstance(id_, str) and re.fullmatch(rf"{fmt}-{precision}(-[A-Za-z0-9_.]+)?", id_), root,
-             f"{where} has id {_short(id_)}, not '{fmt}-{precision}' as its format and precision require "
-             "(optionally followed by '-' and a tag)")
+    _require(
+        precision in PRECISIONS,
+        root,
+        f"{where} has unknown precision {_short(precision)} (known: {', '.join(PRECISIONS)})",
+    )
+    _require(
+        isinstance(id_, str) and re.fullmatch(rf"{fmt}-{precision}(-[A-Za-z0-9_.]+)?", id_),
+        root,
+        f"{where} has id {_short(id_)}, not '{fmt}-{precision}' as its format and precision require "
+        "(optionally followed by '-' and a tag)",
+    )
     _require(id_ not in ids, root, f"{where} repeats the id {id_!r}")
-    _require(entry.file.endswith(SUFFIXES[fmt]), root,
-             f"{where} is a {fmt} artifact but its file {entry.file!r} does not end in {SUFFIXES[fmt]}")
+    _require(
+        entry.file.endswith(SUFFIXES[fmt]),
+        root,
+        f"{where} is a {fmt} artifact but its file {entry.file!r} does not end in {SUFFIXES[fmt]}",
+    )
     listed = a.get("companions") or []
     _require(isinstance(listed, list), root, f"{where}.companions is not a list")
     companions = [_parse_file_entry(root, c, f"{where}.companions[{j}]") for j, c in enumerate(listed)]
     if fmt == "openvino":
-        weights = entry.file[:-len(SUFFIXES[fmt])] + ".bin"
-        _require(weights in {c.file for c in companions}, root,
-                 f"{where} does not list its weights file {weights!r} among its companions")
+        weights = entry.file[: -len(SUFFIXES[fmt])] + ".bin"
+        _require(
+            weights in {c.file for c in companions},
+            root,
+            f"{where} does not list its weights file {weights!r} among its companions",
+        )
     build, accuracy = a.get("build") or {}, a.get("accuracy")
     _require(isinstance(build, dict), root, f"{where}.build is not an object")
-    _require(accuracy is None or (type(accuracy) in (int, float) and 0 <= accuracy <= 1), root,
-             f"{where}.accuracy is {_short(accuracy)}, not a fraction between 0 and 1")
-    return Artifact(id_, fmt, precision, entry.file, entry.sha256, entry.size, companions,
-                    None if accuracy is None else float(accuracy), build)
+    _require(
+        accuracy is None or (type(accuracy) in (int, float) and 0 <= accuracy <= 1),
+        root,
+        f"{where}.accuracy is {_short(accuracy)}, not a fraction between 0 and 1",
+    )
+    return Artifact(
+        id_,
+        fmt,
+        precision,
+        entry.file,
+        entry.sha256,
+        entry.size,
+        companions,
+        None if accuracy is None else float(accuracy),
+        build,
+    )
 
 
 def _nesting(value: Any) -> int:
@@ -169,8 +203,10 @@ def _read_manifest(root: Path) -> dict:
     except OSError as exc:
         raise BundleError(f"{mpath} cannot be read ({exc.strerror}); check the bundle's permissions.") from exc
     if len(data) > MAX_MANIFEST_BYTES:
-        raise BundleError(f"{mpath} is larger than {MAX_MANIFEST_BYTES // 1024} KiB, far more than a manifest "
-                          "needs, so it was refused without being read in full; re-export the bundle.")
+        raise BundleError(
+            f"{mpath} is larger than {MAX_MANIFEST_BYTES // 1024} KiB, far more than a manifest "
+            "needs, so it was refused without being read in full; re-export the bundle."
+        )
     try:
         manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -183,24 +219,37 @@ def _read_manifest(root: Path) -> dict:
     _require(isinstance(manifest, dict), root, f"the top level is {_short(manifest)}, not an object")
     version = manifest.get("schema_version")
     if type(version) is not int or version != SCHEMA_VERSION:
-        raise BundleError(f"{mpath} has schema version {_short(version)}, but this edgedigits reads version "
-                          f"{SCHEMA_VERSION}; use a matching edgedigits release or re-export the bundle.")
+        raise BundleError(
+            f"{mpath} has schema version {_short(version)}, but this edgedigits reads version "
+            f"{SCHEMA_VERSION}; use a matching edgedigits release or re-export the bundle."
+        )
     for key in SECTIONS:
         _require(isinstance(manifest.get(key, {}), dict), root, f"'{key}' is not an object")
     labels = manifest.get("labels")
-    _require(labels is None or (isinstance(labels, list) and len(labels) == len(LABELS)
-                                and all(isinstance(x, str) for x in labels)), root,
-             f"'labels' is not a list of {len(LABELS)} names")
+    _require(
+        labels is None
+        or (isinstance(labels, list) and len(labels) == len(LABELS) and all(isinstance(x, str) for x in labels)),
+        root,
+        f"'labels' is not a list of {len(LABELS)} names",
+    )
     _require(isinstance(manifest.get("model", {}).get("name", ""), str), root, "'model.name' is not a string")
-    _require(isinstance(manifest.get("artifacts"), list) and manifest["artifacts"], root,
-             "'artifacts' is missing, empty or not a list")
+    _require(
+        isinstance(manifest.get("artifacts"), list) and manifest["artifacts"],
+        root,
+        "'artifacts' is missing, empty or not a list",
+    )
     return manifest
 
 
 def _syntax_problem(relative: Any) -> str | None:
     """Why ``relative`` is not a plain relative path inside a folder, or None."""
-    if (not isinstance(relative, str) or not relative or os.path.isabs(relative)
-            or relative.startswith("/") or any(c in relative for c in ("\\", ":", "\0"))):
+    if (
+        not isinstance(relative, str)
+        or not relative
+        or os.path.isabs(relative)
+        or relative.startswith("/")
+        or any(c in relative for c in ("\\", ":", "\0"))
+    ):
         return "is not a plain relative path"
     if ".." in relative.split("/"):
         return "contains '..'"
@@ -223,8 +272,10 @@ def confined(root: Path, relative: str) -> Path:
     """``root / relative``, refusing absolute paths, '..' and symlinks that lead out of ``root``."""
     problem = _syntax_problem(relative) or _escape_problem(root, relative)
     if problem:
-        raise BundleError(f"{root / MANIFEST}: file path {relative!r} {problem}; "
-                          "a bundle may only refer to files inside its own folder, so it is refused: re-export it.")
+        raise BundleError(
+            f"{root / MANIFEST}: file path {relative!r} {problem}; "
+            "a bundle may only refer to files inside its own folder, so it is refused: re-export it."
+        )
     return root / relative
 
 
@@ -259,8 +310,10 @@ class Bundle:
         if not root.is_dir():
             raise BundleError(f"{root} is a file, not a model bundle folder; pass the folder that holds {MANIFEST}.")
         if not (root / MANIFEST).is_file():
-            raise BundleError(f"{root} has no {MANIFEST}, so it is not an edgedigits bundle; "
-                              "export one with 'edgedigits export' or train one with 'edgedigits train'.")
+            raise BundleError(
+                f"{root} has no {MANIFEST}, so it is not an edgedigits bundle; "
+                "export one with 'edgedigits export' or train one with 'edgedigits train'."
+            )
         manifest = _read_manifest(root)
         artifacts: list[Artifact] = []
         ids: set[str] = set()
@@ -293,31 +346,40 @@ class Bundle:
         return None
 
     def select(self, format: str | None = None, precision: str | None = None) -> list[Artifact]:
-        return [a for a in self.artifacts
-                if (format is None or a.format == format) and (precision is None or a.precision == precision)]
+        return [
+            a
+            for a in self.artifacts
+            if (format is None or a.format == format) and (precision is None or a.precision == precision)
+        ]
 
     def get(self, artifact_id: str) -> Artifact:
         for a in self.artifacts:
             if a.id == artifact_id:
                 return a
-        raise BundleError(f"bundle {self.path} has no artifact {artifact_id!r}; it has: "
-                          f"{', '.join(a.id for a in self.artifacts)}.")
+        raise BundleError(
+            f"bundle {self.path} has no artifact {artifact_id!r}; it has: {', '.join(a.id for a in self.artifacts)}."
+        )
 
     # -- verification ----------------------------------------------------------------------
     def verify_file(self, entry: FileEntry) -> Path:
         path = confined(self.path, entry.file)
         if not path.is_file():
-            raise BundleError(f"{path} is listed in the bundle's manifest but missing; the bundle is incomplete, "
-                              "re-export it.")
+            raise BundleError(
+                f"{path} is listed in the bundle's manifest but missing; the bundle is incomplete, re-export it."
+            )
         size = path.stat().st_size
         if size != entry.size:
-            raise BundleError(f"{path} is {size} bytes but the manifest says {entry.size}; the file is truncated "
-                              "or was replaced, so it is refused: re-export the bundle.")
+            raise BundleError(
+                f"{path} is {size} bytes but the manifest says {entry.size}; the file is truncated "
+                "or was replaced, so it is refused: re-export the bundle."
+            )
         digest = sha256_file(path)
         if digest != entry.sha256:
-            raise BundleError(f"{path} does not match its SHA-256 in the manifest ({digest[:12]}... vs "
-                              f"{entry.sha256[:12]}...); the file is corrupted or tampered with, so it is refused: "
-                              "re-export the bundle.")
+            raise BundleError(
+                f"{path} does not match its SHA-256 in the manifest ({digest[:12]}... vs "
+                f"{entry.sha256[:12]}...); the file is corrupted or tampered with, so it is refused: "
+                "re-export the bundle."
+            )
         return path
 
     def artifact_path(self, artifact: Artifact | str) -> Path:
@@ -346,26 +408,34 @@ class Bundle:
             with open(path, "rb") as f:
                 tensors = external_tensors(f.read())
         except MalformedModel as exc:
-            raise BundleError(f"{path} is not a valid ONNX model ({exc}), so it was refused before any "
-                              "backend read it; re-export the bundle.") from None
+            raise BundleError(
+                f"{path} is not a valid ONNX model ({exc}), so it was refused before any "
+                "backend read it; re-export the bundle."
+            ) from None
         folder = posixpath.dirname(artifact.file)
         listed = {posixpath.normpath(f.file) for f in artifact.files}
         for tensor in tensors:
             if not tensor.locations:
-                raise BundleError(f"{path}: tensor {tensor.name!r} is marked as stored in another file but names "
-                                  "no file; the model is malformed, re-export the bundle.")
+                raise BundleError(
+                    f"{path}: tensor {tensor.name!r} is marked as stored in another file but names "
+                    "no file; the model is malformed, re-export the bundle."
+                )
             for location in tensor.locations:
                 where = f"{path}: tensor {tensor.name!r} keeps its data in {_short(location)}"
                 relative = posixpath.join(folder, location)
                 problem = _syntax_problem(location) or _escape_problem(self.path, relative)
                 if problem:
-                    raise BundleError(f"{where}, which {problem}; a bundle may only refer to files inside its own "
-                                      "folder, so the model was refused before any backend read it: re-export the "
-                                      "bundle.")
+                    raise BundleError(
+                        f"{where}, which {problem}; a bundle may only refer to files inside its own "
+                        "folder, so the model was refused before any backend read it: re-export the "
+                        "bundle."
+                    )
                 if posixpath.normpath(relative) not in listed:
-                    raise BundleError(f"{where}, a file the manifest does not list for {artifact.id}, so its "
-                                      "checksum was never verified and the model was refused; re-export the bundle "
-                                      "with that file listed among the artifact's companions.")
+                    raise BundleError(
+                        f"{where}, a file the manifest does not list for {artifact.id}, so its "
+                        "checksum was never verified and the model was refused; re-export the bundle "
+                        "with that file listed among the artifact's companions."
+                    )
 
     def verify(self) -> None:
         for a in self.artifacts:
@@ -400,15 +470,26 @@ def load_bundle(path: str | os.PathLike | None = None, verify: bool = True) -> B
     return Bundle.load(resolve_bundle_path(path), verify=verify)
 
 
-def make_artifact(root: Path, id: str, format: str, precision: str, file: str,
-                  companions: Iterable[str] = (), accuracy: float | None = None, build: dict | None = None) -> Artifact:
+def make_artifact(
+    root: Path,
+    id: str,
+    format: str,
+    precision: str,
+    file: str,
+    companions: Iterable[str] = (),
+    accuracy: float | None = None,
+    build: dict | None = None,
+) -> Artifact:
     """Describe a file already written under ``root``, computing its checksum and size."""
+
     def entry(rel: str) -> FileEntry:
         p = root / rel
         return FileEntry(rel, sha256_file(p), p.stat().st_size)
+
     main = entry(file)
-    return Artifact(id, format, precision, main.file, main.sha256, main.size,
-                    [entry(c) for c in companions], accuracy, build or {})
+    return Artifact(
+        id, format, precision, main.file, main.sha256, main.size, [entry(c) for c in companions], accuracy, build or {}
+    )
 
 
 def base_manifest(model_name: str, params: int, macs: int, outputs: int = DIGITS) -> dict:
@@ -432,26 +513,38 @@ def write_manifest(root: Path, manifest: dict, artifacts: Iterable[Artifact]) ->
     return manifest
 
 
-def write_training_bundle(model, dest: Path, recipe: dict, test_accuracy: float, val_accuracy: float,
-                          log=print) -> Path:
+def write_training_bundle(
+    model, dest: Path, recipe: dict, test_accuracy: float, val_accuracy: float, log=print
+) -> Path:
     """Write the bundle of a freshly trained model: FP32 ONNX, the weights and the manifest."""
     import torch
 
-    from .models import count_macs, count_params      # imports torch
+    from .models import count_macs, count_params  # imports torch
+
     model = model.eval()
     with atomic_dir(dest, force=True) as tmp:
         torch.save(model.state_dict(), tmp / "weights.pt")
         export_onnx(model, tmp / "model.onnx")
-        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model),
-                                 model.head.out_features)
+        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model), model.head.out_features)
         manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
-        manifest["metrics"] = {"mnist_test_accuracy": test_accuracy, "validation_accuracy": val_accuracy,
-                               "mnist_test_images": 10000}
+        manifest["metrics"] = {
+            "mnist_test_accuracy": test_accuracy,
+            "validation_accuracy": val_accuracy,
+            "mnist_test_images": 10000,
+        }
         artifacts = [
-            make_artifact(tmp, "onnx-fp32", "onnx", "fp32", "model.onnx", accuracy=test_accuracy,
-                          build=onnx_build_facts()),
-            make_artifact(tmp, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=test_accuracy,
-                          build={"torch": torch.__version__, "kind": "state_dict (unfused)"}),
+            make_artifact(
+                tmp, "onnx-fp32", "onnx", "fp32", "model.onnx", accuracy=test_accuracy, build=onnx_build_facts()
+            ),
+            make_artifact(
+                tmp,
+                "torch-fp32",
+                "torch",
+                "fp32",
+                "weights.pt",
+                accuracy=test_accuracy,
+                build={"torch": torch.__version__, "kind": "state_dict (unfused)"},
+            ),
         ]
         write_manifest(tmp, manifest, artifacts)
     log(f"wrote bundle {dest}")

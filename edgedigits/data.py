@@ -26,26 +26,32 @@ from .errors import DataError, DownloadError
 
 @dataclass(frozen=True)
 class IdxSpec:
-    name: str           # file name without .gz
-    sha256: str         # SHA-256 of the uncompressed file
-    magic: int          # 2051 for images, 2049 for labels
-    dims: tuple         # expected dimensions
+    name: str  # file name without .gz
+    sha256: str  # SHA-256 of the uncompressed file
+    magic: int  # 2051 for images, 2049 for labels
+    dims: tuple  # expected dimensions
 
 
 # SHA-256 of the uncompressed original release files.
 MNIST_FILES = {
-    ("train", "images"): IdxSpec("train-images-idx3-ubyte",
-                                 "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                                 2051, (60000, 28, 28)),
-    ("train", "labels"): IdxSpec("train-labels-idx1-ubyte",
-                                 "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                                 2049, (60000,)),
-    ("test", "images"): IdxSpec("t10k-images-idx3-ubyte",
-                                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                                2051, (10000, 28, 28)),
-    ("test", "labels"): IdxSpec("t10k-labels-idx1-ubyte",
-                                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-                                2049, (10000,)),
+    ("train", "images"): IdxSpec(
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        2051,
+        (60000, 28, 28),
+    ),
+    ("train", "labels"): IdxSpec(
+        "train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 2049, (60000,)
+    ),
+    ("test", "images"): IdxSpec(
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        2051,
+        (10000, 28, 28),
+    ),
+    ("test", "labels"): IdxSpec(
+        "t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 2049, (10000,)
+    ),
 }
 
 # Public mirrors of the original files, tried in order. EDGEDIGITS_MNIST_MIRRORS (comma separated
@@ -65,8 +71,7 @@ def cache_dir() -> Path:
 
 
 def _has_files(folder: Path) -> bool:
-    return all((folder / s.name).exists() or (folder / (s.name + ".gz")).exists()
-               for s in MNIST_FILES.values())
+    return all((folder / s.name).exists() or (folder / (s.name + ".gz")).exists() for s in MNIST_FILES.values())
 
 
 def find_data_dir(data_dir: str | os.PathLike | None = None, required: bool = True) -> Path | None:
@@ -82,8 +87,10 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, required: bool = Tr
     cached = cache_dir()
     if _has_files(cached) or not required:
         return cached if _has_files(cached) else None
-    raise DataError(f"MNIST was not found: pass --data DIR, set {ENV_DATA}, "
-                    f"or run 'edgedigits data fetch' to download it into {cached}.")
+    raise DataError(
+        f"MNIST was not found: pass --data DIR, set {ENV_DATA}, "
+        f"or run 'edgedigits data fetch' to download it into {cached}."
+    )
 
 
 def mnist_available(data_dir: str | os.PathLike | None = None) -> bool:
@@ -100,8 +107,10 @@ def _read_payload(path: Path) -> bytes:
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check the path and permissions.") from exc
-        raise DataError(f"{path}: the gzip stream is truncated or corrupted ({exc}); "
-                        "delete it and download it again with 'edgedigits data fetch'.") from exc
+        raise DataError(
+            f"{path}: the gzip stream is truncated or corrupted ({exc}); "
+            "delete it and download it again with 'edgedigits data fetch'."
+        ) from exc
 
 
 FIX_HINT = "delete it and download it again with 'edgedigits data fetch'"
@@ -112,12 +121,16 @@ def parse_idx(payload: bytes, spec: IdxSpec, source: str, hint: str = FIX_HINT) 
     ndim = len(spec.dims)
     header_len = 4 + 4 * ndim
     if len(payload) < header_len:
-        raise DataError(f"{source}: only {len(payload)} bytes, shorter than an IDX header; the file is truncated: {hint}.")
+        raise DataError(
+            f"{source}: only {len(payload)} bytes, shorter than an IDX header; the file is truncated: {hint}."
+        )
     magic = int.from_bytes(payload[:4], "big")
     if magic != spec.magic:
-        raise DataError(f"{source}: magic number {magic} where an IDX {'image' if spec.magic == 2051 else 'label'} "
-                        f"file has {spec.magic}; this is not {spec.name}: {hint}.")
-    dims = tuple(int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise DataError(
+            f"{source}: magic number {magic} where an IDX {'image' if spec.magic == 2051 else 'label'} "
+            f"file has {spec.magic}; this is not {spec.name}: {hint}."
+        )
+    dims = tuple(int.from_bytes(payload[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if dims != spec.dims:
         raise DataError(f"{source}: dimensions {dims} where {spec.name} has {spec.dims}: {hint}.")
     expected = header_len + int(np.prod(dims))
@@ -126,8 +139,10 @@ def parse_idx(payload: bytes, spec: IdxSpec, source: str, hint: str = FIX_HINT) 
         raise DataError(f"{source}: {len(payload)} bytes where {expected} are expected; the file is {what}: {hint}.")
     digest = hashlib.sha256(payload).hexdigest()
     if digest != spec.sha256:
-        raise DataError(f"{source}: SHA-256 {digest[:12]}... does not match the official {spec.sha256[:12]}...; "
-                        f"the file is corrupted or not the original: {hint}.")
+        raise DataError(
+            f"{source}: SHA-256 {digest[:12]}... does not match the official {spec.sha256[:12]}...; "
+            f"the file is corrupted or not the original: {hint}."
+        )
     return np.frombuffer(payload, dtype=np.uint8, offset=header_len).reshape(dims)
 
 
@@ -140,8 +155,10 @@ def _locate(folder: Path, spec: IdxSpec) -> Path:
     for candidate in (folder / spec.name, folder / (spec.name + ".gz")):
         if candidate.exists():
             return candidate
-    raise DataError(f"{folder / (spec.name + '.gz')} is missing: put the MNIST files in {folder} "
-                    f"or run 'edgedigits data fetch --dest {folder}'.")
+    raise DataError(
+        f"{folder / (spec.name + '.gz')} is missing: put the MNIST files in {folder} "
+        f"or run 'edgedigits data fetch --dest {folder}'."
+    )
 
 
 def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -150,8 +167,9 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None) 
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     folder = find_data_dir(data_dir)
     if not folder.is_dir():
-        raise DataError(f"MNIST folder {folder} does not exist: check --data / ${ENV_DATA}, "
-                        "or run 'edgedigits data fetch'.")
+        raise DataError(
+            f"MNIST folder {folder} does not exist: check --data / ${ENV_DATA}, or run 'edgedigits data fetch'."
+        )
     images = read_idx(_locate(folder, MNIST_FILES[(split, "images")]), MNIST_FILES[(split, "images")])
     labels = read_idx(_locate(folder, MNIST_FILES[(split, "labels")]), MNIST_FILES[(split, "labels")])
     if labels.max() > 9:
@@ -208,8 +226,9 @@ def _download(url: str, part: Path, timeout: float, chunk: int = 1 << 16) -> Non
             raise DownloadError(f"{url}: the connection closed after {written} of {expected} bytes")
 
 
-def fetch(dest: str | os.PathLike | None = None, mirror_list: Sequence[str] | None = None,
-          timeout: float = 30.0, log=print) -> Path:
+def fetch(
+    dest: str | os.PathLike | None = None, mirror_list: Sequence[str] | None = None, timeout: float = 30.0, log=print
+) -> Path:
     """Download the four MNIST files into ``dest`` (default: the cache), verified and atomic.
 
     Each file is downloaded to ``<name>.gz.part`` (resumed when a previous attempt stopped), its
@@ -257,8 +276,10 @@ def fetch(dest: str | os.PathLike | None = None, mirror_list: Sequence[str] | No
         else:
             if part.exists() and part.stat().st_size == 0:
                 part.unlink()
-            raise DownloadError(f"could not download a valid {spec.name}.gz from any mirror "
-                                f"({'; '.join(failures)}); check the network or set {ENV_MIRRORS}.")
+            raise DownloadError(
+                f"could not download a valid {spec.name}.gz from any mirror "
+                f"({'; '.join(failures)}); check the network or set {ENV_MIRRORS}."
+            )
     return folder
 
 

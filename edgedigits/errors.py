@@ -39,8 +39,7 @@ class MissingDependencyError(EdgeDigitsError):
 
     def __init__(self, package: str, feature: str, install: str):
         self.package = package
-        super().__init__(f"{feature} needs the '{package}' package, which is not installed; "
-                         f"install it with: {install}")
+        super().__init__(f"{feature} needs the '{package}' package, which is not installed; install it with: {install}")
 
 
 class InputError(EdgeDigitsError, ValueError):

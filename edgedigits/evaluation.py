@@ -29,11 +29,11 @@ from .samples import load_sample
 
 # The issue's targets, checked on the held-out suite.
 TARGETS = {
-    "mnist_accuracy": 0.996,          # at least
-    "mnist_rejected": 0.01,           # at most
-    "corruption_mean": 0.97,          # at least
-    "non_mnist_digits": 0.97,         # at least (each non-MNIST digit source)
-    "negatives_accepted": 0.02,       # at most
+    "mnist_accuracy": 0.996,  # at least
+    "mnist_rejected": 0.01,  # at most
+    "corruption_mean": 0.97,  # at least
+    "non_mnist_digits": 0.97,  # at least (each non-MNIST digit source)
+    "negatives_accepted": 0.02,  # at most
 }
 
 # Shares of the non-digit suite: each kind of synth.NEGATIVE_KINDS and FORM_KINDS one, the
@@ -45,11 +45,12 @@ LETTER_SHARES = 4
 @dataclass
 class Suite:
     """The evaluation sets, each uint8 N x 28 x 28 with labels (digit sets) or kind names (negatives)."""
+
     mnist: tuple
     mnist_source: str
-    corrupted: dict = field(default_factory=dict)       # (kind, severity) -> images; labels: corrupted_labels
+    corrupted: dict = field(default_factory=dict)  # (kind, severity) -> images; labels: corrupted_labels
     corrupted_labels: np.ndarray | None = None
-    digits: dict = field(default_factory=dict)          # name -> (images, labels)
+    digits: dict = field(default_factory=dict)  # name -> (images, labels)
     negatives: tuple = ()
     notes: list = field(default_factory=list)
 
@@ -57,22 +58,27 @@ class Suite:
 def suite_kinds(notes: list | None = None) -> tuple:
     """The non-digit kinds of the suite on this machine (letters of many scripts only with Pillow and fonts)."""
     from . import glyphs, synth  # imports cv2
+
     kinds = synth.NEGATIVE_KINDS + synth.FORM_KINDS
     scripts = [s for s, styles in glyphs.coverage("eval").items() if styles["printed"]] if has("PIL") else []
     if len(scripts) < len(glyphs.SCRIPTS) and notes is not None:
-        notes.append(f"letters of many scripts: fonts for {len(scripts)} of {len(glyphs.SCRIPTS)} scripts found "
-                     f"(Pillow {'installed' if has('PIL') else 'missing'}); to draw them all: "
-                     f"pip install pillow; {glyphs.INSTALL_HINT}")
+        notes.append(
+            f"letters of many scripts: fonts for {len(scripts)} of {len(glyphs.SCRIPTS)} scripts found "
+            f"(Pillow {'installed' if has('PIL') else 'missing'}); to draw them all: "
+            f"pip install pillow; {glyphs.INSTALL_HINT}"
+        )
     if scripts:
         kinds += synth.FONT_KINDS * LETTER_SHARES
     return kinds
 
 
-def build_suite(data_dir=None, corruption_images: int = 2000, negatives: int = 4000, rendered: int = 2000,
-                seed: int = 0) -> Suite:
+def build_suite(
+    data_dir=None, corruption_images: int = 2000, negatives: int = 4000, rendered: int = 2000, seed: int = 0
+) -> Suite:
     """Generate every evaluation set (deterministic for ``seed``)."""
     from . import synth  # imports cv2
-    if data_dir is not None or mnist_available(None):     # an explicit folder must hold MNIST
+
+    if data_dir is not None or mnist_available(None):  # an explicit folder must hold MNIST
         x, y = load_mnist("test", data_dir)
         source = f"MNIST test ({len(x):,} images)"
     else:
@@ -88,8 +94,9 @@ def build_suite(data_dir=None, corruption_images: int = 2000, negatives: int = 4
     if has("sklearn"):
         suite.digits["sklearn_8x8"] = synth.sklearn_digits()
     else:
-        suite.notes.append("scikit-learn is not installed: the 8x8 handwritten digits were skipped "
-                           "(pip install scikit-learn)")
+        suite.notes.append(
+            "scikit-learn is not installed: the 8x8 handwritten digits were skipped (pip install scikit-learn)"
+        )
     suite.negatives = synth.negatives(negatives, "eval", seed=seed, kinds=suite_kinds(suite.notes))
     return suite
 
@@ -98,9 +105,13 @@ def digit_stats(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, min_conf
     """Accuracy (rejection off), rejected share, and read right with rejection on (overall and per class)."""
     labels = np.asarray(labels)
     right = (pred == labels) & ~rejected(conf, min_conf)
-    return {"accuracy": float((pred == labels).mean()), "rejected": float(rejected(conf, min_conf).mean()),
-            "read_right": float(right.mean()), "images": int(len(labels)),
-            "per_class_read_right": {str(c): float(right[labels == c].mean()) for c in np.unique(labels)}}
+    return {
+        "accuracy": float((pred == labels).mean()),
+        "rejected": float(rejected(conf, min_conf).mean()),
+        "read_right": float(right.mean()),
+        "images": int(len(labels)),
+        "per_class_read_right": {str(c): float(right[labels == c].mean()) for c in np.unique(labels)},
+    }
 
 
 def score(logits_fn, suite: Suite, min_confidence: float) -> dict:
@@ -111,7 +122,10 @@ def score(logits_fn, suite: Suite, min_confidence: float) -> dict:
         return logits, confidence(logits), predicted(logits)
 
     mnist_logits, mnist_conf, mnist_pred = run(suite.mnist[0])
-    res = {"min_confidence": min_confidence, "mnist": digit_stats(mnist_conf, mnist_pred, suite.mnist[1], min_confidence)}
+    res = {
+        "min_confidence": min_confidence,
+        "mnist": digit_stats(mnist_conf, mnist_pred, suite.mnist[1], min_confidence),
+    }
     corr, corr_rej = {}, []
     for (kind, sev), images in suite.corrupted.items():
         _, conf, pred = run(images)
@@ -128,10 +142,13 @@ def score(logits_fn, suite: Suite, min_confidence: float) -> dict:
     neg_logits, neg_conf, _ = run(neg_images)
     accepted = ~rejected(neg_conf, min_confidence)
     groups = np.array([str(k).split(":")[0] for k in kinds], dtype=object)
-    res["negatives"] = {"accepted": float(accepted.mean()), "images": int(len(kinds)),
-                        "per_group": {g: float(accepted[groups == g].mean()) for g in dict.fromkeys(groups)},
-                        "per_kind": {k: float(accepted[kinds == k].mean()) for k in sorted(set(kinds))}}
-    res["separation"] = {   # threshold-free: MNIST test digits vs non-digits
+    res["negatives"] = {
+        "accepted": float(accepted.mean()),
+        "images": int(len(kinds)),
+        "per_group": {g: float(accepted[groups == g].mean()) for g in dict.fromkeys(groups)},
+        "per_kind": {k: float(accepted[kinds == k].mean()) for k in sorted(set(kinds))},
+    }
+    res["separation"] = {  # threshold-free: MNIST test digits vs non-digits
         "auroc_max_softmax": auroc(mnist_conf, neg_conf),
         "auroc_energy": auroc(energy(mnist_logits), energy(neg_logits)),
     }
@@ -151,8 +168,9 @@ def check_targets(res: dict) -> dict:
     }
 
 
-def evaluate_bundle(bundle, suite: Suite, precisions=("fp32", "int8"), min_confidence: float | None = None,
-                    threads: int = 2) -> dict:
+def evaluate_bundle(
+    bundle, suite: Suite, precisions=("fp32", "int8"), min_confidence: float | None = None, threads: int = 2
+) -> dict:
     """``{precision: figures}`` for each ONNX precision the bundle has among ``precisions``."""
     threshold = min_confidence_for(bundle) if min_confidence is None else min_confidence
     out = {}
@@ -178,14 +196,20 @@ def format_table(results: dict) -> str:
     if not cols:
         return "(no ONNX model to evaluate)"
     first = next(iter(cols.values()))
-    rows = [("min_confidence", lambda r: f"{r['min_confidence']:.4f}"),
-            ("MNIST test accuracy", lambda r: _pct(r["mnist"]["accuracy"])),
-            ("MNIST test rejected", lambda r: _pct(r["mnist"]["rejected"])),
-            ("corruptions: mean accuracy", lambda r: _pct(r["corruption_mean"])),
-            ("corruptions: mean rejected", lambda r: _pct(r["corruption_rejected_mean"]))]
+    rows = [
+        ("min_confidence", lambda r: f"{r['min_confidence']:.4f}"),
+        ("MNIST test accuracy", lambda r: _pct(r["mnist"]["accuracy"])),
+        ("MNIST test rejected", lambda r: _pct(r["mnist"]["rejected"])),
+        ("corruptions: mean accuracy", lambda r: _pct(r["corruption_mean"])),
+        ("corruptions: mean rejected", lambda r: _pct(r["corruption_rejected_mean"])),
+    ]
     for kind in first["corruptions"]:
-        rows.append((f"  {kind} (severity 1/2/3)",
-                     lambda r, k=kind: " / ".join(f"{100 * a:.1f}" for a in r["corruptions"][k].values())))
+        rows.append(
+            (
+                f"  {kind} (severity 1/2/3)",
+                lambda r, k=kind: " / ".join(f"{100 * a:.1f}" for a in r["corruptions"][k].values()),
+            )
+        )
     for name in first["digits"]:
         rows.append((f"{name}: accuracy", lambda r, n=name: _pct(r["digits"][n]["accuracy"])))
         rows.append((f"{name}: rejected", lambda r, n=name: _pct(r["digits"][n]["rejected"])))
@@ -195,13 +219,15 @@ def format_table(results: dict) -> str:
     for group in first["negatives"].get("per_group", {}):
         if ":" not in group and any(k.startswith(group + ":") for k in first["negatives"]["per_kind"]):
             rows.append((f"  {group} (all scripts)", lambda r, g=group: _pct(r["negatives"]["per_group"][g])))
-    rows.append(("AUROC max-softmax / energy",
-                 lambda r: f"{r['separation']['auroc_max_softmax']:.4f} / {r['separation']['auroc_energy']:.4f}"))
+    rows.append(
+        (
+            "AUROC max-softmax / energy",
+            lambda r: f"{r['separation']['auroc_max_softmax']:.4f} / {r['separation']['auroc_energy']:.4f}",
+        )
+    )
     rows.append(("targets met", lambda r: f"{sum(r['targets'].values())}/{len(r['targets'])}"))
     width = max(len(name) for name, _ in rows)
     cw = max(16, *(len(c) for c in cols))
     lines = [f"{'':{width}}  " + "  ".join(f"{c:>{cw}}" for c in cols)]
     lines += [f"{name:{width}}  " + "  ".join(f"{fmt(r):>{cw}}" for r in cols.values()) for name, fmt in rows]
     return "\n".join(lines)
-
-

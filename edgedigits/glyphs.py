@@ -33,52 +33,81 @@ SCRIPTS = {
     "arabic": "بتثجحخسشصضطظعغفقكمنهي",
     "devanagari": "कखगघचछजझटठडढणतथदधनपफबभमयलवशषसह",
     "cjk": "字文水火木金土山川田中大天雨電車馬魚鳥東西南北春夏秋冬花草語話読書愛心手足耳"
-           "あうえおかきけさすせそたちなにぬねはひふほまみむめもやゆよらるれろわを"
-           "アイウエオカキケコサシスセソタチツテトナニヌネハヒフヘホマミムメモヤユヨラリルレロワヲン"
-           "가나다라마바사아자차카타파하한국어글",
+    "あうえおかきけさすせそたちなにぬねはひふほまみむめもやゆよらるれろわを"
+    "アイウエオカキケコサシスセソタチツテトナニヌネハヒフヘホマミムメモヤユヨラリルレロワヲン"
+    "가나다라마바사아자차카타파하한국어글",
     "hebrew": "אבגהחטכלמעפצקשת",
     "thai": "กขคฅฆจฉชซฌญฎฏฐฑฒณดตถทธนบปผฝพฟภมยลศษสหฬฮ",
 }
 STYLES = ("printed", "handwriting")
 
-_LATIN_LIKE_TRAIN = ("NotoSans-Regular.ttf", "NotoSans-Bold.ttf", "NotoSerif-Italic.ttf", "DejaVuSerif.ttf",
-                     "DejaVuSans-Bold.ttf", "LiberationSans-Regular.ttf", "LiberationMono-Bold.ttf")
-_LATIN_LIKE_EVAL = ("FreeSans.ttf", "FreeSerif.ttf", "FreeSerifBoldItalic.ttf", "FreeMono.ttf",
-                    "LiberationSerif-Regular.ttf", "LiberationSerif-BoldItalic.ttf")
+_LATIN_LIKE_TRAIN = (
+    "NotoSans-Regular.ttf",
+    "NotoSans-Bold.ttf",
+    "NotoSerif-Italic.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSans-Bold.ttf",
+    "LiberationSans-Regular.ttf",
+    "LiberationMono-Bold.ttf",
+)
+_LATIN_LIKE_EVAL = (
+    "FreeSans.ttf",
+    "FreeSerif.ttf",
+    "FreeSerifBoldItalic.ttf",
+    "FreeMono.ttf",
+    "LiberationSerif-Regular.ttf",
+    "LiberationSerif-BoldItalic.ttf",
+)
 _HAND_TRAIN = ("dkg.ttf", "dkgIt.ttf", "Breip.ttf", "Rufscript010.ttf", "KaushanScript-Regular.otf")
 _HAND_EVAL = ("femkeklaver.ttf", "KleeOne-Regular.ttf", "Havana-Regular.otf", "SteveHand.ttf", "Delphine.ttf")
 
 #: Font files per script, split ("train" / "eval") and style. Files missing on this machine, and
 #: fonts without a glyph for a character, are skipped.
 FONTS = {
-    "latin": {"train": {"printed": _LATIN_LIKE_TRAIN, "handwriting": _HAND_TRAIN},
-              "eval": {"printed": _LATIN_LIKE_EVAL, "handwriting": _HAND_EVAL}},
-    "greek": {"train": {"printed": _LATIN_LIKE_TRAIN, "handwriting": _HAND_TRAIN},
-              "eval": {"printed": _LATIN_LIKE_EVAL, "handwriting": _HAND_EVAL}},
-    "cyrillic": {"train": {"printed": _LATIN_LIKE_TRAIN, "handwriting": _HAND_TRAIN},
-                 "eval": {"printed": _LATIN_LIKE_EVAL, "handwriting": _HAND_EVAL}},
-    "arabic": {"train": {"printed": ("NotoSansArabic-Regular.ttf", "NotoKufiArabic-Bold.ttf", "DejaVuSans.ttf")},
-               "eval": {"printed": ("NotoNaskhArabic-Regular.ttf", "NotoNastaliqUrdu-Regular.ttf",
-                                    "FreeSerif.ttf")}},
-    "devanagari": {"train": {"printed": ("NotoSansDevanagari-Regular.ttf", "NotoSansDevanagari-Bold.ttf")},
-                   "eval": {"printed": ("NotoSerifDevanagari-Regular.ttf", "FreeSans.ttf", "FreeSerif.ttf")}},
-    "cjk": {"train": {"printed": ("NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"),
-                      "handwriting": ("setofont.ttf",)},
-            "eval": {"printed": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJK-Bold.ttc"),
-                     "handwriting": ("KleeOne-Regular.ttf",)}},
-    "hebrew": {"train": {"printed": ("NotoSansHebrew-Regular.ttf", "NotoSansHebrew-Bold.ttf", "DejaVuSans.ttf")},
-               "eval": {"printed": ("NotoSerifHebrew-Regular.ttf", "NotoRashiHebrew-Regular.ttf",
-                                    "FreeSerif.ttf")}},
-    "thai": {"train": {"printed": ("NotoSansThai-Regular.ttf", "NotoSansThai-Bold.ttf",
-                                   "NotoLoopedThai-Regular.ttf")},
-             "eval": {"printed": ("NotoSerifThai-Regular.ttf", "NotoSerifThai-Bold.ttf", "FreeSerif.ttf")}},
+    "latin": {
+        "train": {"printed": _LATIN_LIKE_TRAIN, "handwriting": _HAND_TRAIN},
+        "eval": {"printed": _LATIN_LIKE_EVAL, "handwriting": _HAND_EVAL},
+    },
+    "greek": {
+        "train": {"printed": _LATIN_LIKE_TRAIN, "handwriting": _HAND_TRAIN},
+        "eval": {"printed": _LATIN_LIKE_EVAL, "handwriting": _HAND_EVAL},
+    },
+    "cyrillic": {
+        "train": {"printed": _LATIN_LIKE_TRAIN, "handwriting": _HAND_TRAIN},
+        "eval": {"printed": _LATIN_LIKE_EVAL, "handwriting": _HAND_EVAL},
+    },
+    "arabic": {
+        "train": {"printed": ("NotoSansArabic-Regular.ttf", "NotoKufiArabic-Bold.ttf", "DejaVuSans.ttf")},
+        "eval": {"printed": ("NotoNaskhArabic-Regular.ttf", "NotoNastaliqUrdu-Regular.ttf", "FreeSerif.ttf")},
+    },
+    "devanagari": {
+        "train": {"printed": ("NotoSansDevanagari-Regular.ttf", "NotoSansDevanagari-Bold.ttf")},
+        "eval": {"printed": ("NotoSerifDevanagari-Regular.ttf", "FreeSans.ttf", "FreeSerif.ttf")},
+    },
+    "cjk": {
+        "train": {"printed": ("NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"), "handwriting": ("setofont.ttf",)},
+        "eval": {
+            "printed": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJK-Bold.ttc"),
+            "handwriting": ("KleeOne-Regular.ttf",),
+        },
+    },
+    "hebrew": {
+        "train": {"printed": ("NotoSansHebrew-Regular.ttf", "NotoSansHebrew-Bold.ttf", "DejaVuSans.ttf")},
+        "eval": {"printed": ("NotoSerifHebrew-Regular.ttf", "NotoRashiHebrew-Regular.ttf", "FreeSerif.ttf")},
+    },
+    "thai": {
+        "train": {"printed": ("NotoSansThai-Regular.ttf", "NotoSansThai-Bold.ttf", "NotoLoopedThai-Regular.ttf")},
+        "eval": {"printed": ("NotoSerifThai-Regular.ttf", "NotoSerifThai-Bold.ttf", "FreeSerif.ttf")},
+    },
 }
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
-INSTALL_HINT = ("apt-get install fonts-noto-core fonts-noto-cjk fonts-freefont-ttf fonts-dejavu-core "
-                "fonts-liberation (and for handwriting: fonts-dkg-handwriting fonts-breip fonts-rufscript "
-                "fonts-kaushanscript fonts-seto fonts-femkeklaver fonts-klee fonts-havana fonts-sjfonts)")
-_SIZE = 64                                    # em size in pixels on the drawing canvas
+INSTALL_HINT = (
+    "apt-get install fonts-noto-core fonts-noto-cjk fonts-freefont-ttf fonts-dejavu-core "
+    "fonts-liberation (and for handwriting: fonts-dkg-handwriting fonts-breip fonts-rufscript "
+    "fonts-kaushanscript fonts-seto fonts-femkeklaver fonts-klee fonts-havana fonts-sjfonts)"
+)
+_SIZE = 64  # em size in pixels on the drawing canvas
 
 
 def _pil():
@@ -119,7 +148,7 @@ def _raster(name: str, char: str) -> np.ndarray | None:
     ink = _draw(font, char)
     if ink is None or not ink.any():
         return None
-    missing = _draw(font, "\U0010fffd")          # a private-use code point: the font's "no glyph" box
+    missing = _draw(font, "\U0010fffd")  # a private-use code point: the font's "no glyph" box
     if missing is not None and missing.shape == ink.shape and np.array_equal(missing, ink):
         return None
     return ink
@@ -137,7 +166,7 @@ def _draw(font, char: str) -> np.ndarray | None:
     ys, xs = np.nonzero(arr)
     if len(ys) == 0:
         return None
-    return arr[ys.min():ys.max() + 1, xs.min():xs.max() + 1].copy()
+    return arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].copy()
 
 
 def available(split: str, script: str, style: str) -> tuple[str, ...]:
@@ -150,7 +179,7 @@ def available(split: str, script: str, style: str) -> tuple[str, ...]:
 def _covers(name: str, script: str) -> bool:
     """Whether font ``name`` has glyphs for most of a sample of ``script``'s letters."""
     chars = SCRIPTS[script]
-    sample = chars[::max(1, len(chars) // 6)]
+    sample = chars[:: max(1, len(chars) // 6)]
     return sum(_raster(name, c) is not None for c in sample) > len(sample) / 2
 
 
@@ -170,16 +199,14 @@ def letter(rng: np.random.Generator, split: str, script: str, style: str, canvas
     """
     fonts = available(split, script, style) or (available(split, script, "printed") if style == "handwriting" else ())
     if not fonts:
-        raise MissingDependencyError(f"fonts for {script}", f"Drawing {script} letters ({split} fonts)",
-                                     INSTALL_HINT)
+        raise MissingDependencyError(f"fonts for {script}", f"Drawing {script} letters ({split} fonts)", INSTALL_HINT)
     chars = SCRIPTS[script]
     for _ in range(50):
         ink = _raster(str(rng.choice(fonts)), str(rng.choice(list(chars))))
         if ink is not None:
             break
     else:
-        raise MissingDependencyError(f"fonts for {script}", f"Drawing {script} letters ({split} fonts)",
-                                     INSTALL_HINT)
+        raise MissingDependencyError(f"fonts for {script}", f"Drawing {script} letters ({split} fonts)", INSTALL_HINT)
     return _place(ink, rng, canvas, handwriting=style == "handwriting", split=split)
 
 
@@ -190,10 +217,10 @@ def _place(ink: np.ndarray, rng: np.random.Generator, canvas: int, handwriting: 
     small = cv2.resize(ink, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     out = np.zeros((canvas, canvas), np.uint8)
     y0, x0 = (canvas - small.shape[0]) // 2, (canvas - small.shape[1]) // 2
-    out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    out[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     if handwriting:
         out = _bend(out, rng, strength=3.0 if split == "train" else 2.5, cells=4 if split == "train" else 3)
-        k = int(rng.integers(-1, 3))             # thinner (-1), as drawn, or thicker pen
+        k = int(rng.integers(-1, 3))  # thinner (-1), as drawn, or thicker pen
         if k < 0:
             out = cv2.erode(out, np.ones((3, 3), np.uint8))
         elif k > 0:
@@ -204,8 +231,10 @@ def _place(ink: np.ndarray, rng: np.random.Generator, canvas: int, handwriting: 
 def _bend(img: np.ndarray, rng: np.random.Generator, strength: float, cells: int) -> np.ndarray:
     """A smooth random displacement (up to about ``strength`` pixels) from a ``cells`` x ``cells`` grid."""
     n = img.shape[0]
-    dx, dy = (cv2.resize(rng.normal(0, strength, (cells, cells)).astype(np.float32), (n, n),
-                         interpolation=cv2.INTER_CUBIC) for _ in range(2))
+    dx, dy = (
+        cv2.resize(rng.normal(0, strength, (cells, cells)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)
+        for _ in range(2)
+    )
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
     return cv2.remap(img, xx + dx, yy + dy, cv2.INTER_LINEAR, borderValue=0)
 

@@ -1,7 +1,7 @@
 """Reading image files safely: one readable reason for each bad file, and no huge decode.
 
-    from edgedigits.images import read_image
-    image = read_image(Path("page.png"))       # ValueError("is empty") etc. for bad files
+from edgedigits.images import read_image
+image = read_image(Path("page.png"))       # ValueError("is empty") etc. for bad files
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _stderr_to_devnull():
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):                 # no usable stderr: nothing to silence
+    except (OSError, ValueError):  # no usable stderr: nothing to silence
         yield
         return
     try:
@@ -91,24 +91,28 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ValueError(f"cannot be read ({exc.strerror})") from None
     if raw.size == 0:
         raise ValueError("is empty")
-    size = header_size(raw[:1 << 20].tobytes())
+    size = header_size(raw[: 1 << 20].tobytes())
     if size is not None and size[0] * size[1] > max_pixels:
-        raise ValueError(f"is {size[0]} x {size[1]} pixels, more than the {max_pixels // 1_000_000} million "
-                         f"edgedigits reads; scale it down first")
+        raise ValueError(
+            f"is {size[0]} x {size[1]} pixels, more than the {max_pixels // 1_000_000} million "
+            f"edgedigits reads; scale it down first"
+        )
     with quiet_opencv():
         image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("is not an image OpenCV can decode (PNG, JPEG, BMP, TIFF, WebP, PNM)")
-    if image.shape[0] * image.shape[1] > max_pixels:     # a format whose header was not read above
-        raise ValueError(f"is {image.shape[1]} x {image.shape[0]} pixels, more than the "
-                         f"{max_pixels // 1_000_000} million edgedigits reads; scale it down first")
+    if image.shape[0] * image.shape[1] > max_pixels:  # a format whose header was not read above
+        raise ValueError(
+            f"is {image.shape[1]} x {image.shape[0]} pixels, more than the "
+            f"{max_pixels // 1_000_000} million edgedigits reads; scale it down first"
+        )
     return image
 
 
 # ----------------------------------------------------------------------------------------------
 # Image bytes (an HTTP body, a file in an archive): checked before decoding
 
-DEFAULT_MAX_PIXELS = 40_000_000       # an A4 page at 600 dpi is 35 Mpx
+DEFAULT_MAX_PIXELS = 40_000_000  # an A4 page at 600 dpi is 35 Mpx
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -138,15 +142,15 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if data[i] != 0xFF:
             break
         marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:      # markers without a length
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             i += 2
             continue
-        if marker == 0xFF:                                         # fill byte
+        if marker == 0xFF:  # fill byte
             i += 1
             continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= n:
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
             return w, h
         i += 2 + length
     return None
@@ -162,8 +166,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool =
     if w == 0 or h == 0:
         raise RequestError(f"the image header says {w}x{h} pixels; send an image with pixels in it.")
     if w * h > max_pixels:
-        raise RequestError(f"the image is {w}x{h} = {w * h:,} pixels, above the limit of "
-                           f"{max_pixels:,}; send a smaller image.", 413)
+        raise RequestError(
+            f"the image is {w}x{h} = {w * h:,} pixels, above the limit of {max_pixels:,}; send a smaller image.", 413
+        )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise RequestError("the image could not be decoded (corrupt or truncated data); send a valid JPEG or PNG.")

@@ -51,6 +51,7 @@ class Lines:
         horizontal: boxes of the horizontal lines; vertical: of the vertical lines.
         cells: boxes of the paper areas enclosed by lines.
     """
+
     residual: np.ndarray
     horizontal: list[Box]
     vertical: list[Box]
@@ -67,6 +68,7 @@ class Field:
             or 'grid' (squared paper: one digit per square, a blank square between numbers).
         cells: the boxes of a comb field, left to right; of a grid, row by row.
     """
+
     box: Box
     kind: str
     cells: tuple[Box, ...] = ()
@@ -76,6 +78,7 @@ class Field:
 class Structure:
     """The printed structure of a frame: the boxes of what was set aside, the fields, and the
     horizontal rules (frame pixels) that pieces of ink above and below are not joined across."""
+
     boxes: list[Box] = field(default_factory=list)
     fields: list[Field] = field(default_factory=list)
     rules: list[Box] = field(default_factory=list)
@@ -85,7 +88,7 @@ def shrink(gray: np.ndarray, cell: int) -> np.ndarray:
     """``gray`` averaged over ``cell`` x ``cell`` squares (whole squares only: the ragged edge is left out)."""
     h, w = gray.shape
     sw, sh = max(1, w // cell), max(1, h // cell)
-    return cv2.resize(gray[:sh * cell, :sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)
+    return cv2.resize(gray[: sh * cell, : sw * cell], (sw, sh), interpolation=cv2.INTER_AREA)
 
 
 def low_res(gray: np.ndarray, cell: int, per_side: int, small: np.ndarray | None = None) -> tuple[int, np.ndarray]:
@@ -130,12 +133,14 @@ def page_corners(page: np.ndarray) -> np.ndarray | None:
     ordered = np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
     if len({tuple(p) for p in ordered.tolist()}) != 4:
         return None
-    sides = np.roll(ordered, -1, axis=0) - ordered                  # top, right, bottom, left
+    sides = np.roll(ordered, -1, axis=0) - ordered  # top, right, bottom, left
     angle = np.degrees(np.arctan2(sides[:, 1], sides[:, 0]))
+
     def apart(a, b):
         return abs((a - b + 90.0) % 180.0 - 90.0)
+
     if apart(angle[0], angle[2]) > MAX_SKEW or apart(angle[1], angle[3]) > MAX_SKEW:
-        return None         # opposite sides far from parallel: a corner cut off, not perspective
+        return None  # opposite sides far from parallel: a corner cut off, not perspective
     return ordered
 
 
@@ -159,15 +164,15 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, reach: int = 32, inset
         d = (b - a) / max(1e-6, np.linalg.norm(b - a))
         n = np.array([-d[1], d[0]])
         if np.dot(n, (a + b) / 2 - centre) < 0:
-            n = -n                                        # outwards
+            n = -n  # outwards
         t = np.linspace(0.1, 0.9, 48)[:, None]
         s = np.arange(-reach, reach + 1, dtype=np.float64)
-        pts = a + t * (b - a)                             # 48 x 2
+        pts = a + t * (b - a)  # 48 x 2
         xs = pts[:, None, 0] + s[None, :] * n[0]
         ys = pts[:, None, 1] + s[None, :] * n[1]
         inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
         profile = cv2.remap(smooth, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR)
-        fall = profile[:, :-4] - profile[:, 4:]          # brightness lost 4 px further out
+        fall = profile[:, :-4] - profile[:, 4:]  # brightness lost 4 px further out
         fall[~(inside[:, :-4] & inside[:, 4:])] = 0
         j = fall.argmax(axis=1)
         strong = fall[np.arange(len(j)), j] >= 0.15 * np.percentile(profile, 90)
@@ -179,7 +184,7 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, reach: int = 32, inset
             lines.append((a - inset * n, d))
     out = []
     for k in range(4):
-        (p, u), (q, v) = lines[k - 1], lines[k]          # the side ending at corner k and the one starting there
+        (p, u), (q, v) = lines[k - 1], lines[k]  # the side ending at corner k and the one starting there
         m = np.array([u, -v]).T
         if abs(np.linalg.det(m)) < 1e-6:
             return corners
@@ -187,7 +192,7 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, reach: int = 32, inset
         out.append(p + ta * u)
     out = np.array(out, np.float32)
     if np.abs(out - corners).max() > 2 * reach:
-        return corners                                    # the fit went astray: keep the coarse corners
+        return corners  # the fit went astray: keep the coarse corners
     return out
 
 
@@ -198,8 +203,9 @@ def _percentile(values: np.ndarray, mask: np.ndarray, q: float) -> float:
     return float(np.searchsorted(cumulative, q / 100.0 * cumulative[-1]))
 
 
-def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25,
-                small: np.ndarray | None = None) -> np.ndarray | None:
+def page_region(
+    gray: np.ndarray, cell: int = 8, min_step: float = 0.25, small: np.ndarray | None = None
+) -> np.ndarray | None:
     """A mask (uint8, 255 = page) of the page in a photo of a page on a darker desk, else None.
 
     At 1/``cell`` resolution the frame is split into bright and dark by Otsu's threshold; it is a
@@ -236,15 +242,15 @@ def page_region(gray: np.ndarray, cell: int = 8, min_step: float = 0.25,
     if desk is None:
         return None
     step = cv2.subtract(cv2.dilate(small, None, iterations=1), cv2.erode(small, None, iterations=1))
-    edge = cv2.bitwise_and(cv2.dilate(desk, None), region)      # where the page meets the desk
+    edge = cv2.bitwise_and(cv2.dilate(desk, None), region)  # where the page meets the desk
     if not edge.any() or _percentile(step, edge, 50) < min_step * paper_level:
         return None
     hull = cv2.convexHull(cv2.findNonZero(region))
     page = np.zeros_like(region)
     cv2.fillConvexPoly(page, hull, 255)
-    page = cv2.erode(page, None, iterations=2)      # the page's edge is not ink
+    page = cv2.erode(page, None, iterations=2)  # the page's edge is not ink
     full = np.zeros((h, w), np.uint8)
-    full[:sh * cell, :sw * cell] = cv2.resize(page, (sw * cell, sh * cell), interpolation=cv2.INTER_NEAREST)
+    full[: sh * cell, : sw * cell] = cv2.resize(page, (sw * cell, sh * cell), interpolation=cv2.INTER_NEAREST)
     return full
 
 
@@ -252,8 +258,11 @@ def _desk(dark: np.ndarray, min_share: float) -> np.ndarray | None:
     """The dark regions touching the frame's edge, if together they cover ``min_share`` of it."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=4)
     h, w = dark.shape
-    keep = [i for i in range(1, n) if stats[i, 0] == 0 or stats[i, 1] == 0
-            or stats[i, 0] + stats[i, 2] == w or stats[i, 1] + stats[i, 3] == h]
+    keep = [
+        i
+        for i in range(1, n)
+        if stats[i, 0] == 0 or stats[i, 1] == 0 or stats[i, 0] + stats[i, 2] == w or stats[i, 1] + stats[i, 3] == h
+    ]
     if not keep or stats[keep, cv2.CC_STAT_AREA].sum() < min_share * dark.size:
         return None
     lut = np.zeros(n, np.uint8)
@@ -279,7 +288,7 @@ def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: in
         return True
     if w < min_height or h < min_height:
         return False
-    roi = mask[y:y + h, x:x + w]
+    roi = mask[y : y + h, x : x + w]
     return _closed(roi) or _two_long_runs(roi, min_height)
 
 
@@ -287,7 +296,7 @@ def _closed(roi: np.ndarray) -> bool:
     """Ink along all four sides of ``roi`` (each side's band inked across >= 85 % of its length)."""
     h, w = roi.shape
     b = max(2, min(w, h) // 12)
-    for band, axis in ((roi[:b], 0), (roi[h - b:], 0), (roi[:, :b], 1), (roi[:, w - b:], 1)):
+    for band, axis in ((roi[:b], 0), (roi[h - b :], 0), (roi[:, :b], 1), (roi[:, w - b :], 1)):
         line = cv2.reduce(band, axis, cv2.REDUCE_MAX)
         if cv2.countNonZero(line) < 0.85 * line.size:
             return False
@@ -306,9 +315,9 @@ def _two_long_runs(roi: np.ndarray, min_height: int) -> bool:
     for axis, length in ((1, int(0.6 * w)), (0, int(0.5 * h))):
         if length < 3:
             return False
-        across = _open(roi, (1, thick) if axis == 1 else (thick, 1))   # ink thicker than a printed line
+        across = _open(roi, (1, thick) if axis == 1 else (thick, 1))  # ink thicker than a printed line
         thin = cv2.bitwise_and(roi, cv2.bitwise_not(across))
-        bridge = (3 * thick, 1) if axis == 1 else (1, 3 * thick)         # across a stroke crossing the line
+        bridge = (3 * thick, 1) if axis == 1 else (1, 3 * thick)  # across a stroke crossing the line
         thin = cv2.morphologyEx(thin, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
         runs = _open(thin, (length, 1) if axis == 1 else (1, length))
         full = np.flatnonzero(cv2.reduce(runs, axis, cv2.REDUCE_MAX).ravel())
@@ -319,8 +328,13 @@ def _two_long_runs(roi: np.ndarray, min_height: int) -> bool:
 
 def _open(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Morphological opening with a ``size`` (width, height) rectangle; outside the crop is paper."""
-    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, size),
-                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.morphologyEx(
+        mask,
+        cv2.MORPH_OPEN,
+        cv2.getStructuringElement(cv2.MORPH_RECT, size),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 def _straight(pieces: np.ndarray, along: int, block: int) -> np.ndarray:
@@ -369,8 +383,8 @@ def _ends_on_lines(box: Box, horizontal: np.ndarray, reach: int = 4) -> bool:
     (touching or crossing it: a digit written across a comb divider may lengthen the piece)."""
     x, y, w, h = box
     x0, x1 = max(0, x - reach), x + w + reach
-    top = horizontal[max(0, y - reach):y + max(reach, int(0.3 * h)) + 1, x0:x1]
-    bottom = horizontal[max(0, y + h - max(reach, int(0.3 * h))):y + h + reach, x0:x1]
+    top = horizontal[max(0, y - reach) : y + max(reach, int(0.3 * h)) + 1, x0:x1]
+    bottom = horizontal[max(0, y + h - max(reach, int(0.3 * h))) : y + h + reach, x0:x1]
     return top.any() and bottom.any()
 
 
@@ -388,8 +402,11 @@ def _spanning_rows(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> lis
         return keep
     xs = np.array([stats[i, 0] + stats[i, 2] / 2.0 for i in long])
     is_long = set(long)
-    return long + [i for i in keep if i not in is_long
-                   and np.abs(xs - (stats[i, 0] + stats[i, 2] / 2.0)).min() <= max(3.0, 0.5 * stats[i, 2])]
+    return long + [
+        i
+        for i in keep
+        if i not in is_long and np.abs(xs - (stats[i, 0] + stats[i, 2] / 2.0)).min() <= max(3.0, 0.5 * stats[i, 2])
+    ]
 
 
 def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int]:
@@ -417,9 +434,10 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
     def fits(x, ref, p):
         k = (x - ref) / p
         return np.abs(k - np.round(k)) * p <= np.maximum(2.0, 0.08 * p)
+
     # the most lines on one lattice (all spacings x offsets at once); of those, the spacing
     # nearest the comb's height (square boxes)
-    counts = fits(f[None, None, :], f[None, :, None], cand[:, None, None]).sum(axis=2)   # (spacing, offset)
+    counts = fits(f[None, None, :], f[None, :, None], cand[:, None, None]).sum(axis=2)  # (spacing, offset)
     best = counts.max()
     rows, cols = np.nonzero(counts == best)
     k = int(np.argmin(np.abs(cand[rows] - height)))
@@ -429,8 +447,7 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
     return [i for i in keep if bool(fits(xs[i], ref, p))]
 
 
-def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hboxes: list[Box],
-                      k0: int) -> list[int]:
+def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hboxes: list[Box], k0: int) -> list[int]:
     """Vertical pieces standing where a comb's evenly spaced dividers are and touching one of its
     horizontal lines: dividers with a gap in them (a light printed line, a digit written over
     it) and half-height dividers rising from the bottom line, which are not read as 1s.
@@ -460,15 +477,14 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
         x, y, w, h = (int(v) for v in stats[i, :4])
         if w > max(6, 0.3 * h):
             continue
-        near_top = hlines[max(0, y - 3):y + 4, max(0, x - 3):x + w + 3].any()
-        near_bottom = hlines[max(0, y + h - 4):y + h + 3, max(0, x - 3):x + w + 3].any()
+        near_top = hlines[max(0, y - 3) : y + 4, max(0, x - 3) : x + w + 3].any()
+        near_bottom = hlines[max(0, y + h - 4) : y + h + 3, max(0, x - 3) : x + w + 3].any()
         if near_top or near_bottom:
             pieces.append((x + w / 2.0, i))
     if not pieces or not len(xs):
         return []
     near = max(2.0, 0.06 * pitch)
-    return [i for c, i in pieces
-            if any(abs((c - r) / pitch - round((c - r) / pitch)) * pitch <= near for r in xs)]
+    return [i for c, i in pieces if any(abs((c - r) / pitch - round((c - r) / pitch)) * pitch <= near for r in xs)]
 
 
 def separate_lines(component: np.ndarray, min_height: int, frame_height: int) -> Lines | None:
@@ -485,20 +501,24 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     horiz = _open(component, (k0, 1))
     vert = _open(component, (1, k0))
     wide = w > 1.6 * h
-    if not wide:          # a box: its edges are straight along most of their length, and thin
+    if not wide:  # a box: its edges are straight along most of their length, and thin
         hlines, hboxes = _spanning(horiz, 1, H_SPAN * w, max(2 * k0, int(0.5 * w)))
         vlines, vboxes = _spanning(vert, 0, H_SPAN * h, max(2 * k0, int(0.5 * h)))
         if len(hboxes) < 2 or len(vboxes) < 2:
             return None
         t = _thickness(hlines, hboxes, 1)
         if t > max(4.0, 0.1 * min(w, h)) and not _empty_box(component, t):
-            return None   # a 0 or a 4 is not a box (an empty thick-lined checkbox is)
+            return None  # a 0 or a 4 is not a box (an empty thick-lined checkbox is)
         return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
     hlines, hboxes = _spanning(_straight(horiz, 1, STRAIGHT_BLOCK), 1, max(2 * k0, H_SPAN * w), 2 * k0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     tall = stats[:, cv2.CC_STAT_HEIGHT]
-    keep = [i for i in range(1, n) if tall[i] >= LONE_LINE * frame_height
-            or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))]
+    keep = [
+        i
+        for i in range(1, n)
+        if tall[i] >= LONE_LINE * frame_height
+        or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))
+    ]
     keep = _on_pitch(_spanning_rows(keep, stats, hboxes), stats, hboxes)
     keep += _regular_dividers(keep, stats, hlines, hboxes, k0)
     vlines = np.zeros_like(component)
@@ -517,13 +537,13 @@ def _empty_box(component: np.ndarray, thickness: float) -> bool:
     pixels of each corner of its box along the diagonal (square corners; a 0 is written round)
     and nothing inside, away from its lines."""
     h, w = component.shape
-    reach = int(max(4, 0.1 * min(w, h)))        # a printed corner is rounded by a few pixels at most
+    reach = int(max(4, 0.1 * min(w, h)))  # a printed corner is rounded by a few pixels at most
     k = np.arange(reach)
     for ys, xs in ((k, k), (k, w - 1 - k), (h - 1 - k, k), (h - 1 - k, w - 1 - k)):
         if not component[ys, xs].any():
             return False
     m = int(thickness) + 2
-    inside = component[m:h - m, m:w - m]
+    inside = component[m : h - m, m : w - m]
     return inside.size > 0 and cv2.countNonZero(inside) <= 0.03 * inside.size
 
 
@@ -550,8 +570,10 @@ def _thickness(lines: np.ndarray, boxes: list[Box], along: int) -> float:
     for (x, y, w, h), n in zip(boxes, length):
         if n < 0.5 * max(length):
             continue
-        counts = cv2.reduce(lines[y:y + h, x:x + w], 0 if along == 1 else 1, cv2.REDUCE_SUM,
-                            dtype=cv2.CV_32S).ravel() // 255
+        counts = (
+            cv2.reduce(lines[y : y + h, x : x + w], 0 if along == 1 else 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+            // 255
+        )
         counts = counts[counts > 0]
         if counts.size:
             values.append(_quantile(counts, 0.35))
@@ -571,9 +593,9 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
     lines = cv2.bitwise_or(grown_h, grown_v)
     residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
     comb = len(hboxes) == 2 and len(vboxes) >= 3
-    several = len(hboxes) >= 3 or len(vboxes) >= 3       # a comb, a table or a grid, not one box
+    several = len(hboxes) >= 3 or len(vboxes) >= 3  # a comb, a table or a grid, not one box
     whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines
-    if comb:                                             # a divider with a gap still closes its box
+    if comb:  # a divider with a gap still closes its box
         top, bottom = min(b[1] for b in hboxes), max(b[1] + b[3] for b in hboxes)
         for x, _, w, _ in vboxes:
             cv2.rectangle(whole, (x, top), (x + w - 1, bottom - 1), 255, cv2.FILLED)
@@ -591,19 +613,20 @@ def _rule_bands(lines: np.ndarray, boxes: list[Box], along: int) -> np.ndarray:
     A tilted line fills no row that far and gets no band."""
     out = np.zeros_like(lines)
     for x, y, w, h in boxes:
-        part = lines[y:y + h, x:x + w]
+        part = lines[y : y + h, x : x + w]
         counts = cv2.reduce(part, along, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
         full = np.nonzero(counts >= 0.5 * (w if along == 1 else h))[0]
         for k in full:
             if along == 1:
-                out[y + k, x:x + w] = 255
+                out[y + k, x : x + w] = 255
             else:
-                out[y:y + h, x + k] = 255
+                out[y : y + h, x + k] = 255
     return out
 
 
-def _no_stacked_joins(residual: np.ndarray, restored: np.ndarray, cells: list[Box],
-                      bands: np.ndarray | None = None) -> np.ndarray:
+def _no_stacked_joins(
+    residual: np.ndarray, restored: np.ndarray, cells: list[Box], bands: np.ndarray | None = None
+) -> np.ndarray:
     """``restored`` (``residual`` with line crossings put back), except where putting them back
     joined ink into a piece taller or wider than 1.4 cells of the grid or table: there two digits
     in neighbouring cells touch the line between them, one stroke does not cross it. Such a
@@ -623,11 +646,15 @@ def _no_stacked_joins(residual: np.ndarray, restored: np.ndarray, cells: list[Bo
         return out
     for i in np.nonzero(big)[0]:
         x, y, w, h = (int(v) for v in stats[i, :4])
-        piece = cv2.bitwise_and(out[y:y + h, x:x + w], np.where(labels[y:y + h, x:x + w] == i, 255, 0).astype(np.uint8))
-        cut = cv2.bitwise_and(piece, cv2.bitwise_not(bands[y:y + h, x:x + w]))
+        piece = cv2.bitwise_and(
+            out[y : y + h, x : x + w], np.where(labels[y : y + h, x : x + w] == i, 255, 0).astype(np.uint8)
+        )
+        cut = cv2.bitwise_and(piece, cv2.bitwise_not(bands[y : y + h, x : x + w]))
         k, _, parts, _ = cv2.connectedComponentsWithStats(cut, connectivity=8)
         if int((np.maximum(parts[1:, cv2.CC_STAT_HEIGHT], parts[1:, cv2.CC_STAT_WIDTH]) >= 0.6 * ch).sum()) >= 2:
-            out[y:y + h, x:x + w] = cv2.bitwise_or(cv2.bitwise_and(out[y:y + h, x:x + w], cv2.bitwise_not(piece)), cut)
+            out[y : y + h, x : x + w] = cv2.bitwise_or(
+                cv2.bitwise_and(out[y : y + h, x : x + w], cv2.bitwise_not(piece)), cut
+            )
     return out
 
 
@@ -708,6 +735,7 @@ def fields(lines: Lines, offset: tuple[int, int], frame_width: int, min_height: 
 
     def moved(b):
         return (b[0] + ox, b[1] + oy, b[2], b[3])
+
     cells = [moved(c) for c in lines.cells]
     if _is_grid(cells):
         x0, y0 = min(c[0] for c in cells), min(c[1] for c in cells)

@@ -14,8 +14,10 @@ from .errors import InputError
 
 
 #: What :func:`to_gray` (and everything built on it) reads, for error messages.
-EXPECTED_IMAGE = ("an HxW (gray), HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) numpy array of uint8, uint16, "
-                  "other integer, bool or float (0..1 or 0..255) pixels")
+EXPECTED_IMAGE = (
+    "an HxW (gray), HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) numpy array of uint8, uint16, "
+    "other integer, bool or float (0..1 or 0..255) pixels"
+)
 
 
 def check_image(image) -> np.ndarray:
@@ -47,7 +49,7 @@ def _float_to_uint8(img: np.ndarray) -> np.ndarray:
     all_finite = bool(finite.all())
     top = img.max(initial=0.0) if all_finite else img.max(where=finite, initial=0.0)
     scale = 255.0 if top <= 1.0 else 1.0
-    out = np.clip(img, 0.0, 255.0 / scale).astype(np.float32)   # clipped first: no float32 overflow
+    out = np.clip(img, 0.0, 255.0 / scale).astype(np.float32)  # clipped first: no float32 overflow
     if not all_finite:
         np.nan_to_num(out, copy=False, nan=0.0)
     out *= np.float32(scale)
@@ -68,7 +70,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     img = check_image(image)
     if img.dtype == np.uint8:
         pass
-    elif img.dtype.kind == "u" and img.dtype.itemsize == 2:    # uint16, either byte order
+    elif img.dtype.kind == "u" and img.dtype.itemsize == 2:  # uint16, either byte order
         img = (img >> 8).astype(np.uint8)
     elif img.dtype == np.bool_:
         img = img.astype(np.uint8) * 255
@@ -86,8 +88,9 @@ def _check_ink(ink) -> np.ndarray:
     """``ink`` as uint8 or float32 intensities 0..255, after the checks :func:`mnist_normalize` documents."""
     if not isinstance(ink, np.ndarray) or ink.ndim != 2 or ink.dtype.kind not in "buif":
         what = f"shape {ink.shape}, dtype {ink.dtype}" if isinstance(ink, np.ndarray) else type(ink).__name__
-        raise InputError(f"got ink of {what}; expected a 2-D HxW array of uint8, integer, bool or float "
-                         f"intensities 0..255.")
+        raise InputError(
+            f"got ink of {what}; expected a 2-D HxW array of uint8, integer, bool or float intensities 0..255."
+        )
     if ink.dtype == np.uint8:
         return ink
     if ink.dtype == np.bool_:
@@ -120,7 +123,7 @@ def mnist_normalize(ink: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(ink)
     if len(ys) == 0:
         return out
-    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
     h, w = crop.shape
     scale = 20.0 / max(h, w)
     nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
@@ -154,13 +157,13 @@ def ink_from_gray(gray: np.ndarray) -> np.ndarray:
     """
     g = to_gray(gray)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    if np.median(border) > 127:     # dark ink on light paper: invert
+    if np.median(border) > 127:  # dark ink on light paper: invert
         g = 255 - g
     if g.shape[0] < 2 or g.shape[1] < 2:
         return g
     blurred = cv2.GaussianBlur(g, (3, 3), 0) if min(g.shape) >= 3 else g
     thresh, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    if g.max() - g.min() < 30:      # no contrast: no ink
+    if g.max() - g.min() < 30:  # no contrast: no ink
         return np.zeros_like(g)
     ink = np.where(g >= thresh, g, 0).astype(np.float32)
     # Stretch the ink so its strong strokes reach full intensity, as in MNIST.

@@ -49,6 +49,7 @@ class Digit:
         rejected: None when accepted, else why not: "low confidence", "unlike handwriting", or
             "among letters" (read as a digit, but in a word or field whose other marks are not digits).
     """
+
     box: Box
     label: int
     confidence: float
@@ -64,6 +65,7 @@ class Number:
         value: the digits as text, e.g. "4071".
         digits: indexes into :attr:`Reading.digits`.
     """
+
     box: Box
     value: str
     digits: tuple[int, ...]
@@ -82,6 +84,7 @@ class Reading:
 
     Iterating, ``len`` and indexing go over the accepted digits (as the list ``read`` once returned).
     """
+
     digits: tuple[Digit, ...]
     numbers: tuple[Number, ...]
     size: tuple[int, int]
@@ -102,13 +105,17 @@ class Reading:
 
     def to_dict(self) -> dict:
         """JSON-ready: digits, numbers, rejected (each with box, label, confidence; rejected with why) and size."""
+
         def digit(d):
             out = {"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 4)}
             return out if d.rejected is None else {**out, "why": d.rejected}
-        return {"digits": [digit(d) for d in self.accepted],
-                "numbers": [{"box": list(n.box), "value": n.value} for n in self.numbers],
-                "rejected": [digit(d) for d in self.digits if d.rejected is not None],
-                "size": list(self.size)}
+
+        return {
+            "digits": [digit(d) for d in self.accepted],
+            "numbers": [{"box": list(n.box), "value": n.value} for n in self.numbers],
+            "rejected": [digit(d) for d in self.digits if d.rejected is not None],
+            "size": list(self.size),
+        }
 
 
 class Reader:
@@ -126,13 +133,19 @@ class Reader:
         config: limits of the ink finder (:class:`edgedigits.vision.FinderConfig`).
     """
 
-    def __init__(self, recognizer, *, min_confidence: float | None = None,
-                 max_novelty: float | None = None, config: FinderConfig = DEFAULT_CONFIG):
+    def __init__(
+        self,
+        recognizer,
+        *,
+        min_confidence: float | None = None,
+        max_novelty: float | None = None,
+        config: FinderConfig = DEFAULT_CONFIG,
+    ):
         self.recognizer, self.config = recognizer, config
         self._min_confidence = min_confidence
         self.max_novelty = max_novelty
         self._novelty = None
-        if max_novelty is not None:          # loaded now, not on the first frame of a timed run
+        if max_novelty is not None:  # loaded now, not on the first frame of a timed run
             self._novelty = NoveltyGate()
 
     @property
@@ -162,8 +175,9 @@ class Reader:
         result = self.recognizer.classify(batch)
         where = [_field_of(b.box, fields) if fields else None for b in blobs]
         why = _among_letters([b.box for b in blobs], self._rejections(batch, result), fields, where)
-        digits = [Digit(b.box, int(k), float(c), w)
-                  for b, k, c, w in zip(blobs, result.labels, result.confidences, why)]
+        digits = [
+            Digit(b.box, int(k), float(c), w) for b, k, c, w in zip(blobs, result.labels, result.confidences, why)
+        ]
         return _assemble(digits, [b.crop for b in blobs], fields, size, where)
 
     def _rejections(self, batch: np.ndarray, result) -> list[str | None]:
@@ -171,7 +185,7 @@ class Reader:
         ok = result.confidences >= self.min_confidence
         why = [None if k else LOW_CONFIDENCE for k in ok]
         if self.max_novelty is not None and ok.any():
-            if self._novelty is None:        # max_novelty set after construction
+            if self._novelty is None:  # max_novelty set after construction
                 self._novelty = NoveltyGate()
             far = self._novelty.distances(batch[ok], result.labels[ok]) > self.max_novelty
             for i, f in zip(np.flatnonzero(ok), far):
@@ -180,8 +194,9 @@ class Reader:
         return why
 
 
-def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field],
-                   where: list[int | None]) -> list[str | None]:
+def _among_letters(
+    boxes: list[Box], why: list[str | None], fields: list[Field], where: list[int | None]
+) -> list[str | None]:
     """``why`` with the accepted marks of a word rejected too: in a run of at least four marks on
     one line, close together (a printed label, a name), or in one comb field or box, where at
     least half the marks are not digits, the few read as digits are letters (an l or an I read
@@ -192,7 +207,7 @@ def _among_letters(boxes: list[Box], why: list[str | None], fields: list[Field],
     free = []
     for i, f in enumerate(where):
         if f is not None and fields[f].kind == "grid":
-            continue                      # one digit per square: no words there
+            continue  # one digit per square: no words there
         if f is None or fields[f].kind == "underline":
             free.append(i)
         else:
@@ -267,7 +282,7 @@ def _grid_runs(boxes: list[Box], members: list[int], cells: tuple[Box, ...]) -> 
         return None
     centres = np.array([_centre(c) for c in cells], np.float32)
     square = {}
-    for i in members:                    # the square holding the digit's centre (the nearest one)
+    for i in members:  # the square holding the digit's centre (the nearest one)
         cx, cy = _centre(boxes[i])
         square[i] = centres[int(np.argmin(np.abs(centres[:, 0] - cx) / cw + np.abs(centres[:, 1] - cy) / ch))]
     runs: list[list[int]] = []
@@ -300,7 +315,7 @@ def group(digits: list[Digit], fields: list[Field], where: list[int | None] | No
     groups = []
     for f, members in by_field.items():
         runs = _grid_runs(boxes, members, fields[f].cells) if fields[f].kind == "grid" else [members]
-        if runs is None:                 # free writing over squared paper
+        if runs is None:  # free writing over squared paper
             free += members
             continue
         groups += [_reading_order(boxes, run) for run in runs]
@@ -310,13 +325,18 @@ def group(digits: list[Digit], fields: list[Field], where: list[int | None] | No
     return [groups[k] for k in _reading_order(spans, list(range(len(groups))))]
 
 
-def _assemble(digits: list[Digit], crops: list[np.ndarray], fields: list[Field], size,
-              where: list[int | None] | None = None) -> Reading:
+def _assemble(
+    digits: list[Digit], crops: list[np.ndarray], fields: list[Field], size, where: list[int | None] | None = None
+) -> Reading:
     """The Reading: accepted digits number by number, then the rejected ones; numbers index them."""
     groups = group(digits, fields, where)
     order = [i for g in groups for i in g]
     order += [i for i, d in enumerate(digits) if d.rejected is not None]
     position = {old: new for new, old in enumerate(order)}
-    numbers = tuple(Number(_union([digits[i].box for i in g]), "".join(str(digits[i].label) for i in g),
-                           tuple(position[i] for i in g)) for g in groups)
+    numbers = tuple(
+        Number(
+            _union([digits[i].box for i in g]), "".join(str(digits[i].label) for i in g), tuple(position[i] for i in g)
+        )
+        for g in groups
+    )
     return Reading(tuple(digits[i] for i in order), numbers, size, tuple(crops[i] for i in order))

@@ -1,9 +1,9 @@
 """The SDK entry point for device apps: ``Recognizer``.
 
-    from edgedigits import Recognizer
-    rec = Recognizer()                     # the shipped model, best backend for this machine
-    result = rec.classify(crops)           # N x 28 x 28 crops -> labels and probabilities
-    reading = rec.read(frame)              # a frame, photo or page -> digits and numbers with boxes
+from edgedigits import Recognizer
+rec = Recognizer()                     # the shipped model, best backend for this machine
+result = rec.classify(crops)           # N x 28 x 28 crops -> labels and probabilities
+reading = rec.read(frame)              # a frame, photo or page -> digits and numbers with boxes
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from .reader import Digit, Reader, Reading  # noqa: F401  (Digit: re-exported, a
 from .rejection import DIGITS, check_min_confidence, min_confidence_for, predicted, softmax
 from .runtimes.select import choose
 
-EXPECTED = ("a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
-            "dtype uint8 (0..255) or float (0..1, or 0..255 when a pixel exceeds 1); white digit on black "
-            "as in MNIST")
+EXPECTED = (
+    "a 28x28 image (HxW), a batch N x 28 x 28, or N x 1 x 28 x 28; "
+    "dtype uint8 (0..255) or float (0..1, or 0..255 when a pixel exceeds 1); white digit on black "
+    "as in MNIST"
+)
 
 
 def as_batch(images) -> np.ndarray:
@@ -54,19 +56,21 @@ def as_batch(images) -> np.ndarray:
     else:
         raise InputError(f"got shape {x.shape}; expected {EXPECTED}.")
     if x.shape[2:] != (28, 28):
-        raise InputError(f"got images of {x.shape[2]}x{x.shape[3]} pixels (shape {arr.shape}); "
-                         f"expected {EXPECTED}. Use Recognizer.read() for whole frames.")
+        raise InputError(
+            f"got images of {x.shape[2]}x{x.shape[3]} pixels (shape {arr.shape}); "
+            f"expected {EXPECTED}. Use Recognizer.read() for whole frames."
+        )
     if x.shape[0] == 0:
         raise InputError(f"got an empty batch (shape {arr.shape}); expected {EXPECTED}.")
-    if x.dtype == np.float32 and x.flags.c_contiguous:     # the fast path: no copy
+    if x.dtype == np.float32 and x.flags.c_contiguous:  # the fast path: no copy
         _check_finite(x)
         return _from_0_255(x, copy=True)
     if x.dtype == np.uint8:
-        y = x.astype(np.float32, order="C")   # measured quicker than one casting np.multiply
+        y = x.astype(np.float32, order="C")  # measured quicker than one casting np.multiply
         y *= np.float32(1 / 255)
         return y
     if x.dtype.kind == "f":
-        with np.errstate(over="ignore"):       # beyond float32's range becomes inf: refused below
+        with np.errstate(over="ignore"):  # beyond float32's range becomes inf: refused below
             y = np.ascontiguousarray(x, dtype=np.float32)
         _check_finite(y)
         return _from_0_255(y, copy=y is x or np.shares_memory(x, y))
@@ -91,16 +95,17 @@ def _from_0_255(y: np.ndarray, copy: bool) -> np.ndarray:
 def _as_array(images) -> np.ndarray:
     """``images`` that is not a plain ndarray (a list, a tuple, an ndarray subclass) as an ndarray."""
     if isinstance(images, np.ndarray):
-        return np.asarray(images)      # np.matrix, masked arrays: their plain data
+        return np.asarray(images)  # np.matrix, masked arrays: their plain data
     if not isinstance(images, (list, tuple)):
         raise InputError(f"expected a numpy array, got {type(images).__name__}; expected {EXPECTED}.")
     if not images:
         raise InputError(f"got an empty {type(images).__name__}; expected {EXPECTED}.")
     try:
         return np.stack([np.asarray(i) for i in images])
-    except (ValueError, TypeError) as exc:     # ragged shapes; dtypes with no common type
-        raise InputError(f"the images in the {type(images).__name__} have different shapes or kinds of "
-                         f"value; expected {EXPECTED}.") from exc
+    except (ValueError, TypeError) as exc:  # ragged shapes; dtypes with no common type
+        raise InputError(
+            f"the images in the {type(images).__name__} have different shapes or kinds of value; expected {EXPECTED}."
+        ) from exc
 
 
 def _check_finite(x: np.ndarray) -> None:
@@ -113,8 +118,10 @@ def _check_finite(x: np.ndarray) -> None:
     """
     if math.isfinite(np.vdot(x, x)) or np.isfinite(x).all():
         return
-    raise InputError("the images contain NaN or infinite values (or floats beyond float32's range); "
-                     "pass finite pixel values in 0..1.")
+    raise InputError(
+        "the images contain NaN or infinite values (or floats beyond float32's range); "
+        "pass finite pixel values in 0..1."
+    )
 
 
 def top_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -150,8 +157,14 @@ class Classification:
 
     __slots__ = ("labels", "min_confidence", "_logits", "_probabilities", "_confidences")
 
-    def __init__(self, labels: np.ndarray, probabilities: np.ndarray | None = None, *,
-                 logits: np.ndarray | None = None, min_confidence: float = 0.0):
+    def __init__(
+        self,
+        labels: np.ndarray,
+        probabilities: np.ndarray | None = None,
+        *,
+        logits: np.ndarray | None = None,
+        min_confidence: float = 0.0,
+    ):
         if probabilities is None and logits is None:
             raise TypeError("Classification needs probabilities or logits")
         self.labels = labels
@@ -199,6 +212,7 @@ class Classification:
 @dataclass(frozen=True)
 class RuntimeInfo:
     """What a :class:`Recognizer` runs on, and why (``rec.info.why`` or ``rec.info["why"]``)."""
+
     backend: str
     device: str
     precision: str
@@ -245,17 +259,32 @@ class Recognizer:
     Recognizer.
     """
 
-    def __init__(self, model=None, backend: str = "auto", device: str = "auto", precision: str = "auto",
-                 *, threads: int | None = None, min_confidence: float | None = None):
+    def __init__(
+        self,
+        model=None,
+        backend: str = "auto",
+        device: str = "auto",
+        precision: str = "auto",
+        *,
+        threads: int | None = None,
+        min_confidence: float | None = None,
+    ):
         self.bundle: Bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.min_confidence = min_confidence_for(self.bundle) if min_confidence is None else min_confidence
         self._lock = threading.Lock()
         self._reader: Reader | None = None
         choice = choose(self.bundle, backend, device, precision)
         self._session = choice.open(self.bundle, threads)
-        self.info = RuntimeInfo(choice.backend, choice.device, choice.precision, choice.artifact.id,
-                                str(self._session.path), str(self.bundle.path), choice.why,
-                                tuple(choice.describe_routes()) if choice.routes else ())
+        self.info = RuntimeInfo(
+            choice.backend,
+            choice.device,
+            choice.precision,
+            choice.artifact.id,
+            str(self._session.path),
+            str(self.bundle.path),
+            choice.why,
+            tuple(choice.describe_routes()) if choice.routes else (),
+        )
 
     @property
     def min_confidence(self) -> float:
@@ -271,7 +300,7 @@ class Recognizer:
         x = as_batch(images)
         with self._lock:
             if self._session.closed:
-                return self._session.run(x)     # raises the session's "closed" error
+                return self._session.run(x)  # raises the session's "closed" error
             return self._session._run_checked(x)  # as_batch already gave what check_input demands
 
     def classify(self, images) -> Classification:

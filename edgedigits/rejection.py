@@ -29,7 +29,7 @@ from .data import bundle_val_size, validation_split
 from .errors import BundleError, InputError
 
 SCORE = "max_softmax"
-DIGITS = len(LABELS)    # logit columns 0-9; an 11th column is the reject class
+DIGITS = len(LABELS)  # logit columns 0-9; an 11th column is the reject class
 # Calibration: the share of held-out real digits the threshold may reject.
 TARGET_FALSE_REJECT = 0.005
 
@@ -100,7 +100,7 @@ def calibrate(digit_confidences: np.ndarray, max_false_reject: float = TARGET_FA
         raise InputError("cannot calibrate a threshold on no digits; pass held-out digit confidences.")
     if not 0.0 <= max_false_reject <= 0.5:
         raise InputError(f"max_false_reject must be between 0 and 0.5, not {max_false_reject}.")
-    k = int(np.floor(max_false_reject * c.size))      # this many may fall below the threshold
+    k = int(np.floor(max_false_reject * c.size))  # this many may fall below the threshold
     return float(c[k]) if k < c.size else 1.0
 
 
@@ -116,7 +116,7 @@ def auroc(digit_scores: np.ndarray, other_scores: np.ndarray) -> float:
     _, first, counts = np.unique(sorted_vals, return_index=True, return_counts=True)
     avg = first + (counts - 1) / 2.0 + 1
     ranks[order] = np.repeat(avg, counts)
-    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def min_confidence_for(bundle) -> float:
@@ -138,14 +138,14 @@ def write_calibration(bundle_path, min_confidence: float, facts: dict) -> dict:
 
     bundle = load_bundle(bundle_path)
     manifest = json.loads((Path(bundle.path) / MANIFEST).read_text(encoding="utf-8"))
-    manifest["rejection"] = {"score": SCORE, "min_confidence": round(check_min_confidence(min_confidence), 6),
-                             **facts}
+    manifest["rejection"] = {"score": SCORE, "min_confidence": round(check_min_confidence(min_confidence), 6), **facts}
     write_json_atomic(Path(bundle.path) / MANIFEST, manifest)
     return manifest["rejection"]
 
 
-def calibrate_bundle(bundle_path, data_dir=None, val_size: int | None = None,
-                     max_false_reject: float = TARGET_FALSE_REJECT) -> dict:
+def calibrate_bundle(
+    bundle_path, data_dir=None, val_size: int | None = None, max_false_reject: float = TARGET_FALSE_REJECT
+) -> dict:
     """Calibrate a bundle's threshold on MNIST's validation split and write it into its manifest.
 
     The validation split is the one :mod:`edgedigits.train` held out when it trained the bundle
@@ -156,14 +156,17 @@ def calibrate_bundle(bundle_path, data_dir=None, val_size: int | None = None,
     xval, _ = validation_split(bundle_val_size(bundle) if val_size is None else val_size, data_dir)
     conf = confidence(onnx_logits(bundle, xval))
     threshold = calibrate(conf, max_false_reject)
-    return write_calibration(bundle.path, threshold, {
-        "calibrated_on": f"MNIST validation split ({len(xval)} training-set images held out from training)",
-        "max_false_reject": max_false_reject,
-    })
+    return write_calibration(
+        bundle.path,
+        threshold,
+        {
+            "calibrated_on": f"MNIST validation split ({len(xval)} training-set images held out from training)",
+            "max_false_reject": max_false_reject,
+        },
+    )
 
 
-def onnx_logits(bundle, images: np.ndarray, precision: str = "fp32", threads: int = 2,
-                batch: int = 1000) -> np.ndarray:
+def onnx_logits(bundle, images: np.ndarray, precision: str = "fp32", threads: int = 2, batch: int = 1000) -> np.ndarray:
     """N x 10 (N x 11 with a reject class) logits of uint8 N x 28 x 28 ``images`` from the bundle's ONNX artifact, on ONNX Runtime.
 
     The session is opened through :mod:`edgedigits.runtimes` (backend ``onnxruntime``, CPU).
@@ -171,8 +174,8 @@ def onnx_logits(bundle, images: np.ndarray, precision: str = "fp32", threads: in
     artifact = bundle.find("onnx", precision)
     if artifact is None:
         raise BundleError(f"bundle {bundle.path} has no ONNX {precision} model; export one with 'edgedigits export'.")
-    with runtimes.open_file(bundle.artifact_path(artifact), "onnx", precision, backend="onnxruntime",
-                            threads=threads) as session:
-        out = [session.run(images[i:i + batch, None].astype(np.float32) / 255)
-               for i in range(0, len(images), batch)]
+    with runtimes.open_file(
+        bundle.artifact_path(artifact), "onnx", precision, backend="onnxruntime", threads=threads
+    ) as session:
+        out = [session.run(images[i : i + batch, None].astype(np.float32) / 255) for i in range(0, len(images), batch)]
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)

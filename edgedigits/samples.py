@@ -43,9 +43,14 @@ def build(data_dir=None, out: Path | None = None) -> list[Path]:
         idx = _balanced_indices(labels, PER_CLASS, seed)
         with atomic_path(out / name, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, images=images[idx], labels=labels[idx], indices=idx,
-                                    source=np.array(data.MNIST_FILES[(split, "images")].name),
-                                    source_sha256=np.array(data.MNIST_FILES[(split, "images")].sha256))
+                np.savez_compressed(
+                    f,
+                    images=images[idx],
+                    labels=labels[idx],
+                    indices=idx,
+                    source=np.array(data.MNIST_FILES[(split, "images")].name),
+                    source_sha256=np.array(data.MNIST_FILES[(split, "images")].sha256),
+                )
         written.append(out / name)
     written += write_digit_images(out.parent / "digits")
     return written
@@ -55,6 +60,7 @@ def write_digit_images(folder: Path) -> list[Path]:
     """Example image files for ``edgedigits predict``: one held-out test digit per class, half as
     MNIST-style 28x28 crops, half as 'photos' (dark ink on light paper, larger, with noise)."""
     import cv2
+
     images, labels = load_sample("heldout")
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(5)

@@ -34,14 +34,22 @@ from .errors import InputError, MissingDependencyError
 from .preprocess import ink_from_gray, mnist_normalize
 
 SPLITS = ("train", "eval")
-_SALT = {"train": 7919, "eval": 104729}          # keeps the two splits' random streams apart
-CANVAS = 96                                     # glyphs and shapes are drawn at this size, then normalised
+_SALT = {"train": 7919, "eval": 104729}  # keeps the two splits' random streams apart
+CANVAS = 96  # glyphs and shapes are drawn at this size, then normalised
 
 FONTS = {
-    "train": (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_TRIPLEX,
-              cv2.FONT_HERSHEY_SCRIPT_SIMPLEX),
-    "eval": (cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL,
-             cv2.FONT_HERSHEY_SCRIPT_COMPLEX),
+    "train": (
+        cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.FONT_HERSHEY_DUPLEX,
+        cv2.FONT_HERSHEY_TRIPLEX,
+        cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+    ),
+    "eval": (
+        cv2.FONT_HERSHEY_PLAIN,
+        cv2.FONT_HERSHEY_COMPLEX,
+        cv2.FONT_HERSHEY_COMPLEX_SMALL,
+        cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
+    ),
 }
 
 # Letters that cannot pass for a digit. Left out on purpose: O o Q D (0), I i l j J T t (1, 7),
@@ -52,16 +60,16 @@ SYMBOLS = "+=#*%&@?<>~^:;-"
 
 # Camera-like corruptions and their three severities (1 = mild .. 3 = strong).
 CORRUPTIONS = {
-    "blur": (0.7, 1.0, 1.3),                    # Gaussian sigma, pixels of the 28x28 crop
-    "noise": (0.08, 0.16, 0.24),                # Gaussian noise std, fraction of full scale
-    "low_contrast": (0.6, 0.4, 0.25),           # ink intensity multiplier
-    "uneven_light": (0.3, 0.5, 0.7),            # depth of a light gradient across the crop
-    "thick": (2, 3, 4),                         # square dilation kernel size
-    "thin": (0.35, 0.6, 0.85),                  # blend towards a 3x3 erosion
-    "rotate": (10.0, 20.0, 30.0),               # degrees, random sign
-    "shift": (2.0, 3.0, 4.0),                   # pixels, random direction
-    "scale": (0.15, 0.25, 0.35),                # zoom by 1 +- this
-    "jpeg": (40, 20, 10),                       # JPEG quality
+    "blur": (0.7, 1.0, 1.3),  # Gaussian sigma, pixels of the 28x28 crop
+    "noise": (0.08, 0.16, 0.24),  # Gaussian noise std, fraction of full scale
+    "low_contrast": (0.6, 0.4, 0.25),  # ink intensity multiplier
+    "uneven_light": (0.3, 0.5, 0.7),  # depth of a light gradient across the crop
+    "thick": (2, 3, 4),  # square dilation kernel size
+    "thin": (0.35, 0.6, 0.85),  # blend towards a 3x3 erosion
+    "rotate": (10.0, 20.0, 30.0),  # degrees, random sign
+    "shift": (2.0, 3.0, 4.0),  # pixels, random direction
+    "scale": (0.15, 0.25, 0.35),  # zoom by 1 +- this
+    "jpeg": (40, 20, 10),  # JPEG quality
 }
 SEVERITIES = (1, 2, 3)
 
@@ -103,6 +111,7 @@ def _as_images(images) -> np.ndarray:
 
 # -- corruptions -------------------------------------------------------------------------------
 
+
 def _affine(img: np.ndarray, angle: float = 0.0, scale: float = 1.0, shift=(0.0, 0.0)) -> np.ndarray:
     m = cv2.getRotationMatrix2D((13.5, 13.5), angle, scale)
     m[:, 2] += shift
@@ -113,7 +122,7 @@ def _corrupt_one(img: np.ndarray, kind: str, level, rng: np.random.Generator) ->
     f = img.astype(np.float32) / 255
     if kind == "blur":
         f = cv2.GaussianBlur(f, (0, 0), level)
-        f = f / max(f.max(), 1e-6) * img.max() / 255      # a blurred stroke keeps its peak brightness
+        f = f / max(f.max(), 1e-6) * img.max() / 255  # a blurred stroke keeps its peak brightness
     elif kind == "noise":
         f = f + rng.normal(0, level, f.shape)
     elif kind == "low_contrast":
@@ -163,6 +172,7 @@ def corrupt(images, kind: str, severity: int, seed: int = 0) -> np.ndarray:
 
 # -- drawing helpers ---------------------------------------------------------------------------
 
+
 def _glyph(text: str, font: int, thickness: int, rng: np.random.Generator) -> np.ndarray:
     """``text`` drawn white on a black CANVAS x CANVAS, centred, with a random slant and rotation."""
     canvas = np.zeros((CANVAS, CANVAS), np.uint8)
@@ -202,6 +212,7 @@ def _finish(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # -- non-digit negatives -----------------------------------------------------------------------
 
+
 def _letter(rng, split):
     return _glyph(str(rng.choice(list(LETTERS))), int(rng.choice(FONTS[split])), _stroke_thickness(rng), rng)
 
@@ -222,7 +233,7 @@ def _scribble(rng, split):
 def _scribble_once(rng, split):
     canvas = np.zeros((CANVAS, CANVAS), np.uint8)
     k = int(rng.integers(5, 9))
-    if split == "train" and rng.random() < 0.4:    # arcs bending left and right in turn (few closed loops)
+    if split == "train" and rng.random() < 0.4:  # arcs bending left and right in turn (few closed loops)
         heading, p, pts = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.7, 2) * CANVAS, []
         sign = rng.choice([-1, 1])
         for _ in range(k):
@@ -233,13 +244,13 @@ def _scribble_once(rng, split):
                 p = np.clip(p + 4 * np.array([np.cos(heading), np.sin(heading)]), 8, CANVAS - 8)
                 pts.append(p.copy())
         curve = np.array(pts)
-    elif split == "train":      # a smooth curve, or a zigzag, through random points
+    elif split == "train":  # a smooth curve, or a zigzag, through random points
         pts = rng.uniform(0.15, 0.85, (k, 2)) * CANVAS
         t = np.linspace(0, k - 1, 12 * k)
         curve = np.stack([np.interp(t, np.arange(k), pts[:, i]) for i in range(2)], 1)
         if rng.random() < 0.6:
             curve = cv2.blur(curve.reshape(-1, 1, 2).astype(np.float32), (1, 9)).reshape(-1, 2)
-    else:                       # a random walk whose heading drifts
+    else:  # a random walk whose heading drifts
         heading, p, pts = rng.uniform(0, 2 * np.pi), np.array([CANVAS / 2, CANVAS / 2]), []
         for _ in range(10 * k):
             heading += rng.normal(0, 0.6)
@@ -267,8 +278,17 @@ def _blob(rng, split):
     canvas = np.zeros((CANVAS, CANVAS), np.uint8)
     if rng.random() < 0.5:
         axes = tuple(int(a) for a in rng.uniform(8, 30, 2))
-        cv2.ellipse(canvas, (CANVAS // 2, CANVAS // 2), axes, rng.uniform(0, 180), 0, 360,
-                    int(rng.integers(150, 256)), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            canvas,
+            (CANVAS // 2, CANVAS // 2),
+            axes,
+            rng.uniform(0, 180),
+            0,
+            360,
+            int(rng.integers(150, 256)),
+            -1,
+            cv2.LINE_AA,
+        )
         return canvas
     field = cv2.GaussianBlur(rng.random((CANVAS, CANVAS)).astype(np.float32), (0, 0), rng.uniform(6, 14))
     field = (field - field.min()) / max(np.ptp(field), 1e-6)
@@ -328,23 +348,23 @@ def _box(rng, split):
     lo, hi = rng.uniform(8, 24), rng.uniform(72, 88)
     shapes = ("corner", "sides", "wide", "grid") if split == "train" else ("corner", "sides", "wide", "grid", "u")
     shape = str(rng.choice(shapes))
-    if shape == "corner":               # top-left, bottom-left or bottom-right
+    if shape == "corner":  # top-left, bottom-left or bottom-right
         corner = int(rng.integers(0, 3))
         x, y = (lo, lo) if corner == 0 else (lo, hi) if corner == 1 else (hi, hi)
         _stroke_line(canvas, (x, y), (hi if x == lo else lo, y), rng, t, split, wobble=False)
         _stroke_line(canvas, (x, y), (x, hi if y == lo else lo), rng, t, split, wobble=False)
-    elif shape == "sides":              # two parallel horizontal edges (a box seen through its middle)
+    elif shape == "sides":  # two parallel horizontal edges (a box seen through its middle)
         for y in (lo, hi):
             _stroke_line(canvas, (lo, y), (hi, y + rng.uniform(-3, 3)), rng, t, split, wobble=False)
-    elif shape == "wide":               # an empty box at least 1.6 times as wide as tall
+    elif shape == "wide":  # an empty box at least 1.6 times as wide as tall
         h = (hi - lo) / rng.uniform(1.6, 3.0)
         y0 = CANVAS / 2 - h / 2
         cv2.rectangle(canvas, (int(lo), int(y0)), (int(hi), int(y0 + h)), 255, t, cv2.LINE_AA)
-    elif shape == "u":                  # bottom and both sides, short sides
+    elif shape == "u":  # bottom and both sides, short sides
         h = (hi - lo) / rng.uniform(2.0, 3.5)
         for a, b in (((lo, hi - h), (lo, hi)), ((lo, hi), (hi, hi)), ((hi, hi), (hi, hi - h))):
             _stroke_line(canvas, a, b, rng, t, split, wobble=False)
-    else:                               # grid: one long horizontal and one vertical line crossing off-centre
+    else:  # grid: one long horizontal and one vertical line crossing off-centre
         yc, xc = rng.uniform(0.3, 0.7, 2) * CANVAS
         _stroke_line(canvas, (4, yc), (CANVAS - 4, yc), rng, t, split, wobble=False)
         _stroke_line(canvas, (xc, 4), (xc, CANVAS - 4), rng, t, split, wobble=False)
@@ -418,7 +438,7 @@ def _partial_digit(rng, split):
         return canvas
     keep = rng.uniform(0.4, 0.6)
     top, bottom = ys.min(), ys.max()
-    from_top = d != 2 and rng.random() < 0.5           # the box edge lies below the kept top part, or above
+    from_top = d != 2 and rng.random() < 0.5  # the box edge lies below the kept top part, or above
     cut = int(top + keep * (bottom - top)) if from_top else int(bottom - keep * (bottom - top))
     if from_top:
         canvas[cut:, :] = 0
@@ -426,27 +446,48 @@ def _partial_digit(rng, split):
         canvas[:cut, :] = 0
     span = (xs.max() - xs.min()) * rng.uniform(0.65, 0.9)
     cx = (xs.max() + xs.min()) / 2 + rng.uniform(-0.2, 0.2) * span
-    _stroke_line(canvas, (cx - span, cut), (cx + span, cut + rng.uniform(-3, 3)), rng, int(rng.integers(2, 6)),
-                 split, wobble=False)
+    _stroke_line(
+        canvas,
+        (cx - span, cut),
+        (cx + span, cut + rng.uniform(-3, 3)),
+        rng,
+        int(rng.integers(2, 6)),
+        split,
+        wobble=False,
+    )
     return canvas
 
 
 def _font_letter(style: str):
     def make(rng, split):
-        scripts = [s for s in glyphs.SCRIPTS if glyphs.available(split, s, "printed")
-                   or glyphs.available(split, s, style)]
+        scripts = [
+            s for s in glyphs.SCRIPTS if glyphs.available(split, s, "printed") or glyphs.available(split, s, style)
+        ]
         if not scripts:
             raise MissingDependencyError("fonts", "Drawing letters of many scripts", glyphs.INSTALL_HINT)
         script = str(rng.choice(scripts))
         return glyphs.letter(rng, split, script, style, CANVAS), script
+
     return make
 
 
-_NEGATIVE_MAKERS = {"letter": _letter, "symbol": _symbol, "scribble": _scribble, "line": _line,
-                    "blob": _blob, "noise": _noise, "paper": _paper, "blank": _blank,
-                    "box": _box, "tick": _tick, "cross": _cross, "arrow": _arrow,
-                    "partial_digit": _partial_digit,
-                    "printed_letter": _font_letter("printed"), "handwritten_letter": _font_letter("handwriting")}
+_NEGATIVE_MAKERS = {
+    "letter": _letter,
+    "symbol": _symbol,
+    "scribble": _scribble,
+    "line": _line,
+    "blob": _blob,
+    "noise": _noise,
+    "paper": _paper,
+    "blank": _blank,
+    "box": _box,
+    "tick": _tick,
+    "cross": _cross,
+    "arrow": _arrow,
+    "partial_digit": _partial_digit,
+    "printed_letter": _font_letter("printed"),
+    "handwritten_letter": _font_letter("handwriting"),
+}
 
 
 def negatives(n: int, split: str = "eval", seed: int = 0, kinds=NEGATIVE_KINDS) -> tuple[np.ndarray, np.ndarray]:
@@ -482,6 +523,7 @@ def negatives(n: int, split: str = "eval", seed: int = 0, kinds=NEGATIVE_KINDS) 
 
 
 # -- digits that are not MNIST -----------------------------------------------------------------
+
 
 def rendered_digits(n: int, split: str = "eval", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` digits drawn with OpenCV's Hershey fonts, with random slant, rotation, width and stroke.
@@ -534,8 +576,9 @@ def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise MissingDependencyError("sklearn", "The 8x8 handwritten digits evaluation",
-                                     "pip install scikit-learn") from exc
+        raise MissingDependencyError(
+            "sklearn", "The 8x8 handwritten digits evaluation", "pip install scikit-learn"
+        ) from exc
     data = load_digits()
     out = np.zeros((len(data.images), 28, 28), np.uint8)
     for i, img in enumerate(data.images):

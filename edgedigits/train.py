@@ -23,7 +23,7 @@ from ._progress import Progress
 from .bundle import resolve_bundle_path, write_training_bundle
 from .errors import EdgeDigitsError, UsageError
 
-DIGITS = 10     # outputs 0-9; a model with an 11th output has a reject class there
+DIGITS = 10  # outputs 0-9; a model with an 11th output has a reject class there
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -35,28 +35,29 @@ class Augment:
     The fields after ``blur_p`` were added for the robust recipe (:func:`robust_config`); their
     defaults switch them off, so a default ``Augment`` behaves as before they existed.
     """
-    rotate_deg: float = 12.0          # uniform in [-r, r]
-    scale: tuple = (0.85, 1.15)       # uniform zoom
-    shift_px: float = 2.5             # uniform translation in pixels
+
+    rotate_deg: float = 12.0  # uniform in [-r, r]
+    scale: tuple = (0.85, 1.15)  # uniform zoom
+    shift_px: float = 2.5  # uniform translation in pixels
     shear_deg: float = 8.0
-    thickness_p: float = 0.5          # probability of changing stroke width
-    contrast: tuple = (0.6, 1.0)      # ink intensity multiplier
+    thickness_p: float = 0.5  # probability of changing stroke width
+    contrast: tuple = (0.6, 1.0)  # ink intensity multiplier
     noise_std: float = 0.03
     blur_p: float = 0.2
     stroke_range: tuple = (-0.6, 0.8)  # stroke change: -1 = a 3x3 erosion, 1 = a 3x3 dilation, 2 = two
-    blur_sigma_max: float = 0.0       # > 0: blurred images get a Gaussian of sigma U(0.5, max), peak kept
-    elastic_p: float = 0.0            # probability of a smooth elastic distortion ...
-    elastic_px: float = 1.5           # ... displacing pixels by up to about this much
-    light_p: float = 0.0              # probability of uneven light: ink dimmed and background lifted ...
-    light_depth: float = 0.7          # ... along a random gradient, by up to this fraction
-    noise_p: float = 0.0              # probability of extra sensor noise ...
-    noise_max: float = 0.25           # ... with std U(0, noise_max)
-    lowres_p: float = 0.0             # probability of a low-resolution view (a small, far-away digit) ...
-    lowres_size: tuple = (8, 14)      # ... averaged down to s x s pixels (s uniform, one per batch), scaled back
-    stretch_p: float = 0.0            # probability of stretching the digit to fill its 20x20 box, aspect ignored
-    binarize_p: float = 0.0           # probability of thresholding to black and white (a binary scan)
-    box_scan_p: float = 0.0           # probability of a coarse binary box scan: stretched to fill the box,
-                                      # thresholded at 16x16 and scaled back (how Semeion-style sets are stored)
+    blur_sigma_max: float = 0.0  # > 0: blurred images get a Gaussian of sigma U(0.5, max), peak kept
+    elastic_p: float = 0.0  # probability of a smooth elastic distortion ...
+    elastic_px: float = 1.5  # ... displacing pixels by up to about this much
+    light_p: float = 0.0  # probability of uneven light: ink dimmed and background lifted ...
+    light_depth: float = 0.7  # ... along a random gradient, by up to this fraction
+    noise_p: float = 0.0  # probability of extra sensor noise ...
+    noise_max: float = 0.25  # ... with std U(0, noise_max)
+    lowres_p: float = 0.0  # probability of a low-resolution view (a small, far-away digit) ...
+    lowres_size: tuple = (8, 14)  # ... averaged down to s x s pixels (s uniform, one per batch), scaled back
+    stretch_p: float = 0.0  # probability of stretching the digit to fill its 20x20 box, aspect ignored
+    binarize_p: float = 0.0  # probability of thresholding to black and white (a binary scan)
+    box_scan_p: float = 0.0  # probability of a coarse binary box scan: stretched to fill the box,
+    # thresholded at 16x16 and scaled back (how Semeion-style sets are stored)
 
 
 @dataclass
@@ -64,27 +65,27 @@ class TrainConfig:
     model: str = "digitnet_s"
     epochs: int = 20
     batch_size: int = 128
-    lr: float = 0.08                  # peak learning rate of the one-cycle schedule (SGD, Nesterov)
+    lr: float = 0.08  # peak learning rate of the one-cycle schedule (SGD, Nesterov)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
     warmup_frac: float = 0.15
     seed: int = 0
     val_size: int = DEFAULT_VAL_SIZE  # held out from the 60k training images, never trained on
-    subset: int = 0                   # train on only the first N training images (0 = all)
+    subset: int = 0  # train on only the first N training images (0 = all)
     augment: Augment = field(default_factory=Augment)
     # Outlier exposure (0 = off): each batch also gets outlier_fraction x batch_size generated
     # non-digits (edgedigits.synth, training split) whose softmax is pushed towards uniform with
     # this weight, so that "not a digit" shows as low confidence. The model keeps 10 outputs.
     outlier_weight: float = 0.0
     outlier_fraction: float = 0.25
-    outlier_pool: int = 20000         # negatives generated once per run (seeded) and augmented per batch
-    rendered_digits: int = 0          # Hershey-font digits (synth training fonts) added to the training set
-    font_digits: int = 0              # digits in the training font files (synth.font_digits) added too
+    outlier_pool: int = 20000  # negatives generated once per run (seeded) and augmented per batch
+    rendered_digits: int = 0  # Hershey-font digits (synth training fonts) added to the training set
+    font_digits: int = 0  # digits in the training font files (synth.font_digits) added too
     # Which generated non-digits fill the outlier pool (synth kind names; a kind listed twice gets
     # twice the share). Empty: synth.NEGATIVE_KINDS.
     outlier_kinds: tuple = ()
-    init_from: str = ""               # start from these weights (a weights.pt state dict or a bundle folder)
+    init_from: str = ""  # start from these weights (a weights.pt state dict or a bundle folder)
     # Clean replay (0 = off): this share of each batch gets ``clean_augment`` instead of ``augment``,
     # so that a fine-tune towards heavy augmentation keeps seeing digits as clean as MNIST's.
     clean_fraction: float = 0.0
@@ -102,11 +103,15 @@ class TrainConfig:
         if not 0 <= self.clean_fraction < 1:
             raise UsageError(f"clean_fraction must be in [0, 1), not {self.clean_fraction}.")
         if self.outlier_weight < 0 or not (0 < self.outlier_fraction <= 1):
-            raise UsageError(f"outlier_weight must be >= 0 and outlier_fraction in (0, 1], not "
-                             f"{self.outlier_weight} and {self.outlier_fraction}.")
+            raise UsageError(
+                f"outlier_weight must be >= 0 and outlier_fraction in (0, 1], not "
+                f"{self.outlier_weight} and {self.outlier_fraction}."
+            )
         if self.subset and self.subset < 2 * self.batch_size:
-            raise UsageError(f"--subset {self.subset} is too small for --batch-size {self.batch_size}; "
-                             f"use at least {2 * self.batch_size} images.")
+            raise UsageError(
+                f"--subset {self.subset} is too small for --batch-size {self.batch_size}; "
+                f"use at least {2 * self.batch_size} images."
+            )
 
 
 def _augment(torch, x, aug: Augment, gen):
@@ -125,8 +130,9 @@ def _augment(torch, x, aug: Augment, gen):
         x = torch.where(on, (x > uniform(0.25, 0.6).view(n, 1, 1, 1)).float(), x)
     if aug.box_scan_p > 0:
         on = torch.rand(n, generator=gen) < aug.box_scan_p
-        x = torch.where(on.view(n, 1, 1, 1), box_scan(torch, _stretch_to_box(torch, x, on),
-                                                      uniform(0.3, 0.6).view(n, 1, 1, 1)), x)
+        x = torch.where(
+            on.view(n, 1, 1, 1), box_scan(torch, _stretch_to_box(torch, x, on), uniform(0.3, 0.6).view(n, 1, 1, 1)), x
+        )
 
     angle = uniform(-aug.rotate_deg, aug.rotate_deg) * math.pi / 180
     shear = uniform(-aug.shear_deg, aug.shear_deg) * math.pi / 180
@@ -174,6 +180,7 @@ def _stretch_to_box(torch, x, on):
     aspect ratio. Images without ink are left as they are.
     """
     import torch.nn.functional as F
+
     n = x.shape[0]
     ink = x[:, 0] > 0.2
     idx = torch.arange(28)
@@ -199,6 +206,7 @@ def box_scan(torch, x, threshold, cells: int = 16):
     Semeion-style sets store their scans: a coarse black-and-white grid, later placed in 28x28.
     """
     import torch.nn.functional as F
+
     box = F.interpolate(x[:, :, 4:24, 4:24], size=(cells, cells), mode="area")
     box = F.interpolate((box > threshold).float(), size=(20, 20), mode="bilinear", align_corners=False)
     return F.pad(box, (4, 4, 4, 4))
@@ -210,13 +218,15 @@ def _augment_batch(torch, x, cfg: "TrainConfig", gen):
     if not cfg.clean_fraction:
         return _augment(torch, x, cfg.augment, gen)
     k = int(round(cfg.clean_fraction * len(x)))
-    return torch.cat([_augment(torch, x[:k], cfg.clean_augment or Augment(), gen),
-                      _augment(torch, x[k:], cfg.augment, gen)])
+    return torch.cat(
+        [_augment(torch, x[:k], cfg.clean_augment or Augment(), gen), _augment(torch, x[k:], cfg.augment, gen)]
+    )
 
 
 def _stroke(torch, x, alpha):
     """Thicken (alpha > 0, up to two 3x3 dilations at 2) or thin (alpha < 0, one 3x3 erosion at -1)."""
     import torch.nn.functional as F
+
     thick = F.max_pool2d(x, 3, stride=1, padding=1)
     thin = -F.max_pool2d(-x, 3, stride=1, padding=1)
     out = torch.where(alpha > 0, x + alpha.clamp(max=1) * (thick - x), x + (-alpha).clamp(max=1) * (thin - x))
@@ -229,6 +239,7 @@ def _stroke(torch, x, alpha):
 def _blur(torch, x, aug: Augment, gen):
     """The blurred batch: a fixed 3x3 binomial, or per image a Gaussian of random sigma with its peak kept."""
     import torch.nn.functional as F
+
     n = x.shape[0]
     if aug.blur_sigma_max <= 0:
         k = torch.tensor([1.0, 2.0, 1.0])
@@ -237,7 +248,7 @@ def _blur(torch, x, aug: Augment, gen):
     r = torch.arange(-3, 4, dtype=torch.float32)
     k1 = torch.exp(-0.5 * (r[None, :] / sigma[:, None]) ** 2)
     k1 = k1 / k1.sum(1, keepdim=True)
-    k2 = (k1[:, :, None] * k1[:, None, :]).unsqueeze(1)               # n x 1 x 7 x 7
+    k2 = (k1[:, :, None] * k1[:, None, :]).unsqueeze(1)  # n x 1 x 7 x 7
     y = F.conv2d(x.view(1, n, 28, 28), k2, padding=3, groups=n).view(n, 1, 28, 28)
     peak_before = x.amax(dim=(1, 2, 3), keepdim=True)
     return y * peak_before / y.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6)
@@ -246,18 +257,19 @@ def _blur(torch, x, aug: Augment, gen):
 def _low_resolution(torch, x, aug: Augment, gen):
     """A share ``lowres_p`` of the batch seen at s x s pixels (area average) and scaled back to 28 x 28."""
     import torch.nn.functional as F
+
     n = x.shape[0]
     on = (torch.rand(n, generator=gen) < aug.lowres_p).view(n, 1, 1, 1)
     lo, hi = aug.lowres_size
     s = int(torch.randint(lo, hi + 1, (1,), generator=gen))
-    up = F.interpolate(F.interpolate(x, size=(s, s), mode="area"), size=(28, 28), mode="bilinear",
-                       align_corners=False)
+    up = F.interpolate(F.interpolate(x, size=(s, s), mode="area"), size=(28, 28), mode="bilinear", align_corners=False)
     return torch.where(on, up, x)
 
 
 def _elastic_offsets(torch, n, aug: Augment, gen):
     """Smooth random displacement fields (grid units) for a share ``elastic_p`` of the batch."""
     import torch.nn.functional as F
+
     coarse = torch.randn((n, 2, 4, 4), generator=gen)
     field = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=False)
     on = (torch.rand(n, generator=gen) < aug.elastic_p).view(n, 1, 1, 1)
@@ -272,8 +284,9 @@ def _uneven_light(torch, x, aug: Augment, gen):
     angle = 2 * math.pi * torch.rand(n, generator=gen)
     lift = 0.4 * (0.5 + 0.5 * torch.rand(n, generator=gen)).view(n, 1, 1, 1)
     coords = torch.linspace(-0.5, 0.5, 28)
-    ramp = (torch.cos(angle).view(n, 1, 1) * coords.view(1, 1, 28)
-            + torch.sin(angle).view(n, 1, 1) * coords.view(1, 28, 1)) / 0.7 + 0.5
+    ramp = (
+        torch.cos(angle).view(n, 1, 1) * coords.view(1, 1, 28) + torch.sin(angle).view(n, 1, 1) * coords.view(1, 28, 1)
+    ) / 0.7 + 0.5
     ramp = ramp.clamp(0, 1).unsqueeze(1)
     return x * (1 - depth * ramp) + lift * depth * (1 - ramp)
 
@@ -293,8 +306,8 @@ def evaluate(torch, model, images: np.ndarray, labels: np.ndarray, batch: int = 
     correct = 0
     with torch.inference_mode():
         for i in range(0, len(images), batch):
-            x = torch.tensor(images[i:i + batch]).float().div_(255).unsqueeze(1)   # a copy: MNIST may be read-only
-            correct += int((model(x)[:, :DIGITS].argmax(1).numpy() == labels[i:i + batch]).sum())
+            x = torch.tensor(images[i : i + batch]).float().div_(255).unsqueeze(1)  # a copy: MNIST may be read-only
+            correct += int((model(x)[:, :DIGITS].argmax(1).numpy() == labels[i : i + batch]).sum())
     return correct / len(images)
 
 
@@ -312,8 +325,15 @@ def _config_from_dict(d: dict) -> TrainConfig:
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int = 0,
-          resume: bool = False, progress: bool = True, log=print) -> Path:
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike,
+    data_dir=None,
+    threads: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    log=print,
+) -> Path:
     """Train ``cfg`` into ``out`` (checkpoint + bundle); returns the bundle folder."""
     torch = need("torch", "Training")
     from .models import count_macs, count_params, create_model  # imports torch
@@ -327,7 +347,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
         state = load_checkpoint(ckpt_path)
         saved = _config_from_dict(state["config"])
         if saved.epochs != cfg.epochs and cfg.epochs > saved.epochs:
-            saved.epochs = cfg.epochs   # allow extending a finished run
+            saved.epochs = cfg.epochs  # allow extending a finished run
         cfg = saved
         log(f"resuming {ckpt_path} after epoch {state['epoch']} of {cfg.epochs}")
     elif ckpt_path.exists():
@@ -351,18 +371,22 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     model = create_model(cfg.model)
     reject_class = model.head.out_features > DIGITS
     if reject_class and not cfg.outlier_weight:
-        raise UsageError(f"{cfg.model} has a reject class, which needs non-digits to learn from; "
-                         f"set outlier_weight above 0.")
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                          weight_decay=cfg.weight_decay)
+        raise UsageError(
+            f"{cfg.model} has a reject class, which needs non-digits to learn from; set outlier_weight above 0."
+        )
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+    )
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history, start_epoch = [], 0
     if cfg.init_from and state is None:
         try:
             model.load_state_dict(_with_reject_output(torch, _initial_weights(torch, cfg.init_from), model))
-        except RuntimeError as exc:   # missing/unexpected keys or shapes: weights of another architecture
-            raise UsageError(f"init_from {cfg.init_from!r} holds weights of another architecture than "
-                             f"{cfg.model}; start from weights of a {cfg.model} model.") from exc
+        except RuntimeError as exc:  # missing/unexpected keys or shapes: weights of another architecture
+            raise UsageError(
+                f"init_from {cfg.init_from!r} holds weights of another architecture than "
+                f"{cfg.model}; start from weights of a {cfg.model} model."
+            ) from exc
         log(f"starting from the weights in {cfg.init_from}")
     if state is not None:
         model.load_state_dict(state["model"])
@@ -379,9 +403,11 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     n_out = max(1, round(cfg.outlier_fraction * cfg.batch_size)) if outliers is not None else 0
     # Non-digits are never stretched to fill the box: a stretched horizontal line is a stretched '1'.
     outlier_aug = replace(cfg.augment, stretch_p=0.0)
-    log(f"training {cfg.model} ({count_params(model):,} parameters, {count_macs(model) / 1e6:.2f}M MACs) "
+    log(
+        f"training {cfg.model} ({count_params(model):,} parameters, {count_macs(model) / 1e6:.2f}M MACs) "
         f"on {len(xtr):,} images, validating on {len(xval):,}; {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, "
-        f"{torch.get_num_threads()} threads")
+        f"{torch.get_num_threads()} threads"
+    )
 
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
@@ -393,18 +419,18 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
             step = epoch * steps_per_epoch + i
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, step, total_steps)
-            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             x = _augment_batch(torch, xtr_t[idx].float().div_(255).unsqueeze(1), cfg, gen)
             y = ytr_t[idx]
             if n_out:
                 pick = torch.randint(len(outliers_t), (n_out,), generator=gen)
                 xo = _augment(torch, outliers_t[pick].float().div_(255).unsqueeze(1), outlier_aug, gen)
                 out_logits = model(torch.cat([x, xo]))
-                logits = out_logits[:len(y)]
-                if reject_class:    # the non-digits' own class
-                    outlier_loss = loss_fn(out_logits[len(y):], torch.full((n_out,), DIGITS))
-                else:               # cross-entropy to the uniform distribution: no digit preferred
-                    outlier_loss = -torch.log_softmax(out_logits[len(y):], dim=1).mean()
+                logits = out_logits[: len(y)]
+                if reject_class:  # the non-digits' own class
+                    outlier_loss = loss_fn(out_logits[len(y) :], torch.full((n_out,), DIGITS))
+                else:  # cross-entropy to the uniform distribution: no digit preferred
+                    outlier_loss = -torch.log_softmax(out_logits[len(y) :], dim=1).mean()
                 loss = loss_fn(logits, y) + cfg.outlier_weight * outlier_loss
             else:
                 logits = model(x)
@@ -420,11 +446,19 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
         val_acc = evaluate(torch, model, xval, yval)
         history.append({"epoch": epoch + 1, "train_loss": round(run_loss, 5), "val_accuracy": val_acc})
         log(f"epoch {epoch + 1}: validation accuracy {val_acc:.4%}")
-        save_checkpoint(torch, ckpt_path, {
-            "config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "history": history,
-        })
+        save_checkpoint(
+            torch,
+            ckpt_path,
+            {
+                "config": _jsonable(asdict(cfg)),
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+            },
+        )
     train_seconds = time.perf_counter() - t_start
 
     test_images, test_labels = mnist.load_mnist("test", data_dir)
@@ -432,18 +466,27 @@ def train(cfg: TrainConfig, out: str | os.PathLike, data_dir=None, threads: int 
     log(f"MNIST test accuracy (10,000 images, never used for any choice): {test_acc:.4%}")
 
     recipe = _jsonable(asdict(cfg))
-    recipe.update({"threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "python": platform.python_version(), "train_images": len(xtr),
-                   "validation_images": len(xval), "train_seconds_this_run": round(train_seconds, 1),
-                   "history": history})
-    bundle = write_training_bundle(model, out / "bundle", recipe=recipe, test_accuracy=test_acc,
-                                   val_accuracy=history[-1]["val_accuracy"], log=log)
+    recipe.update(
+        {
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "train_images": len(xtr),
+            "validation_images": len(xval),
+            "train_seconds_this_run": round(train_seconds, 1),
+            "history": history,
+        }
+    )
+    bundle = write_training_bundle(
+        model, out / "bundle", recipe=recipe, test_accuracy=test_acc, val_accuracy=history[-1]["val_accuracy"], log=log
+    )
     return bundle
 
 
 def _extra_sources(cfg: TrainConfig, xtr, ytr, log):
     """Add rendered training-font digits to the training set and build the outlier pool (both seeded)."""
     from . import synth  # imports cv2
+
     outliers = None
     if cfg.rendered_digits:
         rx, ry = synth.rendered_digits(cfg.rendered_digits, "train", seed=cfg.seed)
@@ -454,10 +497,13 @@ def _extra_sources(cfg: TrainConfig, xtr, ytr, log):
         xtr, ytr = np.concatenate([xtr, fx]), np.concatenate([ytr, fy.astype(ytr.dtype)])
         log(f"added {len(fx):,} digits in the training font files")
     if cfg.outlier_weight > 0:
-        outliers, _ = synth.negatives(cfg.outlier_pool, "train", seed=cfg.seed,
-                                      kinds=tuple(cfg.outlier_kinds) or synth.NEGATIVE_KINDS)
-        log(f"outlier exposure: {len(outliers):,} generated non-digits (synth training split), "
-            f"weight {cfg.outlier_weight}")
+        outliers, _ = synth.negatives(
+            cfg.outlier_pool, "train", seed=cfg.seed, kinds=tuple(cfg.outlier_kinds) or synth.NEGATIVE_KINDS
+        )
+        log(
+            f"outlier exposure: {len(outliers):,} generated non-digits (synth training split), "
+            f"weight {cfg.outlier_weight}"
+        )
     return xtr, ytr, outliers
 
 
@@ -496,10 +542,19 @@ def base_config(**overrides) -> TrainConfig:
     Milder augmentation than the defaults: heavier photometric changes from scratch cost MNIST
     accuracy (measured: 99.49-99.57%); the robustness comes from stage 2 (:func:`shipped_config`).
     """
-    aug = Augment(rotate_deg=8.0, scale=(0.9, 1.1), shift_px=2.0, shear_deg=5.0, thickness_p=0.25,
-                  contrast=(0.85, 1.0), noise_std=0.01, blur_p=0.05)
-    return _with(TrainConfig(model="digitnet_sf", epochs=40, seed=2, label_smoothing=0.1, val_size=2000,
-                             augment=aug), overrides)
+    aug = Augment(
+        rotate_deg=8.0,
+        scale=(0.9, 1.1),
+        shift_px=2.0,
+        shear_deg=5.0,
+        thickness_p=0.25,
+        contrast=(0.85, 1.0),
+        noise_std=0.01,
+        blur_p=0.05,
+    )
+    return _with(
+        TrainConfig(model="digitnet_sf", epochs=40, seed=2, label_smoothing=0.1, val_size=2000, augment=aug), overrides
+    )
 
 
 def _with(cfg: TrainConfig, overrides: dict) -> TrainConfig:
@@ -521,13 +576,41 @@ def robust_config(**overrides) -> TrainConfig:
     held out from both stages. Alone this reached 99.59% on MNIST; :func:`shipped_config` adds
     clean replay.
     """
-    aug = Augment(rotate_deg=18.0, scale=(0.78, 1.22), shift_px=3.0, shear_deg=8.0, thickness_p=0.5,
-                  contrast=(0.4, 1.0), noise_std=0.02, blur_p=0.25, stroke_range=(-0.8, 1.4),
-                  blur_sigma_max=1.3, elastic_p=0.3, elastic_px=1.5, light_p=0.25, light_depth=0.7,
-                  noise_p=0.25, noise_max=0.25, lowres_p=0.15)
-    return _with(TrainConfig(model="digitnet_sf", epochs=30, lr=0.02, seed=4, label_smoothing=0.1, val_size=2000,
-                             augment=aug, outlier_weight=0.5, outlier_fraction=0.25,
-                             outlier_pool=20000, rendered_digits=10000), overrides)
+    aug = Augment(
+        rotate_deg=18.0,
+        scale=(0.78, 1.22),
+        shift_px=3.0,
+        shear_deg=8.0,
+        thickness_p=0.5,
+        contrast=(0.4, 1.0),
+        noise_std=0.02,
+        blur_p=0.25,
+        stroke_range=(-0.8, 1.4),
+        blur_sigma_max=1.3,
+        elastic_p=0.3,
+        elastic_px=1.5,
+        light_p=0.25,
+        light_depth=0.7,
+        noise_p=0.25,
+        noise_max=0.25,
+        lowres_p=0.15,
+    )
+    return _with(
+        TrainConfig(
+            model="digitnet_sf",
+            epochs=30,
+            lr=0.02,
+            seed=4,
+            label_smoothing=0.1,
+            val_size=2000,
+            augment=aug,
+            outlier_weight=0.5,
+            outlier_fraction=0.25,
+            outlier_pool=20000,
+            rendered_digits=10000,
+        ),
+        overrides,
+    )
 
 
 def shipped_config(**overrides) -> TrainConfig:
@@ -537,8 +620,7 @@ def shipped_config(**overrides) -> TrainConfig:
     digits as clean as MNIST's while learning the corruptions and non-digits from the other half.
     Start it from the base model: ``edgedigits train --recipe shipped --init-from runs/base/bundle``.
     """
-    return robust_config(**{"seed": 5, "clean_fraction": 0.5, "clean_augment": base_config().augment,
-                            **overrides})
+    return robust_config(**{"seed": 5, "clean_fraction": 0.5, "clean_augment": base_config().augment, **overrides})
 
 
 def refuse_config(**overrides) -> TrainConfig:
@@ -554,11 +636,24 @@ def refuse_config(**overrides) -> TrainConfig:
     Start it from stage 2: ``edgedigits train --recipe refuse --init-from runs/shipped/bundle``.
     """
     from . import synth  # imports cv2
+
     base = shipped_config()
     aug = replace(base.augment, stretch_p=0.2, binarize_p=0.1, shear_deg=12.0)
     kinds = synth.FONT_KINDS * 3 + synth.FORM_KINDS + synth.NEGATIVE_KINDS
-    return _with(replace(base, epochs=6, seed=6, augment=aug, outlier_weight=1.0, outlier_fraction=0.5,
-                         outlier_pool=20000, outlier_kinds=kinds, font_digits=5000), overrides)
+    return _with(
+        replace(
+            base,
+            epochs=6,
+            seed=6,
+            augment=aug,
+            outlier_weight=1.0,
+            outlier_fraction=0.5,
+            outlier_pool=20000,
+            outlier_kinds=kinds,
+            font_digits=5000,
+        ),
+        overrides,
+    )
 
 
 def reject_config(**overrides) -> TrainConfig:
@@ -570,14 +665,18 @@ def reject_config(**overrides) -> TrainConfig:
     (its digit outputs are kept; the reject output starts at zero).
     """
     base = refuse_config()
-    return _with(replace(base, model="digitnet_sfr", seed=7, augment=replace(base.augment, box_scan_p=0.15)),
-                 overrides)
+    return _with(replace(base, model="digitnet_sfr", seed=7, augment=replace(base.augment, box_scan_p=0.15)), overrides)
 
 
 # Named recipes for `edgedigits train --recipe`.
-RECIPES = {"base": base_config, "shipped": shipped_config, "refuse": refuse_config, "robust": robust_config,
-           "reject": reject_config,
-           "basic": lambda **o: _with(TrainConfig(), o)}
+RECIPES = {
+    "base": base_config,
+    "shipped": shipped_config,
+    "refuse": refuse_config,
+    "robust": robust_config,
+    "reject": reject_config,
+    "basic": lambda **o: _with(TrainConfig(), o),
+}
 # Recipes that fine-tune a trained model and need ``init_from``.
 FINE_TUNES = ("shipped", "refuse", "robust", "reject")
 
@@ -605,8 +704,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged or foreign file
-        raise EdgeDigitsError(f"{path} is not a readable edgedigits checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:120]}); it may be truncated or corrupted.") from exc
+        raise EdgeDigitsError(
+            f"{path} is not a readable edgedigits checkpoint ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120]}); it may be truncated or corrupted."
+        ) from exc
     if not isinstance(state, dict) or not {"config", "model", "epoch"} <= set(state):
         raise EdgeDigitsError(f"{path} is not an edgedigits training checkpoint (missing config/model/epoch).")
     return state

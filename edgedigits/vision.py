@@ -32,8 +32,16 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .paper import (Field, Structure, is_structure_suspect, low_res, page_corners, page_region, refine_corners,
-                    separate_lines)
+from .paper import (
+    Field,
+    Structure,
+    is_structure_suspect,
+    low_res,
+    page_corners,
+    page_region,
+    refine_corners,
+    separate_lines,
+)
 from .paper import fields as paper_fields
 from .preprocess import mnist_normalize, to_gray
 
@@ -80,6 +88,7 @@ class FinderConfig:
         max_pixels: larger images are shrunk to this many pixels first (an A4 page at 150 dpi,
             2.2 Mpx, is read as it is; at 300 dpi it is halved): speed and memory stay bounded.
     """
+
     contrast: float = 0.2
     min_contrast_levels: int = 14
     min_height: int = 12
@@ -117,6 +126,7 @@ class InkBlob:
         crop: 28x28 uint8, white digit on black, normalised like MNIST.
         density: fraction of the box covered by ink.
     """
+
     box: tuple[int, int, int, int]
     crop: np.ndarray = field(repr=False)
     density: float = 0.0
@@ -125,13 +135,15 @@ class InkBlob:
 @dataclass
 class Number:
     """Digits on one line read left to right. ``members`` index the digits given to :func:`group_numbers`."""
+
     box: tuple[int, int, int, int]
     value: str
     members: list[int]
 
 
-def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15,
-                     small: np.ndarray | None = None) -> np.ndarray:
+def paper_brightness(
+    gray: np.ndarray, cell: int = 8, window: float = 0.15, small: np.ndarray | None = None
+) -> np.ndarray:
     """The brightness of the paper under every pixel (uint8, like ``gray``).
 
     It is the local maximum (over ``window`` x the shorter side) of a low-resolution copy,
@@ -139,7 +151,7 @@ def paper_brightness(gray: np.ndarray, cell: int = 8, window: float = 0.15,
     the ink. ``small``: :func:`edgedigits.paper.shrink` (gray, cell) when the caller has it already.
     """
     h, w = gray.shape
-    cell, small = low_res(gray, cell, 8, small)    # whole cells: fast
+    cell, small = low_res(gray, cell, 8, small)  # whole cells: fast
     k = max(3, int(round(window * min(h, w) / cell)) | 1)
     small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     small = cv2.blur(small, (3, 3))
@@ -205,7 +217,7 @@ def _pieces_of_one_digit(a, b) -> bool:
     x_overlap = min(ax + aw, bx + bw) - max(ax, bx)
     if x_overlap < 0.5 * min(aw, bw):
         return False
-    gap = max(ay, by) - min(ay + ah, by + bh)     # negative when they overlap vertically
+    gap = max(ay, by) - min(ay + ah, by + bh)  # negative when they overlap vertically
     big = max(ah, bh)
     if gap > 0.15 * big:
         return False
@@ -248,12 +260,12 @@ def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rul
         for a, i in enumerate(order):
             xi, yi, wi, hi = boxes[i]
             reach = xi + wi + 0.2 * hi
-            for j in order[a + 1:]:
+            for j in order[a + 1 :]:
                 xj, yj, wj, hj = boxes[j]
                 if xj > reach:
                     break
                 if yj > yi + 1.2 * hi + 0.2 * hj or yi > yj + 1.2 * hj + 0.2 * hi:
-                    continue                     # too far apart vertically to be one digit
+                    continue  # too far apart vertically to be one digit
                 ri, rj = root(i), root(j)
                 if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
@@ -271,8 +283,9 @@ def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rul
     return list(groups.values())
 
 
-def _plausible(box, density: float | None, frame_shape, config: FinderConfig, stroke: float = 0.0,
-               split_ok: bool = False) -> bool:
+def _plausible(
+    box, density: float | None, frame_shape, config: FinderConfig, stroke: float = 0.0, split_ok: bool = False
+) -> bool:
     """Whether a blob's box (and, when known, its ink density and relative stroke width) can be
     a digit; with ``split_ok`` a blob too wide for one digit may still hold several."""
     x, y, w, h = box
@@ -346,17 +359,17 @@ def _own_ink(mask: np.ndarray, contours, box) -> np.ndarray:
     x, y, w, h = box
     inside = np.zeros((h, w), np.uint8)
     cv2.drawContours(inside, contours, -1, 255, cv2.FILLED, offset=(-x, -y))
-    return cv2.bitwise_and(inside, mask[y:y + h, x:x + w])
+    return cv2.bitwise_and(inside, mask[y : y + h, x : x + w])
 
 
 def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
     """[(box, own ink)] of the digits in a blob: itself, or its parts when digits touch."""
     x, y, w, h = box
-    margin = max(1, int(0.15 * h))             # a part is at least as wide as a thin 1
+    margin = max(1, int(0.15 * h))  # a part is at least as wide as a thin 1
     if w < config.split_aspect * h or w - 2 * margin < 1:
         return [(box, own)]
     cols = cv2.reduce(own, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[0]
-    j = margin + int(np.argmin(cols[margin:w - margin]))
+    j = margin + int(np.argmin(cols[margin : w - margin]))
     if cols[j] > config.split_ink * cols.max():
         return [(box, own)]
     parts = []
@@ -366,12 +379,13 @@ def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
             continue
         bx, by, bw, bh = cv2.boundingRect(piece)
         sub_box = (x + x0 + bx, y + by, bw, bh)
-        parts += _split_touching(sub_box, piece[by:by + bh, bx:bx + bw], config)
+        parts += _split_touching(sub_box, piece[by : by + bh, bx : bx + bw], config)
     return parts
 
 
-def _candidate(box, own: np.ndarray, smooth: np.ndarray, paper: np.ndarray, shape,
-               config: FinderConfig) -> InkBlob | None:
+def _candidate(
+    box, own: np.ndarray, smooth: np.ndarray, paper: np.ndarray, shape, config: FinderConfig
+) -> InkBlob | None:
     """The candidate for one blob (its box and ink mask), or None when it cannot be a digit."""
     x, y, w, h = box
     density = cv2.countNonZero(own) / float(w * h)
@@ -394,6 +408,7 @@ class Found:
         structure: the printed structure set aside (boxes and fields in the input's pixels).
         scale: input pixels per working pixel (1.0 unless the frame was over ``max_pixels``).
     """
+
     blobs: list[InkBlob]
     structure: Structure
     scale: float = 1.0
@@ -413,7 +428,7 @@ def _working_copy(gray: np.ndarray, max_pixels: int) -> tuple[np.ndarray, float]
     f = (max_pixels / float(h * w)) ** 0.5
     size = (max(1, int(w * f)), max(1, int(h * f)))
     k = int(round(1.0 / f))
-    if k >= 2:            # the darkest of each k x k first: a thin printed line stays dark, not averaged away
+    if k >= 2:  # the darkest of each k x k first: a thin printed line stays dark, not averaged away
         gray = cv2.erode(gray, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), w / size[0]
 
@@ -431,8 +446,8 @@ def _component(mask: np.ndarray, contours, hierarchy, i: int, box) -> np.ndarray
         child = hierarchy[child][0]
     if holes:
         cv2.drawContours(own, holes, -1, 0, cv2.FILLED, offset=(-x, -y))
-        cv2.drawContours(own, holes, -1, 255, 1, offset=(-x, -y))     # the hole's rim is ink
-    return cv2.bitwise_and(own, mask[y:y + h, x:x + w])
+        cv2.drawContours(own, holes, -1, 255, 1, offset=(-x, -y))  # the hole's rim is ink
+    return cv2.bitwise_and(own, mask[y : y + h, x : x + w])
 
 
 def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: FinderConfig) -> Structure:
@@ -446,7 +461,7 @@ def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: F
         if lines is None:
             continue
         x, y, w, h = box
-        window = mask[y:y + h, x:x + w]
+        window = mask[y : y + h, x : x + w]
         window &= cv2.bitwise_not(component)
         window |= lines.residual
         structure.boxes.append(box)
@@ -494,7 +509,7 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
     corners = page_corners(page) if page is not None and config.flatten_page else None
     if corners is not None:
         work, back = _flattened(work, refine_corners(smooth, corners))
-        smooth, paper, mask, small = _ink(work, config)      # the flat page holds only the page
+        smooth, paper, mask, small = _ink(work, config)  # the flat page holds only the page
     elif page is not None:
         mask = cv2.bitwise_and(mask, page)
     smallest = max(3, config.min_height // 4)
@@ -518,14 +533,17 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
             if found is not None:
                 out.append(found)
     if scale != 1.0 or back is not None:
+
         def to_input(box):
             return _scaled(_unwarped(box, back) if back is not None else box, scale)
+
         for blob in out:
             blob.box = to_input(blob.box)
         structure.boxes = [to_input(b) for b in structure.boxes]
         structure.rules = [to_input(b) for b in structure.rules]
-        structure.fields = [Field(to_input(f.box), f.kind, tuple(to_input(c) for c in f.cells))
-                            for f in structure.fields]
+        structure.fields = [
+            Field(to_input(f.box), f.kind, tuple(to_input(c) for c in f.cells)) for f in structure.fields
+        ]
     out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
     return Found(out, structure, scale)
 
@@ -616,7 +634,8 @@ def group_numbers(boxes, labels) -> list[Number]:
         box = boxes[line[0]]
         for i in line[1:]:
             box = _union(box, boxes[i])
-        numbers.append(Number(box=tuple(int(v) for v in box), value="".join(str(int(labels[i])) for i in line),
-                              members=line))
+        numbers.append(
+            Number(box=tuple(int(v) for v in box), value="".join(str(int(labels[i])) for i in line), members=line)
+        )
     numbers.sort(key=lambda n: (n.box[1] + n.box[3] // 2, n.box[0]))
     return numbers

@@ -24,6 +24,7 @@ CALIBRATION_SEED = 0
 @dataclass(frozen=True)
 class ImageSet:
     """Model-ready images (float32 N x 1 x 28 x 28 in [0, 1]), their labels and where they came from."""
+
     images: np.ndarray
     labels: np.ndarray
     source: str
@@ -74,12 +75,17 @@ def calibration_set(size: int, data_dir=None, seed: int = CALIBRATION_SEED) -> I
         UsageError: ``size`` is below :data:`MIN_CALIBRATION` or above what the source holds.
     """
     if size < MIN_CALIBRATION:
-        raise UsageError(f"--calib-size {size} is too little calibration data for reliable INT8 ranges; "
-                         f"use at least {MIN_CALIBRATION} images.")
+        raise UsageError(
+            f"--calib-size {size} is too little calibration data for reliable INT8 ranges; "
+            f"use at least {MIN_CALIBRATION} images."
+        )
     images, labels, source = _split("train", "calibration", data_dir)
     if size > len(images):
-        raise UsageError(f"--calib-size {size} asks for more images than the {source} holds ({len(images)}); "
-                         f"use at most {len(images)}" + ("" if source.startswith("mnist") else
-                                                          " or pass --data DIR with the full MNIST") + ".")
+        raise UsageError(
+            f"--calib-size {size} asks for more images than the {source} holds ({len(images)}); "
+            f"use at most {len(images)}"
+            + ("" if source.startswith("mnist") else " or pass --data DIR with the full MNIST")
+            + "."
+        )
     pick = np.sort(np.random.default_rng(seed).choice(len(images), size, replace=False))
     return ImageSet(to_input(images[pick]), labels[pick].astype(np.int64), source)

@@ -10,8 +10,8 @@ from .._deps import need
 from .._io import atomic_path
 from .._onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_build_facts
 
-__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "convert_to_fp16", "export_onnx", "onnx_build_facts",
-           "strip_metadata"]
+__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "convert_to_fp16", "export_onnx", "onnx_build_facts", "strip_metadata"]
+
 
 def strip_metadata(path: str | os.PathLike) -> Path:
     """Remove the exporter's per-node debug metadata and cached shapes from an ONNX file, in place.
@@ -60,10 +60,12 @@ def convert_to_fp16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         node.input[:] = [inside_in if n == INPUT_NAME else n for n in node.input]
         node.output[:] = [inside_out if n == OUTPUT_NAME else n for n in node.output]
         del node.metadata_props[:]
-    graph.node.insert(0, helper.make_node("Cast", [INPUT_NAME], [inside_in], name="cast_input_fp16",
-                                          to=TensorProto.FLOAT16))
-    graph.node.append(helper.make_node("Cast", [inside_out], [OUTPUT_NAME], name="cast_logits_fp32",
-                                       to=TensorProto.FLOAT))
+    graph.node.insert(
+        0, helper.make_node("Cast", [INPUT_NAME], [inside_in], name="cast_input_fp16", to=TensorProto.FLOAT16)
+    )
+    graph.node.append(
+        helper.make_node("Cast", [inside_out], [OUTPUT_NAME], name="cast_logits_fp32", to=TensorProto.FLOAT)
+    )
     del graph.value_info[:]
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))

@@ -39,6 +39,7 @@ def ir_size(xml_path: Path) -> int:
 
 def _save(model, xml_path: Path, compress_to_fp16: bool) -> None:
     import openvino as ov
+
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
 
@@ -46,29 +47,53 @@ def _save(model, xml_path: Path, compress_to_fp16: bool) -> None:
 def convert(onnx_path: str | os.PathLike, xml_path: Path, compress_to_fp16: bool = False) -> dict:
     """Convert an ONNX model (FP32 or Q/DQ INT8) to IR; returns build facts."""
     import openvino as ov
+
     _save(ov.convert_model(str(onnx_path)), xml_path, compress_to_fp16)
-    return {"openvino": ov.__version__, "converter": "openvino.convert_model (from ONNX)",
-            "weights": "fp16" if compress_to_fp16 else "as in the source"}
+    return {
+        "openvino": ov.__version__,
+        "converter": "openvino.convert_model (from ONNX)",
+        "weights": "fp16" if compress_to_fp16 else "as in the source",
+    }
 
 
 def quantize_nncf(fp32_onnx: str | os.PathLike, xml_path: Path, calibration: ImageSet) -> dict:
     """NNCF post-training INT8 quantization of the FP32 model; returns build facts."""
     import nncf
     import openvino as ov
+
     model = ov.convert_model(str(fp32_onnx))
-    items = [calibration.images[i:i + 1] for i in range(len(calibration))]
+    items = [calibration.images[i : i + 1] for i in range(len(calibration))]
     subset = min(len(items), NNCF_SUBSET)
     with contextlib.redirect_stdout(sys.stderr):  # NNCF draws its progress bars on stdout
-        quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=subset,
-                                  preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=False)
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(items),
+            subset_size=subset,
+            preset=nncf.QuantizationPreset.PERFORMANCE,
+            fast_bias_correction=False,
+        )
     _save(quantized, xml_path, compress_to_fp16=False)
-    return {"openvino": ov.__version__, "nncf": nncf.__version__, "quantizer": "nncf.quantize",
-            "preset": "performance", "bias_correction": "full", "subset_size": subset,
-            "calibration": calibration.facts()}
+    return {
+        "openvino": ov.__version__,
+        "nncf": nncf.__version__,
+        "quantizer": "nncf.quantize",
+        "preset": "performance",
+        "bias_correction": "full",
+        "subset_size": subset,
+        "calibration": calibration.facts(),
+    }
 
 
-def quantize_best(qdq_onnx: Path, fp32_onnx: Path, xml_path: Path, calibration: ImageSet,
-                  accuracy_of: Callable[[Path], float], parity: float, scratch: Path, log=print) -> dict:
+def quantize_best(
+    qdq_onnx: Path,
+    fp32_onnx: Path,
+    xml_path: Path,
+    calibration: ImageSet,
+    accuracy_of: Callable[[Path], float],
+    parity: float,
+    scratch: Path,
+    log=print,
+) -> dict:
     """Build each INT8 IR candidate, measure it, and keep the better one at ``xml_path``.
 
     Args:

@@ -35,16 +35,17 @@ from .validate import OutputMismatchError, accuracy, compare, validate_outputs
 
 DEFAULT_OUT = "edgedigits-export"
 DEFAULT_CALIB_SIZE = 500
-DEFAULT_MAX_DROP = 0.3      # percentage points
-PARITY_PP = 0.1             # an INT8 candidate this close to FP32 counts as equal to it
+DEFAULT_MAX_DROP = 0.3  # percentage points
+PARITY_PP = 0.1  # an INT8 candidate this close to FP32 counts as equal to it
 
 
 @dataclass
 class ExportOptions:
     """What ``edgedigits export`` was asked to do (see its ``--help``)."""
+
     model: str | None = None
     out: str | os.PathLike = DEFAULT_OUT
-    formats: tuple[str, ...] | None = None      # None: every format
+    formats: tuple[str, ...] | None = None  # None: every format
     int8: bool = False
     fp16: bool = False
     calib_size: int = DEFAULT_CALIB_SIZE
@@ -52,21 +53,22 @@ class ExportOptions:
     max_batch: int = DEFAULT_MAX_BATCH
     force: bool = False
     data: str | os.PathLike | None = None
-    partial: bool = False                       # write what passed even when an artifact failed
+    partial: bool = False  # write what passed even when an artifact failed
 
 
 @dataclass
 class Row:
     """One line of the final table."""
+
     id: str
     format: str
     precision: str
-    status: str                      # 'ok', 'rejected', 'failed', 'skipped'
+    status: str  # 'ok', 'rejected', 'failed', 'skipped'
     reason: str = ""
     size: int | None = None
     accuracy: float | None = None
     drop_pp: float | None = None
-    note: str = ""                   # shown instead of an accuracy that could not be measured here
+    note: str = ""  # shown instead of an accuracy that could not be measured here
 
     @property
     def state(self) -> str:
@@ -89,16 +91,24 @@ class ExportReport:
     def raise_for_problems(self) -> None:
         """Raise :class:`ExportError` naming every rejected or failed artifact and why."""
         if self.problems:
-            raise ExportError(_describe(self.problems)
-                              + f" (the other artifacts were written to {self.out} as a partial bundle).")
+            raise ExportError(
+                _describe(self.problems) + f" (the other artifacts were written to {self.out} as a partial bundle)."
+            )
 
     def table(self) -> str:
         head = ("format", "precision", "size", "accuracy", "drop (pp)", "status")
         lines = [head]
         for r in self.rows:
-            lines.append((r.format, r.precision, _size(r.size),
-                          (r.note or "-") if r.accuracy is None else f"{r.accuracy:.2%}",
-                          "-" if r.drop_pp is None else f"{r.drop_pp:+.2f}", r.state))
+            lines.append(
+                (
+                    r.format,
+                    r.precision,
+                    _size(r.size),
+                    (r.note or "-") if r.accuracy is None else f"{r.accuracy:.2%}",
+                    "-" if r.drop_pp is None else f"{r.drop_pp:+.2f}",
+                    r.state,
+                )
+            )
         widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines)
 
@@ -129,26 +139,35 @@ def check_output(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder; choose another --out.")
     parent = out.absolute().parent
-    while not parent.exists() and parent != parent.parent:   # probe the nearest folder that exists
+    while not parent.exists() and parent != parent.parent:  # probe the nearest folder that exists
         parent = parent.parent
     try:
         probe = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
         os.rmdir(probe)
     except OSError as exc:
-        raise UsageError(f"cannot write the output folder {out} ({exc.strerror or exc}); "
-                         "choose a writable --out.") from exc
+        raise UsageError(
+            f"cannot write the output folder {out} ({exc.strerror or exc}); choose a writable --out."
+        ) from exc
 
 
 class Context:
     """What target builds share: the source, the image sets, intermediates and measurements."""
 
-    def __init__(self, source: Source, evaluation: ImageSet, calibration: ImageSet | None, work: Path,
-                 max_batch: int, log, validation: ImageSet | None = None):
+    def __init__(
+        self,
+        source: Source,
+        evaluation: ImageSet,
+        calibration: ImageSet | None,
+        work: Path,
+        max_batch: int,
+        log,
+        validation: ImageSet | None = None,
+    ):
         self.source, self.evaluation, self.calibration = source, evaluation, calibration
-        self.validation = evaluation if validation is None else validation   # chooses; evaluation gates
+        self.validation = evaluation if validation is None else validation  # chooses; evaluation gates
         self.work, self.max_batch, self.log = work, max_batch, log
         self.parity = 0.0
-        self.failed: set[str] = set()        # ids of targets rejected or failed so far
+        self.failed: set[str] = set()  # ids of targets rejected or failed so far
         self._logits: dict[tuple, np.ndarray] = {}
         self._int8: tuple[Path, dict] | None = None
         self._fp16: Path | None = None
@@ -158,8 +177,15 @@ class Context:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def logits(self, path: Path, format: str, precision: str, device: str = "cpu",
-               backend: str | None = None, images: ImageSet | None = None) -> np.ndarray:
+    def logits(
+        self,
+        path: Path,
+        format: str,
+        precision: str,
+        device: str = "cpu",
+        backend: str | None = None,
+        images: ImageSet | None = None,
+    ) -> np.ndarray:
         """Logits of ``images`` (default: the evaluation set) from ``path``, run with ``backend``
         (default: its format's own; cached)."""
         images = self.evaluation if images is None else images
@@ -167,7 +193,7 @@ class Context:
         if key not in self._logits:
             with open_file(path, format, precision, backend, device=device) as session:
                 x = images.images
-                self._logits[key] = np.concatenate([session.run(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+                self._logits[key] = np.concatenate([session.run(x[i : i + 1000]) for i in range(0, len(x), 1000)])
         return self._logits[key]
 
     def accuracy(self, path: Path, format: str, precision: str, device: str = "cpu") -> float:
@@ -178,8 +204,14 @@ class Context:
         """The Q/DQ INT8 ONNX model and its build facts (quantized once, on first use)."""
         if self._int8 is None:
             path = self.scratch("int8") / "model.int8.onnx"
-            facts = quantize_best(self.source.onnx_path, path, self.calibration,
-                                  lambda p: self.accuracy(p, "onnx", "int8"), self.parity, log=self.log)
+            facts = quantize_best(
+                self.source.onnx_path,
+                path,
+                self.calibration,
+                lambda p: self.accuracy(p, "onnx", "int8"),
+                self.parity,
+                log=self.log,
+            )
             require_explicit_quantization(path, "the INT8 ONNX model")
             self._int8 = (path, {**facts, "tensorrt_explicit_quantization": "checked"})
         return self._int8
@@ -213,9 +245,15 @@ def export_bundle(opts: ExportOptions, log=print, progress=None) -> ExportReport
     with tempfile.TemporaryDirectory(prefix="edgedigits-export-") as work:
         source = load_model_source(opts.model, Path(work))
         validation = validation_set(bundle_val_size(source), opts.data) if opts.int8 else None
-        log(f"exporting {source.description}; measuring on {len(evaluation):,} images ({evaluation.source})"
-            + (f", calibrating on {len(calibration):,} ({calibration.source}), choosing on "
-               f"{len(validation):,} ({validation.source})" if calibration else ""))
+        log(
+            f"exporting {source.description}; measuring on {len(evaluation):,} images ({evaluation.source})"
+            + (
+                f", calibrating on {len(calibration):,} ({calibration.source}), choosing on "
+                f"{len(validation):,} ({validation.source})"
+                if calibration
+                else ""
+            )
+        )
         ctx = Context(source, evaluation, calibration, Path(work), opts.max_batch, log, validation)
         reference, reference_name, baseline = _baseline(ctx)
         ctx.parity = ctx.accuracy(ctx.source.onnx_path, "onnx", "fp32") - PARITY_PP / 100
@@ -235,11 +273,15 @@ def export_bundle(opts: ExportOptions, log=print, progress=None) -> ExportReport
             if source.weights is not None:
                 artifacts.append(_carry_weights(ctx, root, reference_name, reference))
             if not any(a.format != "torch" for a in artifacts):
-                raise ExportError(f"no artifact passed its checks ({'; '.join(f'{r.id}: {r.state}' for r in rows)}), "
-                                  f"so nothing was written to {out}.")
-            if _problems(rows) and not opts.partial:      # leaving atomic_dir by an error writes nothing
-                raise ExportError(f"{_describe(_problems(rows))}; so nothing was written to {out} "
-                                  "(fix the cause and export again, or pass --partial to keep what passed).")
+                raise ExportError(
+                    f"no artifact passed its checks ({'; '.join(f'{r.id}: {r.state}' for r in rows)}), "
+                    f"so nothing was written to {out}."
+                )
+            if _problems(rows) and not opts.partial:  # leaving atomic_dir by an error writes nothing
+                raise ExportError(
+                    f"{_describe(_problems(rows))}; so nothing was written to {out} "
+                    "(fix the cause and export again, or pass --partial to keep what passed)."
+                )
             manifest = dict(source.manifest)
             manifest["export"] = _export_facts(ctx, opts, reference_name, baseline)
             if _problems(rows):
@@ -259,17 +301,27 @@ def _baseline(ctx: Context) -> tuple[np.ndarray, str, float]:
     if ctx.source.torch_model is None:
         return onnx_logits, "the FP32 ONNX model", baseline
     import torch
+
     with torch.inference_mode():
         x = torch.from_numpy(ctx.evaluation.images)
-        torch_logits = np.concatenate([ctx.source.torch_model(x[i:i + 1000]).numpy() for i in range(0, len(x), 1000)])
+        torch_logits = np.concatenate([ctx.source.torch_model(x[i : i + 1000]).numpy() for i in range(0, len(x), 1000)])
     result = validate_outputs("the FP32 ONNX export", "PyTorch", torch_logits, onnx_logits)
-    ctx.log(f"FP32 ONNX vs PyTorch on {result.images:,} images: max abs logit difference {result.max_abs_diff:.2e}, "
-            f"{result.label_mismatches} labels differ")
+    ctx.log(
+        f"FP32 ONNX vs PyTorch on {result.images:,} images: max abs logit difference {result.max_abs_diff:.2e}, "
+        f"{result.label_mismatches} labels differ"
+    )
     return torch_logits, "PyTorch", baseline
 
 
-def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarray, reference_name: str,
-                   baseline: float, max_drop: float):
+def _export_target(
+    ctx: Context,
+    target: Target,
+    root: Path,
+    reference: np.ndarray,
+    reference_name: str,
+    baseline: float,
+    max_drop: float,
+):
     """Build, measure and gate one target; returns (table row, artifact or None)."""
     row = Row(target.id, target.format, target.precision, "ok")
     reason = target.unavailable()
@@ -282,16 +334,25 @@ def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarr
     try:
         built = target.build(ctx, target, root)
         path = root / built.file
-        logits = ctx.logits(path, target.format, target.precision, target.device,
-                            target.backend() if target.backend else None)
+        logits = ctx.logits(
+            path, target.format, target.precision, target.device, target.backend() if target.backend else None
+        )
         # FP32 must match the source; lower precisions are judged by the accuracy gate below.
-        check = validate_outputs(target.id, reference_name, reference, logits) if target.precision == "fp32" \
+        check = (
+            validate_outputs(target.id, reference_name, reference, logits)
+            if target.precision == "fp32"
             else compare(reference, logits)
-        checks = {"evaluation": ctx.evaluation.facts(),
-                  "vs_" + ("pytorch" if reference_name == "PyTorch" else "onnx_fp32"): check.facts()}
+        )
+        checks = {
+            "evaluation": ctx.evaluation.facts(),
+            "vs_" + ("pytorch" if reference_name == "PyTorch" else "onnx_fp32"): check.facts(),
+        }
     except OutputMismatchError as exc:
         _remove(root, target)
-        row.status, row.reason = "rejected", f"outputs differ from {reference_name} by {exc.comparison.max_abs_diff:.3g}"
+        row.status, row.reason = (
+            "rejected",
+            f"outputs differ from {reference_name} by {exc.comparison.max_abs_diff:.3g}",
+        )
         return row, None
     except EdgeDigitsError as exc:
         _remove(root, target)
@@ -299,8 +360,16 @@ def _export_target(ctx: Context, target: Target, root: Path, reference: np.ndarr
         return row, None
     row.accuracy = accuracy(logits, ctx.evaluation.labels)
     row.drop_pp = (baseline - row.accuracy) * 100
-    artifact = make_artifact(root, target.id, target.format, target.precision, built.file, built.companions,
-                             round(row.accuracy, 6), {**built.build, "checks": checks})
+    artifact = make_artifact(
+        root,
+        target.id,
+        target.format,
+        target.precision,
+        built.file,
+        built.companions,
+        round(row.accuracy, 6),
+        {**built.build, "checks": checks},
+    )
     row.size = artifact.total_size
     if row.drop_pp > max_drop + 1e-9:
         row.status, row.reason = "rejected", f"accuracy drop {row.drop_pp:.2f} pp > --max-drop {max_drop:g} pp"
@@ -314,7 +383,10 @@ def _export_unmeasured(ctx: Context, target: Target, root: Path, row: Row):
     unless the ONNX model it is built from failed its own checks in this export."""
     source = f"onnx-{target.precision}"
     if source in ctx.failed:
-        row.status, row.reason = "skipped", f"its source {source} did not pass its checks, and it cannot be measured here"
+        row.status, row.reason = (
+            "skipped",
+            f"its source {source} did not pass its checks, and it cannot be measured here",
+        )
         return row, None
     try:
         built = target.build(ctx, target, root)
@@ -323,8 +395,16 @@ def _export_unmeasured(ctx: Context, target: Target, root: Path, row: Row):
         row.status, row.reason = "failed", str(exc).rstrip(".")
         return row, None
     row.note = target.unmeasured()
-    artifact = make_artifact(root, target.id, target.format, target.precision, built.file, built.companions,
-                             None, {**built.build, "accuracy": row.note})
+    artifact = make_artifact(
+        root,
+        target.id,
+        target.format,
+        target.precision,
+        built.file,
+        built.companions,
+        None,
+        {**built.build, "accuracy": row.note},
+    )
     row.size = artifact.total_size
     return row, artifact
 
@@ -338,8 +418,9 @@ def _unmeasurable(target: Target) -> str | None:
     if target.device not in backend.devices():
         return f"the {backend.name} backend has no {target.device} device here, so it cannot be measured"
     if target.precision not in backend.precisions(target.device):
-        return (f"the {backend.name} backend runs no {target.precision} on {target.device} here, "
-                "so it cannot be measured")
+        return (
+            f"the {backend.name} backend runs no {target.precision} on {target.device} here, so it cannot be measured"
+        )
     return None
 
 
@@ -357,16 +438,25 @@ def _carry_weights(ctx: Context, root: Path, reference_name: str, reference: np.
     """Carry the PyTorch weights along (for re-export): measured when PyTorch is the reference,
     else with the accuracy the source recorded for these same bytes."""
     copy_into(ctx.source.weights, root, "weights.pt")
-    acc = round(accuracy(reference, ctx.evaluation.labels), 6) if reference_name == "PyTorch" \
+    acc = (
+        round(accuracy(reference, ctx.evaluation.labels), 6)
+        if reference_name == "PyTorch"
         else ctx.source.weights_accuracy
-    return make_artifact(root, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=acc,
-                         build=ctx.source.weights_build)
+    )
+    return make_artifact(
+        root, "torch-fp32", "torch", "fp32", "weights.pt", accuracy=acc, build=ctx.source.weights_build
+    )
 
 
 def _export_facts(ctx: Context, opts: ExportOptions, reference_name: str, baseline: float) -> dict:
-    facts = {"edgedigits": __version__, "source_onnx_sha256": sha256_file(ctx.source.onnx_path),
-             "evaluation": ctx.evaluation.facts(), "reference": reference_name,
-             "fp32_accuracy": round(baseline, 6), "max_drop_pp": opts.max_drop}
+    facts = {
+        "edgedigits": __version__,
+        "source_onnx_sha256": sha256_file(ctx.source.onnx_path),
+        "evaluation": ctx.evaluation.facts(),
+        "reference": reference_name,
+        "fp32_accuracy": round(baseline, 6),
+        "max_drop_pp": opts.max_drop,
+    }
     if ctx.calibration is not None:
         facts["calibration"] = ctx.calibration.facts()
         facts["int8_method_chosen_on"] = ctx.validation.facts()

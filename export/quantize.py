@@ -39,15 +39,16 @@ def _reader(calibration: ImageSet):
         def get_next(self):
             if self.at >= len(calibration):
                 return None
-            batch = calibration.images[self.at:self.at + BATCH]
+            batch = calibration.images[self.at : self.at + BATCH]
             self.at += BATCH
             return {INPUT_NAME: batch}
 
     return Reader()
 
 
-def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: ImageSet,
-                  method: str = "minmax") -> dict:
+def quantize_int8(
+    fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: ImageSet, method: str = "minmax"
+) -> dict:
     """Write the Q/DQ INT8 model of ``fp32_path`` to ``out_path``, calibrated on ``calibration``.
 
     Args:
@@ -60,8 +61,11 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-               "entropy": CalibrationMethod.Entropy}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     reduce_range = method.endswith(REDUCED)
     calibrate = method.removesuffix(REDUCED)
     root = logging.getLogger()
@@ -69,23 +73,44 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     root.setLevel(logging.ERROR)  # the quantizer logs advice about pre-processing at WARNING
     try:
         with contextlib.redirect_stdout(sys.stderr):  # the histogram calibrators print their progress
-            quantize_static(str(fp32_path), str(out_path), _reader(calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=methods[calibrate], reduce_range=reduce_range,
-                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                           "QuantizeBias": False})
+            quantize_static(
+                str(fp32_path),
+                str(out_path),
+                _reader(calibration),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=methods[calibrate],
+                reduce_range=reduce_range,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
+            )
     finally:
         root.setLevel(level)
     strip_metadata(out_path)
-    return {"quantizer": "onnxruntime.quantization.quantize_static", "onnxruntime": onnxruntime.__version__,
-            "onnx": onnx.__version__, "format": "QDQ", "activations": "int8 symmetric per-tensor",
-            "weights": "int8 symmetric per-channel" + (", 7-bit range (reduce_range)" if reduce_range else ""),
-            "bias": "float", "calibration_method": calibrate, "reduce_range": reduce_range,
-            "calibration": calibration.facts()}
+    return {
+        "quantizer": "onnxruntime.quantization.quantize_static",
+        "onnxruntime": onnxruntime.__version__,
+        "onnx": onnx.__version__,
+        "format": "QDQ",
+        "activations": "int8 symmetric per-tensor",
+        "weights": "int8 symmetric per-channel" + (", 7-bit range (reduce_range)" if reduce_range else ""),
+        "bias": "float",
+        "calibration_method": calibrate,
+        "reduce_range": reduce_range,
+        "calibration": calibration.facts(),
+    }
 
 
-def quantize_best(fp32_path: Path, out_path: Path, calibration: ImageSet, accuracy_of: Callable[[Path], float],
-                  target: float, methods=CANDIDATES, log=print) -> dict:
+def quantize_best(
+    fp32_path: Path,
+    out_path: Path,
+    calibration: ImageSet,
+    accuracy_of: Callable[[Path], float],
+    target: float,
+    methods=CANDIDATES,
+    log=print,
+) -> dict:
     """Try calibration ``methods`` (:data:`CANDIDATES`) in order until one reaches ``target`` accuracy; keep the best.
 
     Args:

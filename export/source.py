@@ -33,6 +33,7 @@ class Source:
         weights_build: its build facts.
         weights_accuracy: its accuracy as the source recorded it.
     """
+
     description: str
     manifest: dict
     onnx_path: Path
@@ -49,8 +50,10 @@ def load_model_source(model: str | os.PathLike | None, work: Path) -> Source:
         return _from_bundle(load_bundle())
     path = Path(model)
     if not path.exists():
-        raise ExportError(f"--model {path} does not exist; pass a bundle folder (with {MANIFEST}) or a training "
-                          "checkpoint such as runs/NAME/checkpoint.pt.")
+        raise ExportError(
+            f"--model {path} does not exist; pass a bundle folder (with {MANIFEST}) or a training "
+            "checkpoint such as runs/NAME/checkpoint.pt."
+        )
     if path.is_dir() or path.name == MANIFEST:
         return _from_bundle(load_bundle(path))
     return _from_checkpoint(path, work)
@@ -59,9 +62,11 @@ def load_model_source(model: str | os.PathLike | None, work: Path) -> Source:
 def _from_bundle(bundle: Bundle) -> Source:
     artifact = bundle.find("onnx", "fp32")
     if artifact is None:
-        raise BundleError(f"bundle {bundle.path} has no FP32 ONNX model (onnx-fp32) to export from; "
-                          "export from the training checkpoint instead (--model runs/NAME/checkpoint.pt).")
-    onnx_path = bundle.artifact_path(artifact)          # verifies its SHA-256
+        raise BundleError(
+            f"bundle {bundle.path} has no FP32 ONNX model (onnx-fp32) to export from; "
+            "export from the training checkpoint instead (--model runs/NAME/checkpoint.pt)."
+        )
+    onnx_path = bundle.artifact_path(artifact)  # verifies its SHA-256
     manifest = {k: v for k, v in bundle.manifest.items() if k != "artifacts"}
     source = Source(f"bundle {bundle.path}", manifest, onnx_path, dict(artifact.build))
     weights = bundle.find("torch", "fp32")
@@ -78,11 +83,13 @@ def _load_weights(name: str, path: Path):
     import torch
 
     from ..models import create_model  # imports torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
-        raise BundleError(f"{path} is not a readable state dict ({type(exc).__name__}); the bundle is damaged, "
-                          "re-export it.") from exc
+        raise BundleError(
+            f"{path} is not a readable state dict ({type(exc).__name__}); the bundle is damaged, re-export it."
+        ) from exc
     return _fit(create_model(name), state, name, path)
 
 
@@ -92,9 +99,11 @@ def _fit(model, state, name: str, path: Path):
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc)[:160])
-        raise ExportError(f"the weights in {path} do not fit the {name} architecture ({first.rstrip('.')}); "
-                          "it is a checkpoint of another model, so export it with the edgedigits version "
-                          "that trained it.") from exc
+        raise ExportError(
+            f"the weights in {path} do not fit the {name} architecture ({first.rstrip('.')}); "
+            "it is a checkpoint of another model, so export it with the edgedigits version "
+            "that trained it."
+        ) from exc
     return model.eval()
 
 
@@ -103,27 +112,41 @@ def _from_checkpoint(path: Path, work: Path) -> Source:
     config = state["config"] if isinstance(state["config"], dict) else {}
     name = config.get("model")
     if not isinstance(name, str):
-        raise ExportError(f"{path} does not say which model it holds (config['model'] is missing); "
-                          "export a checkpoint written by 'edgedigits train'.")
+        raise ExportError(
+            f"{path} does not say which model it holds (config['model'] is missing); "
+            "export a checkpoint written by 'edgedigits train'."
+        )
     import torch
 
-    from ..models import count_macs, count_params, create_model      # imports torch
+    from ..models import count_macs, count_params, create_model  # imports torch
+
     try:
         model = create_model(name)
     except BundleError as exc:
-        raise ExportError(f"{path} holds a {name!r} model, an architecture this edgedigits does not know "
-                          f"({str(exc).split('; ')[-1].rstrip('.')}); export it with the edgedigits version "
-                          "that trained it.") from exc
+        raise ExportError(
+            f"{path} holds a {name!r} model, an architecture this edgedigits does not know "
+            f"({str(exc).split('; ')[-1].rstrip('.')}); export it with the edgedigits version "
+            "that trained it."
+        ) from exc
     model = _fit(model, state["model"], name, path)
     onnx_path = export_onnx(model, work / "model.onnx")
     weights = work / "weights.pt"
     torch.save(model.state_dict(), weights)
-    manifest = {k: v for k, v in base_manifest(name, count_params(model), count_macs(model),
-                                               model.head.out_features).items()
-                if k != "artifacts"}
+    manifest = {
+        k: v
+        for k, v in base_manifest(name, count_params(model), count_macs(model), model.head.out_features).items()
+        if k != "artifacts"
+    }
     manifest["training"] = {"checkpoint": path.name, "epoch": state["epoch"], "recipe": config}
-    return Source(f"checkpoint {path}", manifest, onnx_path, onnx_build_facts(), model, weights,
-                  {"torch": torch.__version__, "kind": "state_dict (unfused)"})
+    return Source(
+        f"checkpoint {path}",
+        manifest,
+        onnx_path,
+        onnx_build_facts(),
+        model,
+        weights,
+        {"torch": torch.__version__, "kind": "state_dict (unfused)"},
+    )
 
 
 def copy_into(src: Path, root: Path, relative: str) -> None:

@@ -28,6 +28,7 @@ class BuildContext(Protocol):
         max_batch: the largest batch a TensorRT engine's profile accepts.
         log: prints one progress line.
     """
+
     source: Source
     calibration: ImageSet | None
     parity: float
@@ -50,6 +51,7 @@ class BuildContext(Protocol):
 @dataclass(frozen=True)
 class Built:
     """What a target's build wrote under the bundle root."""
+
     file: str
     companions: list[str] = field(default_factory=list)
     build: dict = field(default_factory=dict)
@@ -70,6 +72,7 @@ class Target:
         unmeasured: for a target built even where it cannot be run: the note recorded in place
             of an accuracy (a callable), else None (such a target is skipped).
     """
+
     format: str
     precision: str
     file: str
@@ -106,8 +109,15 @@ def _openvino(ctx: BuildContext, target: Target, root: Path) -> Built:
     xml = root / target.file
     if target.precision == "int8":
         facts = ov_export.quantize_best(
-            ctx.int8_onnx()[0], ctx.source.onnx_path, xml, ctx.calibration,
-            lambda p: ctx.accuracy(p, "openvino", "int8"), ctx.parity, ctx.scratch("openvino-int8"), ctx.log)
+            ctx.int8_onnx()[0],
+            ctx.source.onnx_path,
+            xml,
+            ctx.calibration,
+            lambda p: ctx.accuracy(p, "openvino", "int8"),
+            ctx.parity,
+            ctx.scratch("openvino-int8"),
+            ctx.log,
+        )
     else:
         facts = ov_export.convert(ctx.source.onnx_path, xml, compress_to_fp16=target.precision == "fp16")
     return Built(*ov_export.ir_files(target.file), facts)
@@ -119,14 +129,23 @@ def _tensorrt(ctx: BuildContext, target: Target, root: Path) -> Built:
     onnx_path = sources[target.precision]()
     if target.precision == "int8":
         trt_export.require_explicit_quantization(onnx_path)
-    relative, facts = trt_export.build_into(onnx_path, root, target.file, target.precision, ctx.max_batch,
-                                            source=f"onnx-{target.precision}")
+    relative, facts = trt_export.build_into(
+        onnx_path, root, target.file, target.precision, ctx.max_batch, source=f"onnx-{target.precision}"
+    )
     return Built(relative, [], facts)
 
 
 def _trt(precision: str) -> Target:
-    return Target("tensorrt", precision, f"tensorrt/model.{precision}.{{sm}}.engine", _tensorrt,
-                  trt_export.unavailable_reason, "cuda", trt_export.engine_backend, trt_export.unmeasured_note)
+    return Target(
+        "tensorrt",
+        precision,
+        f"tensorrt/model.{precision}.{{sm}}.engine",
+        _tensorrt,
+        trt_export.unavailable_reason,
+        "cuda",
+        trt_export.engine_backend,
+        trt_export.unmeasured_note,
+    )
 
 
 TARGETS: tuple[Target, ...] = (

@@ -31,6 +31,7 @@ PER_CHANNEL_OPS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
 # (a) explicit-quantization rules, read from the ONNX graph
 # ---------------------------------------------------------------------------------------------
 
+
 def check_explicit_quantization(model) -> list[str]:
     """Every way ``model`` (an ONNX path or ModelProto) breaks TensorRT's explicit-quantization rules.
 
@@ -50,8 +51,11 @@ def check_explicit_quantization(model) -> list[str]:
         model = onnx.load(str(model))
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    consts = {n.output[0]: n.attribute[0].t for n in graph.node
-              if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    consts = {
+        n.output[0]: n.attribute[0].t
+        for n in graph.node
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
+    }
 
     def const(name):
         proto = inits.get(name) or consts.get(name)
@@ -74,24 +78,33 @@ def check_explicit_quantization(model) -> list[str]:
     for node in qs:
         others = [c.op_type for c in consumers.get(node.output[0], []) if c.op_type != "DequantizeLinear"]
         if others:
-            problems.append(f"QuantizeLinear {node.name!r} feeds {', '.join(sorted(set(others)))} "
-                            "instead of only DequantizeLinear (Q/DQ must come in pairs)")
+            problems.append(
+                f"QuantizeLinear {node.name!r} feeds {', '.join(sorted(set(others)))} "
+                "instead of only DequantizeLinear (Q/DQ must come in pairs)"
+            )
         problems += _check_scale_zero_point(node, const, per_channel_len=None)
     for node in dqs:
         source = node.input[0]
         data = const(source)
         if data is None:
             if source not in producers or producers[source].op_type != "QuantizeLinear":
-                problems.append(f"DequantizeLinear {node.name!r} reads {source!r}, which is neither a "
-                                "QuantizeLinear output nor a constant")
+                problems.append(
+                    f"DequantizeLinear {node.name!r} reads {source!r}, which is neither a "
+                    "QuantizeLinear output nor a constant"
+                )
             problems += _check_scale_zero_point(node, const, per_channel_len=None)
             continue
         if data.dtype != np.int8:
-            problems.append(f"DequantizeLinear {node.name!r} dequantizes a {data.dtype} constant {source!r}; "
-                            "TensorRT takes only INT8 here (keep biases in float)")
+            problems.append(
+                f"DequantizeLinear {node.name!r} dequantizes a {data.dtype} constant {source!r}; "
+                "TensorRT takes only INT8 here (keep biases in float)"
+            )
             continue
-        weight_of = [c for c in consumers.get(node.output[0], [])
-                     if c.op_type in PER_CHANNEL_OPS and list(c.input).index(node.output[0]) == PER_CHANNEL_OPS[c.op_type]]
+        weight_of = [
+            c
+            for c in consumers.get(node.output[0], [])
+            if c.op_type in PER_CHANNEL_OPS and list(c.input).index(node.output[0]) == PER_CHANNEL_OPS[c.op_type]
+        ]
         if weight_of:
             problems += _check_weight(node, data, const, weight_of[0])
         else:
@@ -127,8 +140,10 @@ def _check_scale_zero_point(node, const, per_channel_len: int | None) -> list[st
     elif zp.dtype != np.int8:
         out.append(f"{where} has a {zp.dtype} zero point; TensorRT needs signed INT8")
     elif np.any(zp != 0):
-        out.append(f"{where} has non-zero zero points (e.g. {int(zp.flat[np.flatnonzero(zp)[0]])}); "
-                   "TensorRT supports only symmetric quantization")
+        out.append(
+            f"{where} has non-zero zero points (e.g. {int(zp.flat[np.flatnonzero(zp)[0]])}); "
+            "TensorRT supports only symmetric quantization"
+        )
     return out
 
 
@@ -156,14 +171,16 @@ def require_explicit_quantization(model, what: str = "the INT8 model") -> None:
     problems = check_explicit_quantization(model)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ExportError(f"{what} does not meet TensorRT's explicit-quantization rules: {problems[0]}{more}; "
-                          "quantize with symmetric signed INT8 and per-channel weights.")
-
+        raise ExportError(
+            f"{what} does not meet TensorRT's explicit-quantization rules: {problems[0]}{more}; "
+            "quantize with symmetric signed INT8 and per-channel weights."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # (b) engines in the bundle
 # ---------------------------------------------------------------------------------------------
+
 
 def unavailable_reason() -> str | None:
     """Why no engine can be built here (one line), or None."""
@@ -186,11 +203,16 @@ def engine_backend() -> str:
 def unmeasured_note() -> str:
     """What the manifest says in place of an accuracy when the engines cannot be run here."""
     lib, _ = trt_build.builder_library()
-    return "not measured here: needs an RTX GPU" if lib is not None and lib.ahead_of_time \
+    return (
+        "not measured here: needs an RTX GPU"
+        if lib is not None and lib.ahead_of_time
         else "not measured here: needs an NVIDIA GPU"
+    )
 
 
-def build_into(onnx_path: Path, root: Path, pattern: str, precision: str, max_batch: int, source: str) -> tuple[str, dict]:
+def build_into(
+    onnx_path: Path, root: Path, pattern: str, precision: str, max_batch: int, source: str
+) -> tuple[str, dict]:
     """Build the ``precision`` engine of ``onnx_path`` under ``root``.
 
     Args:

@@ -20,13 +20,17 @@ FP32_ATOL = 1e-3
 @dataclass(frozen=True)
 class Comparison:
     """How far ``candidate`` logits are from ``reference`` logits on the same images."""
+
     max_abs_diff: float
     label_mismatches: int
     images: int
 
     def facts(self) -> dict:
-        return {"max_abs_logit_diff": float(f"{self.max_abs_diff:.3g}"), "label_mismatches": self.label_mismatches,
-                "images": self.images}
+        return {
+            "max_abs_logit_diff": float(f"{self.max_abs_diff:.3g}"),
+            "label_mismatches": self.label_mismatches,
+            "images": self.images,
+        }
 
 
 class OutputMismatchError(ExportError):
@@ -38,21 +42,30 @@ class OutputMismatchError(ExportError):
         super().__init__(
             f"{artifact}: output '{output}' differs from {reference} by up to {comparison.max_abs_diff:.3g} "
             f"(tolerance {atol:g}) and {comparison.label_mismatches} of {comparison.images} predicted digits "
-            "differ; the conversion is wrong, so it is refused.")
+            "differ; the conversion is wrong, so it is refused."
+        )
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray) -> Comparison:
     """Compare two N x C logit arrays computed on the same images."""
     if reference.shape != candidate.shape:
-        raise ExportError(f"outputs of shape {candidate.shape} cannot be compared with the source's {reference.shape}; "
-                          "the exported model has a different output layout, so it is refused.")
+        raise ExportError(
+            f"outputs of shape {candidate.shape} cannot be compared with the source's {reference.shape}; "
+            "the exported model has a different output layout, so it is refused."
+        )
     diff = float(np.max(np.abs(reference.astype(np.float64) - candidate.astype(np.float64))))
     mismatches = int(np.count_nonzero(predicted(reference) != predicted(candidate)))
     return Comparison(diff, mismatches, len(reference))
 
 
-def validate_outputs(artifact: str, reference_name: str, reference: np.ndarray, candidate: np.ndarray,
-                     atol: float = FP32_ATOL, output: str = "logits") -> Comparison:
+def validate_outputs(
+    artifact: str,
+    reference_name: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    atol: float = FP32_ATOL,
+    output: str = "logits",
+) -> Comparison:
     """Compare and raise :class:`OutputMismatchError` if any logit differs by more than ``atol``
     or any predicted digit differs."""
     result = compare(reference, candidate)

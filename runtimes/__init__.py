@@ -40,8 +40,10 @@ def get_backend(name: str) -> Backend:
     """The backend called ``name`` (its module is imported, its library is not)."""
     key = name.lower() if isinstance(name, str) else name
     if key not in _MODULES:
-        raise BackendError(f"unknown backend {name!r}; the backends are: {', '.join(NAMES)} "
-                           "(run 'edgedigits backends' to see which are available here).")
+        raise BackendError(
+            f"unknown backend {name!r}; the backends are: {', '.join(NAMES)} "
+            "(run 'edgedigits backends' to see which are available here)."
+        )
     with _lock:
         if key not in _instances:
             module = importlib.import_module(f"{__name__}.{_MODULES[key]}")
@@ -63,12 +65,21 @@ def natural_backend(format: str) -> Backend:
     for b in backends():
         if b.formats[0] == format:
             return b
-    raise BackendError(f"no backend loads the {format!r} format; formats are: "
-                       f"{', '.join(dict.fromkeys(b.formats[0] for b in backends()))}.")
+    raise BackendError(
+        f"no backend loads the {format!r} format; formats are: "
+        f"{', '.join(dict.fromkeys(b.formats[0] for b in backends()))}."
+    )
 
 
-def open_file(path: str | os.PathLike, format: str, precision: str, backend: str | None = None,
-              device: str = "cpu", threads: int | None = None, **options) -> Session:
+def open_file(
+    path: str | os.PathLike,
+    format: str,
+    precision: str,
+    backend: str | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    **options,
+) -> Session:
     """Load one model file outside a bundle (e.g. to check an export before writing its manifest).
 
     Args:
@@ -87,5 +98,15 @@ def open_file(path: str | os.PathLike, format: str, precision: str, backend: str
     return chosen.load(path, format, precision, device, threads, **options)
 
 
-__all__ = ["Backend", "Session", "BackendError", "NAMES", "get_backend", "backends", "available_backends",
-           "natural_backend", "open_file", "check_input"]
+__all__ = [
+    "Backend",
+    "Session",
+    "BackendError",
+    "NAMES",
+    "get_backend",
+    "backends",
+    "available_backends",
+    "natural_backend",
+    "open_file",
+    "check_input",
+]

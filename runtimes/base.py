@@ -32,13 +32,16 @@ def check_input(x: Any) -> None:
     if not isinstance(x, np.ndarray):
         raise InputError(f"a session was given a {type(x).__name__}; expected {EXPECTED_INPUT}.")
     if x.dtype != np.float32:
-        raise InputError(f"a session was given dtype {x.dtype}; expected {EXPECTED_INPUT} "
-                         "(Recognizer.classify converts uint8 images for you).")
+        raise InputError(
+            f"a session was given dtype {x.dtype}; expected {EXPECTED_INPUT} "
+            "(Recognizer.classify converts uint8 images for you)."
+        )
     if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE or x.shape[0] < 1:
         raise InputError(f"a session was given shape {x.shape}; expected {EXPECTED_INPUT}.")
     if not x.flags.c_contiguous:
-        raise InputError(f"a session was given a non-contiguous array; expected {EXPECTED_INPUT} "
-                         "(use numpy.ascontiguousarray).")
+        raise InputError(
+            f"a session was given a non-contiguous array; expected {EXPECTED_INPUT} (use numpy.ascontiguousarray)."
+        )
 
 
 def describe(exc: BaseException) -> str:
@@ -94,12 +97,15 @@ class Session:
         if limit is None or len(x) <= limit:
             out = self._run_impl(x)
         else:
-            out = np.concatenate([self._run_impl(np.ascontiguousarray(x[i:i + limit]))
-                                  for i in range(0, len(x), limit)])
+            out = np.concatenate(
+                [self._run_impl(np.ascontiguousarray(x[i : i + limit])) for i in range(0, len(x), limit)]
+            )
         if out.ndim != 2 or out.shape[0] != len(x) or out.shape[1] not in OUTPUT_WIDTHS:
-            raise BackendError(f"{self.backend} returned logits of shape {out.shape} for a batch of {len(x)}; "
-                               f"expected ({len(x)}, {NUM_CLASSES}) or ({len(x)}, {NUM_CLASSES + 1}): "
-                               f"{self.path} is not an edgedigits model.")
+            raise BackendError(
+                f"{self.backend} returned logits of shape {out.shape} for a batch of {len(x)}; "
+                f"expected ({len(x)}, {NUM_CLASSES}) or ({len(x)}, {NUM_CLASSES + 1}): "
+                f"{self.path} is not an edgedigits model."
+            )
         return out if out.dtype == np.float32 else out.astype(np.float32)
 
     @property
@@ -156,8 +162,7 @@ class RoutedSession(Session):
 
     def __init__(self, routes: list[tuple[int | None, Session]]):
         last = routes[-1][1]
-        super().__init__("+".join(dict.fromkeys(s.backend for _, s in routes)), last.path, last.device,
-                         last.precision)
+        super().__init__("+".join(dict.fromkeys(s.backend for _, s in routes)), last.path, last.device, last.precision)
         self.routes = routes
 
     def session_for(self, n: int) -> Session:
@@ -219,6 +224,7 @@ class Backend:
         if not has(self.package):
             return None
         from importlib import metadata
+
         for dist in self._distributions():
             try:
                 return metadata.version(dist)
@@ -243,8 +249,15 @@ class Backend:
         return None
 
     # -- loading ----------------------------------------------------------------------------
-    def load(self, path: str | os.PathLike, format: str, precision: str, device: str = "cpu",
-             threads: int | None = None, **options) -> Session:
+    def load(
+        self,
+        path: str | os.PathLike,
+        format: str,
+        precision: str,
+        device: str = "cpu",
+        threads: int | None = None,
+        **options,
+    ) -> Session:
         """Load the file ``path`` (of ``format`` and ``precision``) on ``device``.
 
         Args:
@@ -257,12 +270,15 @@ class Backend:
         """
         self.require()
         if format not in self.formats:
-            raise BackendError(f"the {self.name} backend cannot load {format} files; it loads: "
-                               f"{', '.join(self.formats)}.")
+            raise BackendError(
+                f"the {self.name} backend cannot load {format} files; it loads: {', '.join(self.formats)}."
+            )
         device = self.check_device(device)
         if precision not in self.precisions(device):
-            raise BackendError(f"the {self.name} backend cannot run {precision} on {device}; it can run: "
-                               f"{', '.join(self.precisions(device))}.")
+            raise BackendError(
+                f"the {self.name} backend cannot run {precision} on {device}; it can run: "
+                f"{', '.join(self.precisions(device))}."
+            )
         path = Path(path)
         if not path.is_file():
             raise BackendError(f"{path} does not exist; pass the model file of a bundle.")
@@ -270,8 +286,14 @@ class Backend:
             raise BackendError(f"threads must be at least 1, got {threads}.")
         return self._load_impl(path, format, precision, device, threads, **options)
 
-    def open_artifact(self, bundle: Bundle, artifact: Artifact, device: str = "cpu", threads: int | None = None,
-                      precision: str | None = None) -> Session:
+    def open_artifact(
+        self,
+        bundle: Bundle,
+        artifact: Artifact,
+        device: str = "cpu",
+        threads: int | None = None,
+        precision: str | None = None,
+    ) -> Session:
         """Verify ``artifact``'s checksums in ``bundle`` and load it.
 
         Args:
@@ -279,8 +301,9 @@ class Backend:
                 FP32 weights to FP16, TensorRT building FP16 from an FP32 model); default the file's.
         """
         path = bundle.artifact_path(artifact)
-        return self.load(path, artifact.format, precision or artifact.precision, device, threads,
-                         **self._bundle_options(bundle))
+        return self.load(
+            path, artifact.format, precision or artifact.precision, device, threads, **self._bundle_options(bundle)
+        )
 
     def require(self) -> None:
         """Raise BackendError with the reason when this backend is unavailable."""
@@ -293,14 +316,17 @@ class Backend:
         wanted = device.lower()
         if wanted in self.devices():
             return wanted
-        raise BackendError(f"the {self.name} backend has no device {device!r} here; it has: "
-                           f"{', '.join(self.devices()) or 'none'}.")
+        raise BackendError(
+            f"the {self.name} backend has no device {device!r} here; it has: {', '.join(self.devices()) or 'none'}."
+        )
 
     # -- hooks -----------------------------------------------------------------------------
     def _probe(self) -> tuple[bool, str]:
         if not has(self.package):
-            return False, (f"the '{self.package}' package is not installed "
-                           f"({INSTALL_HINTS.get(self.package, 'pip install ' + self.package)})")
+            return False, (
+                f"the '{self.package}' package is not installed "
+                f"({INSTALL_HINTS.get(self.package, 'pip install ' + self.package)})"
+            )
         try:
             devices, note = self._probe_impl()
         except ImportError as exc:
@@ -314,8 +340,9 @@ class Backend:
         """(devices found, a note on what was found or why there is nothing)."""
         raise NotImplementedError
 
-    def _load_impl(self, path: Path, format: str, precision: str, device: str, threads: int | None,
-                   **options) -> Session:
+    def _load_impl(
+        self, path: Path, format: str, precision: str, device: str, threads: int | None, **options
+    ) -> Session:
         raise NotImplementedError
 
     def _bundle_options(self, bundle: Bundle) -> dict:

@@ -20,6 +20,7 @@ class OnnxRuntimeSession(Session):
     def __init__(self, path: Path, device: str, precision: str, threads: int | None):
         super().__init__("onnxruntime", path, device, precision)
         import onnxruntime as ort
+
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -30,12 +31,16 @@ class OnnxRuntimeSession(Session):
         try:
             self._sess = ort.InferenceSession(str(path), so, providers=providers)
         except Exception as exc:  # ORT raises its own untyped errors for a bad model file
-            raise BackendError(f"ONNX Runtime could not load {path} ({describe(exc)}); "
-                               "the file is not a valid ONNX model, re-export the bundle.") from exc
+            raise BackendError(
+                f"ONNX Runtime could not load {path} ({describe(exc)}); "
+                "the file is not a valid ONNX model, re-export the bundle."
+            ) from exc
         active = self._sess.get_providers()
         if active[0] != PROVIDERS[device]:
-            raise BackendError(f"ONNX Runtime was asked for {PROVIDERS[device]} but placed the session on "
-                               f"{active[0]}; install a matching onnxruntime-gpu and CUDA, or use device='cpu'.")
+            raise BackendError(
+                f"ONNX Runtime was asked for {PROVIDERS[device]} but placed the session on "
+                f"{active[0]}; install a matching onnxruntime-gpu and CUDA, or use device='cpu'."
+            )
         self._input = self._sess.get_inputs()[0].name
         self._output = [self._sess.get_outputs()[0].name]
 
@@ -58,6 +63,7 @@ class OnnxRuntimeBackend(Backend):
 
     def _probe_impl(self):
         import onnxruntime as ort
+
         listed = set(ort.get_available_providers())
         devices = [d for d, p in PROVIDERS.items() if p in listed]
         note = "providers: " + ", ".join(p for p in PROVIDERS.values() if p in listed)

@@ -21,17 +21,19 @@ class OpenCvSession(Session):
     def __init__(self, path: Path, device: str, precision: str, threads: int | None):
         super().__init__("opencv", path, device, precision)
         import cv2
+
         if threads is not None:
             cv2.setNumThreads(threads)
         try:
-            classic = getattr(cv2.dnn, "ENGINE_CLASSIC", None)     # None: OpenCV 4, classic only
+            classic = getattr(cv2.dnn, "ENGINE_CLASSIC", None)  # None: OpenCV 4, classic only
             if precision == "int8" and classic is not None:
                 self._net = cv2.dnn.readNetFromONNX(str(path), classic)
             else:
                 self._net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as exc:
-            raise BackendError(f"OpenCV DNN could not load {path} ({describe(exc)}); "
-                               "re-export the bundle or use another backend.") from exc
+            raise BackendError(
+                f"OpenCV DNN could not load {path} ({describe(exc)}); re-export the bundle or use another backend."
+            ) from exc
 
     def _run_impl(self, x: np.ndarray) -> np.ndarray:
         self._net.setInput(x)
@@ -43,6 +45,7 @@ class OpenCvSession(Session):
         def run(x):
             net.setInput(x)
             return net.forward()
+
         return run
 
     def _close_impl(self) -> None:
@@ -57,6 +60,7 @@ class OpenCvBackend(Backend):
 
     def _probe_impl(self):
         import cv2
+
         if not hasattr(cv2, "dnn"):
             return [], "this OpenCV build has no dnn module; install opencv-python"
         return ["cpu"], f"cv2.dnn {cv2.__version__}"
@@ -71,6 +75,7 @@ class OpenCvBackend(Backend):
         if not self.available:
             return None
         import cv2
+
         return cv2.__version__
 
 

@@ -37,6 +37,7 @@ class OpenVinoSession(Session):
         import openvino as ov
         import openvino.properties as props
         import openvino.properties.hint as hints
+
         mode = hints.PerformanceMode.LATENCY if threads == 1 else hints.PerformanceMode.THROUGHPUT
         config = {hints.performance_mode: mode}
         if precision == "fp32":
@@ -47,8 +48,10 @@ class OpenVinoSession(Session):
             self._compiled = ov.Core().compile_model(str(path), device.upper(), config)
             count = max(1, int(self._compiled.get_property(props.optimal_number_of_infer_requests)))
         except RuntimeError as exc:
-            raise BackendError(f"OpenVINO could not compile {path} for {device.upper()} ({describe(exc)}); "
-                               "re-export the bundle or choose another device.") from exc
+            raise BackendError(
+                f"OpenVINO could not compile {path} for {device.upper()} ({describe(exc)}); "
+                "re-export the bundle or choose another device."
+            ) from exc
         self._requests = [self._compiled.create_infer_request() for _ in range(count)]
         self._request = self._requests[0]
 
@@ -64,9 +67,9 @@ class OpenVinoSession(Session):
         for request, chunk in zip(self._requests, chunks):
             request.wait()
             part = request.get_output_tensor(0).data
-            if out is None:     # 10 logits, or 11 with a reject class
+            if out is None:  # 10 logits, or 11 with a reject class
                 out = np.empty((len(x), part.shape[1]), np.float32)
-            out[start:start + len(chunk)] = part
+            out[start : start + len(chunk)] = part
             start += len(chunk)
         return out
 
@@ -87,6 +90,7 @@ class OpenVinoBackend(Backend):
 
     def _probe_impl(self):
         import openvino as ov
+
         found = ov.Core().available_devices
         devices = [d.lower() for d in found if _kind(d.lower()) in PRECISIONS]
         return devices, "devices: " + (", ".join(found) or "none")

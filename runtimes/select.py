@@ -47,6 +47,7 @@ ROUTE_TOLERANCE = 1.10
 @dataclass(frozen=True)
 class Candidate:
     """One way to run the bundle here."""
+
     backend: str
     device: str
     precision: str
@@ -66,6 +67,7 @@ class Choice(Candidate):
             (largest batch or None, candidate) pairs to route by batch size; else empty.
         timings: trial seconds per call, {candidate key: {batch: seconds}} (empty without a trial).
     """
+
     why: str = ""
     routes: tuple = field(default=(), compare=False)
     timings: dict = field(default_factory=dict, compare=False)
@@ -107,8 +109,9 @@ def int8_gate(bundle: Bundle, artifact: Artifact) -> tuple[bool, str]:
     reference = bundle.find(artifact.format, "fp32") or bundle.find("onnx", "fp32")
     ref_acc = export.get("fp32_accuracy")
     if not isinstance(ref_acc, (int, float)):
-        ref_acc = reference.accuracy if reference is not None and reference.accuracy is not None \
-            else bundle.test_accuracy
+        ref_acc = (
+            reference.accuracy if reference is not None and reference.accuracy is not None else bundle.test_accuracy
+        )
     if ref_acc is None:
         return False, "the bundle records no FP32 accuracy to compare its INT8 model with"
     if isinstance(gate.get("max_drop"), (int, float)):
@@ -118,8 +121,10 @@ def int8_gate(bundle: Bundle, artifact: Artifact) -> tuple[bool, str]:
     else:
         max_drop = INT8_MAX_DROP
     drop = ref_acc - artifact.accuracy
-    verdict = (f"{artifact.id} accuracy {artifact.accuracy:.2%} vs FP32 {ref_acc:.2%} "
-               f"(drop {drop * 100:.2f} pp, gate {max_drop * 100:.2f} pp)")
+    verdict = (
+        f"{artifact.id} accuracy {artifact.accuracy:.2%} vs FP32 {ref_acc:.2%} "
+        f"(drop {drop * 100:.2f} pp, gate {max_drop * 100:.2f} pp)"
+    )
     if drop > max_drop + 1e-9:
         return False, f"its INT8 model is too inaccurate: {verdict}"
     return True, f"INT8 passed the accuracy gate: {verdict}"
@@ -132,21 +137,30 @@ def _from_env(backend: str, device: str, precision: str) -> tuple[str, str, str,
         return backend, device, precision, ""
     parts = [p.strip() or AUTO for p in value.split(":")]
     if len(parts) > 3:
-        raise BackendError(f"{ENV_BACKEND}={value!r} is not 'name', 'name:device' or 'name:device:precision'; "
-                           "fix or unset it.")
+        raise BackendError(
+            f"{ENV_BACKEND}={value!r} is not 'name', 'name:device' or 'name:device:precision'; fix or unset it."
+        )
     parts += [AUTO] * (3 - len(parts))
     env_backend, env_device, env_precision = (p.lower() for p in parts)
     for what, name, known in (("backend", env_backend, NAMES), ("precision", env_precision, PRECISIONS)):
         if name not in (AUTO, *known):
-            raise BackendError(f"{ENV_BACKEND}={value!r} names an unknown {what} {name!r}; the {what}s are: "
-                               f"{', '.join(known)}; fix the variable or unset it.")
-    return (env_backend, env_device if device == AUTO else device,
-            env_precision if precision == AUTO else precision, f" ({ENV_BACKEND}={value})")
+            raise BackendError(
+                f"{ENV_BACKEND}={value!r} names an unknown {what} {name!r}; the {what}s are: "
+                f"{', '.join(known)}; fix the variable or unset it."
+            )
+    return (
+        env_backend,
+        env_device if device == AUTO else device,
+        env_precision if precision == AUTO else precision,
+        f" ({ENV_BACKEND}={value})",
+    )
 
 
 def _summary(items: list[Backend]) -> str:
-    return "; ".join(f"{b.name} ({', '.join(f'{d}: ' + '/'.join(b.precisions(d)) for d in b.devices())})"
-                     for b in items) or "none"
+    return (
+        "; ".join(f"{b.name} ({', '.join(f'{d}: ' + '/'.join(b.precisions(d)) for d in b.devices())})" for b in items)
+        or "none"
+    )
 
 
 def _backends_for(name: str) -> list[Backend]:
@@ -157,8 +171,9 @@ def _backends_for(name: str) -> list[Backend]:
     chosen = get_backend(name)
     ok, reason = chosen.availability()
     if not ok:
-        raise BackendError(f"the {chosen.name} backend is not available here: {reason}; available: "
-                           f"{_summary(available_backends())}.")
+        raise BackendError(
+            f"the {chosen.name} backend is not available here: {reason}; available: {_summary(available_backends())}."
+        )
     return [chosen]
 
 
@@ -168,8 +183,9 @@ def _devices_for(b: Backend, device: str) -> list[str]:
     return [b.check_device(device)] if device.lower() in b.devices() else []
 
 
-def candidates(bundle: Bundle, backend: str = AUTO, device: str = AUTO, precision: str = AUTO,
-               notes: list[str] | None = None) -> list[Candidate]:
+def candidates(
+    bundle: Bundle, backend: str = AUTO, device: str = AUTO, precision: str = AUTO, notes: list[str] | None = None
+) -> list[Candidate]:
     """Every way to run ``bundle`` here that matches the request, in priority order.
 
     Raises:
@@ -212,17 +228,21 @@ def _nothing_matches(bundle: Bundle, pool: list[Backend], backend: str, device: 
         return f"no device {device!r} for {asked}: {where} {', '.join(devices) or 'no devices'} here."
     offered = sorted({p for b in pool for d in _devices_for(b, device) for p in b.precisions(d)})
     if precision != AUTO and precision not in offered:
-        return (f"{asked} cannot run {precision} here; it offers: {', '.join(offered) or 'nothing'} "
-                f"(available: {_summary(available_backends())}).")
+        return (
+            f"{asked} cannot run {precision} here; it offers: {', '.join(offered) or 'nothing'} "
+            f"(available: {_summary(available_backends())})."
+        )
     have = ", ".join(a.id for a in bundle.artifacts)
-    return (f"the bundle {bundle.path} has no artifact for {asked} (it has: {have}); "
-            "export the missing one with 'edgedigits export', or ask for another precision.")
+    return (
+        f"the bundle {bundle.path} has no artifact for {asked} (it has: {have}); "
+        "export the missing one with 'edgedigits export', or ask for another precision."
+    )
 
 
 # -- the trial ------------------------------------------------------------------------------------
 def _trial_batch() -> np.ndarray:
     images, _ = load_sample("heldout")
-    return images[:max(TRIAL_BATCHES), None].astype(np.float32) / np.float32(255)
+    return images[: max(TRIAL_BATCHES), None].astype(np.float32) / np.float32(255)
 
 
 def _time_batches(session: Session, x: np.ndarray) -> dict[int, float]:
@@ -249,9 +269,16 @@ def trial_machine() -> dict:
 def trial_key(bundle: Bundle, found: list[Candidate]) -> str:
     """Cache key of a trial: the bundle's manifest, this machine, the libraries and candidates."""
     libs = {b.name: b.version() for b in backends() if b.name in {c.backend for c in found}}
-    return digest({"manifest": sha256_file(bundle.path / MANIFEST), "machine": trial_machine(), "libs": libs,
-                   "edgedigits": __version__, "candidates": [c.key for c in found],
-                   "batches": TRIAL_BATCHES})
+    return digest(
+        {
+            "manifest": sha256_file(bundle.path / MANIFEST),
+            "machine": trial_machine(),
+            "libs": libs,
+            "edgedigits": __version__,
+            "candidates": [c.key for c in found],
+            "batches": TRIAL_BATCHES,
+        }
+    )
 
 
 def run_trial(bundle: Bundle, found: list[Candidate]) -> dict[str, dict[int, float]]:
@@ -279,8 +306,15 @@ def cached_trial(bundle: Bundle, found: list[Candidate]) -> tuple[dict[str, dict
             return timings, f"trial cached {cached.get('created', '')}".strip()
     timings = run_trial(bundle, found)
     try:
-        write_json_atomic(path, {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": trial_machine(),
-                                 "bundle": str(bundle.path), "timings": timings})
+        write_json_atomic(
+            path,
+            {
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": trial_machine(),
+                "bundle": str(bundle.path),
+                "timings": timings,
+            },
+        )
     except OSError:
         return timings, "trial just now (the cache folder is not writable, so it will run again)"
     return timings, "trial just now"
@@ -331,8 +365,9 @@ def _fmt_time(seconds: float) -> str:
 
 
 # -- the choice -------------------------------------------------------------------------------------
-def choose(bundle: Bundle, backend: str = AUTO, device: str = AUTO, precision: str = AUTO,
-           trial: bool | None = None) -> Choice:
+def choose(
+    bundle: Bundle, backend: str = AUTO, device: str = AUTO, precision: str = AUTO, trial: bool | None = None
+) -> Choice:
     """Resolve a request into one :class:`Choice` with the reason for it.
 
     Args:
@@ -361,12 +396,16 @@ def choose(bundle: Bundle, backend: str = AUTO, device: str = AUTO, precision: s
         chosen = tuple((limit, by_key[k]) for limit, k in routes) if len(routes) > 1 else ()
         choice = Choice(c.backend, c.device, c.precision, c.artifact, routes=chosen, timings=timings)
         if chosen:
-            why = (prefix + f"no single candidate of {len(found)} was within {ROUTE_TOLERANCE - 1:.0%} of the "
-                   f"fastest at every batch size in a {source} on this machine, so batches are routed: "
-                   f"{'; '.join(choice.describe_routes())} ({figures}; worst case {worst:.2f}x the fastest)")
+            why = (
+                prefix + f"no single candidate of {len(found)} was within {ROUTE_TOLERANCE - 1:.0%} of the "
+                f"fastest at every batch size in a {source} on this machine, so batches are routed: "
+                f"{'; '.join(choice.describe_routes())} ({figures}; worst case {worst:.2f}x the fastest)"
+            )
         else:
-            why = (prefix + f"fastest of {len(found)} candidates in a {source} on this machine "
-                   f"({figures}; worst case {worst:.2f}x the fastest)")
+            why = (
+                prefix + f"fastest of {len(found)} candidates in a {source} on this machine "
+                f"({figures}; worst case {worst:.2f}x the fastest)"
+            )
         return _with_int8_note(dataclasses.replace(choice, why=why), precision, notes, int8_note)
     return _with_int8_note(Choice(c.backend, c.device, c.precision, c.artifact, why), precision, notes, int8_note)
 
@@ -385,5 +424,17 @@ def _with_int8_note(choice: Choice, precision: str, notes: list[str], int8_note:
     return dataclasses.replace(choice, why=choice.why + extra) if extra else choice
 
 
-__all__ = ["AUTO", "Candidate", "Choice", "candidates", "choose", "int8_gate", "plan", "run_trial", "cached_trial",
-           "trial_key", "INT8_MAX_DROP", "NAMES"]
+__all__ = [
+    "AUTO",
+    "Candidate",
+    "Choice",
+    "candidates",
+    "choose",
+    "int8_gate",
+    "plan",
+    "run_trial",
+    "cached_trial",
+    "trial_key",
+    "INT8_MAX_DROP",
+    "NAMES",
+]

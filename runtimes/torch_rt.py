@@ -32,22 +32,26 @@ class TorchSession(Session):
         import torch
 
         from ..models import create_model  # imports torch
+
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a hostile or damaged file raises many kinds of error
             if type(exc).__name__ == "UnpicklingError":
-                raise BackendError(f"{path} holds pickled objects other than tensors (possibly code), so PyTorch's "
-                                   "weights-only loader refused it and none of it ran; use a bundle from a "
-                                   "trusted source or re-export it.") from None
+                raise BackendError(
+                    f"{path} holds pickled objects other than tensors (possibly code), so PyTorch's "
+                    "weights-only loader refused it and none of it ran; use a bundle from a "
+                    "trusted source or re-export it."
+                ) from None
             raise BackendError(f"PyTorch could not load {path} ({describe(exc)}); re-export the bundle.") from exc
         try:
             net = create_model(model)
             net.load_state_dict(state)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BackendError(f"PyTorch could not load {path} as {model} weights ({describe(exc)}); "
-                               "re-export the bundle.") from exc
+            raise BackendError(
+                f"PyTorch could not load {path} as {model} weights ({describe(exc)}); re-export the bundle."
+            ) from exc
         self._device = torch.device(device)
         dtype = torch.float16 if precision == "fp16" else torch.float32
         self._dtype = dtype
@@ -66,6 +70,7 @@ class TorchSession(Session):
         def run(x):
             with torch.inference_mode():
                 return net(torch.from_numpy(x).to(device, dtype)).float().cpu().numpy()
+
         return run
 
     def _close_impl(self) -> None:
@@ -81,6 +86,7 @@ class TorchBackend(Backend):
 
     def _probe_impl(self):
         import torch
+
         devices = ["cpu"]
         note = f"torch {torch.__version__}"
         if torch.cuda.is_available():
@@ -100,8 +106,10 @@ class TorchBackend(Backend):
     def _load_impl(self, path, format, precision, device, threads, model=None, **options):
         model = model or model_beside(path)
         if not model:
-            raise BackendError(f"{path} has no {MANIFEST} beside it naming its architecture; "
-                               "pass model='digitnet_s' (or the bundle's model name).")
+            raise BackendError(
+                f"{path} has no {MANIFEST} beside it naming its architecture; "
+                "pass model='digitnet_s' (or the bundle's model name)."
+            )
         return TorchSession(path, device, precision, threads, model)
 
     def _bundle_options(self, bundle):

@@ -8,12 +8,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-INK = 40          # pen darkness on paper
-PRINT = 60        # printed lines
+INK = 40  # pen darkness on paper
+PRINT = 60  # printed lines
 
 
 def handwriting():
     from edgedigits.samples import load_sample
+
     return load_sample("calibration")
 
 
@@ -27,13 +28,13 @@ def stamp(page: np.ndarray, tile: np.ndarray, x: int, y: int, height: int) -> tu
     Returns the ink's box on the page.
     """
     ys, xs = np.nonzero(tile > 40)
-    crop = tile[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255.0
+    crop = tile[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255.0
     scale = height / crop.shape[0]
     big = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), height), interpolation=cv2.INTER_CUBIC)
     big = np.clip(big, 0, 1)
     h, w = big.shape
-    region = page[y:y + h, x:x + w].astype(np.float32)
-    page[y:y + h, x:x + w] = np.minimum(region, 255 - big * (255 - INK)).astype(np.uint8)
+    region = page[y : y + h, x : x + w].astype(np.float32)
+    page[y : y + h, x : x + w] = np.minimum(region, 255 - big * (255 - INK)).astype(np.uint8)
     return (x, y, w, h)
 
 

@@ -16,18 +16,29 @@ def run_cli(*args, env=None, cwd=None, timeout=600, input=None):
     """Run the real `edgedigits` command in a subprocess; returns CompletedProcess (text)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "edgedigits", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "edgedigits", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        input=input,
+    )
 
 
 def has_module(name: str) -> bool:
     from edgedigits._deps import has
+
     return has(name)
 
 
-requires_torch = pytest.mark.skipif(not has_module("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)")
-requires_openvino = pytest.mark.skipif(not has_module("openvino"),
-                                       reason="OpenVINO is not installed (pip install 'edgedigits[openvino]')")
+requires_torch = pytest.mark.skipif(
+    not has_module("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)"
+)
+requires_openvino = pytest.mark.skipif(
+    not has_module("openvino"), reason="OpenVINO is not installed (pip install 'edgedigits[openvino]')"
+)
 
 
 def tensorrt_library(name: str):
@@ -36,6 +47,7 @@ def tensorrt_library(name: str):
     ``make test`` installs both, so under CI (CI=true) a missing one fails the test; elsewhere it skips.
     """
     from edgedigits.runtimes.tensorrt._library import load_library
+
     lib, why = load_library(name)
     if lib is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):

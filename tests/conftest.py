@@ -24,6 +24,7 @@ def _mnist_candidates():
 
 def find_mnist() -> Path | None:
     from edgedigits.data import _has_files
+
     for c in _mnist_candidates():
         if c.is_dir() and _has_files(c):
             return c
@@ -47,18 +48,21 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist_test(mnist_dir):
     from edgedigits.data import load_mnist
+
     return load_mnist("test", mnist_dir)
 
 
 @pytest.fixture(scope="session")
 def mnist_train(mnist_dir):
     from edgedigits.data import load_mnist
+
     return load_mnist("train", mnist_dir)
 
 
 @pytest.fixture(scope="session")
 def default_bundle():
     from edgedigits.bundle import load_bundle
+
     return load_bundle()
 
 

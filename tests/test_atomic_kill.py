@@ -33,7 +33,7 @@ import pytest
 from _support import requires_torch
 
 HERE = Path(__file__).resolve().parent
-KILLS = 20                      # per writer
+KILLS = 20  # per writer
 
 
 def _sha(data: bytes) -> str:
@@ -42,11 +42,13 @@ def _sha(data: bytes) -> str:
 
 # --- writers: each writes version ``seq`` of its target; ``check`` validates what is there ---------
 
+
 class JsonWriter:
     """write_json_atomic (benchmark results, manifests): a JSON object carrying its payload's hash."""
 
     def __init__(self, target: Path, extra: dict):
         from edgedigits._io import write_json_atomic
+
         self.target, self.save = target, write_json_atomic
 
     def write(self, seq: int) -> None:
@@ -65,6 +67,7 @@ class StreamWriter:
 
     def __init__(self, target: Path, extra: dict):
         from edgedigits._io import atomic_path
+
         self.target, self.atomic_path = target, atomic_path
 
     def write(self, seq: int) -> None:
@@ -72,7 +75,7 @@ class StreamWriter:
         with self.atomic_path(self.target) as tmp, open(tmp, "wb") as f:
             f.write(f"{seq} {_sha(body)}\n".encode())
             for i in range(16):
-                f.write(body[i << 18:(i + 1) << 18])
+                f.write(body[i << 18 : (i + 1) << 18])
                 f.flush()
 
     @staticmethod
@@ -89,12 +92,14 @@ class BundleWriter:
     def __init__(self, target: Path, extra: dict):
         from edgedigits._io import atomic_dir
         from edgedigits.bundle import MANIFEST, default_bundle_path
+
         self.target, self.atomic_dir, self.manifest_name = target, atomic_dir, MANIFEST
         self.source = default_bundle_path()
         self.manifest = json.loads((self.source / MANIFEST).read_text())
 
     def write(self, seq: int) -> None:
         from edgedigits._io import write_json_atomic
+
         manifest = dict(self.manifest, training=dict(self.manifest.get("training", {}), kill_test_seq=seq))
         with self.atomic_dir(self.target, force=True) as tmp:
             for a in manifest["artifacts"]:
@@ -106,7 +111,8 @@ class BundleWriter:
     @staticmethod
     def check(target: Path) -> int:
         from edgedigits.bundle import load_bundle
-        bundle = load_bundle(target, verify=True)     # every listed file present and matching its SHA-256
+
+        bundle = load_bundle(target, verify=True)  # every listed file present and matching its SHA-256
         return bundle.manifest["training"]["kill_test_seq"]
 
 
@@ -117,16 +123,21 @@ class CheckpointWriter:
         import torch
 
         from edgedigits.train import save_checkpoint
+
         self.target, self.torch, self.save = target, torch, save_checkpoint
 
     def write(self, seq: int) -> None:
         w = self.torch.from_numpy(np.random.default_rng(seq).standard_normal(1 << 20, dtype=np.float32))
-        self.save(self.torch, self.target, {"config": {"seq": seq}, "model": {"w": w}, "epoch": seq,
-                                            "sum": float(w.double().sum())})
+        self.save(
+            self.torch,
+            self.target,
+            {"config": {"seq": seq}, "model": {"w": w}, "epoch": seq, "sum": float(w.double().sum())},
+        )
 
     @staticmethod
     def check(target: Path) -> int:
         from edgedigits.train import load_checkpoint
+
         state = load_checkpoint(target)
         assert state["epoch"] == state["config"]["seq"]
         assert float(state["model"]["w"].double().sum()) == state["sum"], "tensor does not match its sum"
@@ -142,6 +153,7 @@ class DownloadWriter:
     def __init__(self, target: Path, extra: dict):
         from edgedigits import data
         from edgedigits._io import write_bytes_atomic
+
         data.MNIST_FILES = {k: v for k, v in data.MNIST_FILES.items() if k[0] == self.SPLIT}
         self.target, self.url, self.data, self.mark = target, extra["url"], data, write_bytes_atomic
 
@@ -156,20 +168,27 @@ class DownloadWriter:
     def check(cls, target: Path) -> None:
         """Each final file is a complete stale marker (the old version) or the verified download."""
         from edgedigits import data
+
         for key, spec in data.MNIST_FILES.items():
             if key[0] == cls.SPLIT:
                 final = target / (spec.name + ".gz")
                 raw = final.read_bytes()
                 if not (raw.startswith(b"stale version ") and raw.endswith(b"\n")):
-                    data.read_idx(final, spec)        # complete, and the official checksum
+                    data.read_idx(final, spec)  # complete, and the official checksum
         return None
 
 
-WRITERS = {"json": JsonWriter, "stream": StreamWriter, "bundle": BundleWriter, "checkpoint": CheckpointWriter,
-           "download": DownloadWriter}
+WRITERS = {
+    "json": JsonWriter,
+    "stream": StreamWriter,
+    "bundle": BundleWriter,
+    "checkpoint": CheckpointWriter,
+    "download": DownloadWriter,
+}
 
 
 # --- the zygote: this file run as a script -------------------------------------------------------
+
 
 def _kill_at_line(k: int, filename: str) -> None:
     """SIGKILL this process just before the k-th line it executes in ``filename``."""
@@ -191,6 +210,7 @@ def zygote(name: str, target: str, extra: str) -> None:
     pid; 'reap' waits for it and prints its raw wait status."""
     writer = WRITERS[name](Path(target), json.loads(extra))
     import edgedigits._io
+
     io_file = edgedigits._io.__file__
     print("ready", flush=True)
     child = None
@@ -215,6 +235,7 @@ def zygote(name: str, target: str, extra: str) -> None:
                             break
                 except BaseException:
                     import traceback
+
                     traceback.print_exc()
                     code = 3
                 finally:
@@ -233,13 +254,18 @@ class Zygote:
 
     def __init__(self, name: str, target: Path, log: Path, extra: dict | None = None):
         self.log = open(log, "w+")
-        self.proc = subprocess.Popen([sys.executable, __file__, name, str(target), json.dumps(extra or {})],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     cwd=HERE)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, name, str(target), json.dumps(extra or {})],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            cwd=HERE,
+        )
         assert self._ask(None, 120) == "ready", self.stderr()
 
     def _ask(self, command: str | None, timeout: float = 60) -> str:
-        watchdog = threading.Timer(timeout, self.proc.kill)   # a hung writer fails the test, not the suite
+        watchdog = threading.Timer(timeout, self.proc.kill)  # a hung writer fails the test, not the suite
         watchdog.start()
         try:
             if command:
@@ -307,8 +333,8 @@ def kill_repeatedly(name: str, target: Path, tmp_path: Path, max_delay: float, s
             assert seq is None or seq >= seen, f"after kill {kill} an older version ({seq} < {seen}) is back"
             seen = seq
             mid_write += bool(_leftovers(target.parent, target.name) - before)
-        z.run_once(10 ** 9)                  # temporary files left by the kills do not stop a write
-        assert writer.check(target) in (10 ** 9, None)
+        z.run_once(10**9)  # temporary files left by the kills do not stop a write
+        assert writer.check(target) in (10**9, None)
     finally:
         z.close()
     return mid_write
@@ -319,8 +345,8 @@ def test_kill_during_atomic_writes_leaves_old_or_new(name, max_delay, tmp_path):
     target = tmp_path / "out" / {"json": "result.json", "stream": "data.bin", "bundle": "bundle"}[name]
     mid_write = kill_repeatedly(name, target, tmp_path, max_delay, seed=7)
     leftovers = _leftovers(target.parent, target.name)
-    assert all(n.startswith(f".{target.name}.") for n in leftovers), leftovers   # hidden, never the target
-    if name != "json":                   # the kills did land inside writes (for JSON they are too short)
+    assert all(n.startswith(f".{target.name}.") for n in leftovers), leftovers  # hidden, never the target
+    if name != "json":  # the kills did land inside writes (for JSON they are too short)
         assert mid_write >= 1
 
 
@@ -334,7 +360,7 @@ class _QuietServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request, client_address):
-        pass                              # a client killed mid-transfer is what this test does
+        pass  # a client killed mid-transfer is what this test does
 
 
 def test_kill_during_download_leaves_old_or_new(mnist_dir, tmp_path):
@@ -349,12 +375,19 @@ def test_kill_during_download_leaves_old_or_new(mnist_dir, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         dest = tmp_path / "mnist"
-        kill_repeatedly("download", dest, tmp_path, max_delay=0.4, seed=9,
-                        extra={"url": f"http://127.0.0.1:{server.server_address[1]}/"})
+        kill_repeatedly(
+            "download",
+            dest,
+            tmp_path,
+            max_delay=0.4,
+            seed=9,
+            extra={"url": f"http://127.0.0.1:{server.server_address[1]}/"},
+        )
     finally:
         server.shutdown()
         server.server_close()
     from edgedigits import data
+
     assert data.load_mnist("test", dest)[0].shape == (10000, 28, 28)
 
 
@@ -379,10 +412,10 @@ def test_kill_before_every_step_of_the_atomic_helpers(name, tmp_path):
             seen = seq
             if not _killed(status):
                 assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, z.stderr()
-                break                             # k is past the last line: the write completed
+                break  # k is past the last line: the write completed
         assert seen == k and k > 10
-        z.run_once(10 ** 9)
-        assert writer.check(target) == 10 ** 9
+        z.run_once(10**9)
+        assert writer.check(target) == 10**9
     finally:
         z.close()
 

@@ -19,6 +19,7 @@ def inputs(tmp_path_factory):
     """A folder (with a sub-folder and two broken files), a zip, a tar and a file list of rendered sheets."""
     from edgedigits.camera.render import render_scene
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("heldout")
     rng = np.random.default_rng(1)
     root = tmp_path_factory.mktemp("batch-in")
@@ -47,20 +48,27 @@ def _rows(folder) -> list[dict]:
 
 def test_discover_all_kinds(inputs):
     root, _ = inputs
-    keys = [i.key for i in discover([str(root / "scans"), str(root / "more.zip"), str(root / "more.tar"),
-                                     str(root / "list.txt")])]
+    keys = [
+        i.key
+        for i in discover([str(root / "scans"), str(root / "more.zip"), str(root / "more.tar"), str(root / "list.txt")])
+    ]
     assert f"{root}/more.zip::a/zipped.png" in keys and f"{root}/more.tar::tarred.png" in keys
-    assert f"{root}/missing.png" in keys                  # listed: its error is recorded in the output
+    assert f"{root}/missing.png" in keys  # listed: its error is recorded in the output
     assert not any(k.endswith((".md", "readme.txt")) for k in keys)
-    assert len(keys) == len(set(keys)) == 6 + 2 + 2 + 1   # sheet0 listed twice counts once
+    assert len(keys) == len(set(keys)) == 6 + 2 + 2 + 1  # sheet0 listed twice counts once
 
 
 def test_rows_errors_and_the_one_reader(inputs, tmp_path):
     from edgedigits.recognizer import Recognizer
     from edgedigits.serve.core import read_json
+
     root, sheets = inputs
-    summary = run_batch([str(root / "scans"), str(root / "more.zip"), str(root / "list.txt")], tmp_path / "out",
-                        workers=1, progress=False)
+    summary = run_batch(
+        [str(root / "scans"), str(root / "more.zip"), str(root / "list.txt")],
+        tmp_path / "out",
+        workers=1,
+        progress=False,
+    )
     rows = {r["file"]: r for r in _rows(tmp_path / "out")}
     assert summary.found == len(rows) == 10 and summary.errors == 3 and summary.read == 7
     assert "truncated or corrupt" in rows[str(root / "scans" / "broken.jpg")]["error"]
@@ -81,7 +89,7 @@ def test_processes_give_the_same_rows(inputs, tmp_path):
     root, _ = inputs
     run_batch([str(root / "scans")], tmp_path / "one", workers=1, progress=False)
     run_batch([str(root / "scans")], tmp_path / "two", workers=2, progress=False)
-    key = lambda r: r["file"]     # noqa: E731
+    key = lambda r: r["file"]  # noqa: E731
     assert sorted(_rows(tmp_path / "one"), key=key) == sorted(_rows(tmp_path / "two"), key=key)
 
 
@@ -101,8 +109,8 @@ def test_resume_after_an_interruption(inputs, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_batch([str(root / "scans")], out, workers=1, progress=False, part_rows=2)
     first = _rows(out)
-    assert len(first) == 4                  # five files were read: two complete parts of two were written
-    assert not [p for p in out.iterdir() if not p.name.startswith("part-")]    # no temporary file left
+    assert len(first) == 4  # five files were read: two complete parts of two were written
+    assert not [p for p in out.iterdir() if not p.name.startswith("part-")]  # no temporary file left
     monkeypatch.setattr(batch, "read_item", real)
     summary = run_batch([str(root / "scans")], out, workers=1, progress=False, part_rows=2)
     assert summary.skipped == len(first) and summary.read + summary.errors == 8 - len(first)
@@ -135,11 +143,13 @@ def test_cli_batch_and_its_bad_inputs(cli, inputs, tmp_path):
     (tmp_path / "afile").write_text("x")
     (tmp_path / "emptydir").mkdir()
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 broken")
-    for args, words in [((tmp_path / "nothing-here",), "does not exist"),
-                        ((root / "scans", "--out", tmp_path / "afile"), "is a file"),
-                        ((tmp_path / "emptydir",), "no images were found"),
-                        ((tmp_path / "bad.zip",), "cannot be opened"),
-                        ((root / "more.tar", "--format", "parquet", "--out", tmp_path / "out"), "another format")]:
+    for args, words in [
+        ((tmp_path / "nothing-here",), "does not exist"),
+        ((root / "scans", "--out", tmp_path / "afile"), "is a file"),
+        ((tmp_path / "emptydir",), "no images were found"),
+        ((tmp_path / "bad.zip",), "cannot be opened"),
+        ((root / "more.tar", "--format", "parquet", "--out", tmp_path / "out"), "another format"),
+    ]:
         full = [*args] if "--out" in args else [*args, "--out", tmp_path / "o2"]
         r = cli("batch", *full)
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

@@ -13,29 +13,34 @@ from edgedigits.errors import BundleError
 
 
 def test_shipped_bundle_verifies_and_is_small(default_bundle):
-    default_bundle.verify()          # every file's size and SHA-256 against the manifest
+    default_bundle.verify()  # every file's size and SHA-256 against the manifest
     total = sum(a.total_size for a in default_bundle.artifacts)
     assert total < 1_000_000
     m = default_bundle.manifest
     assert m["model"]["params"] <= 100_000 and m["model"]["macs"] <= 5_000_000
     assert m["input"]["shape"] == ["batch", 1, 28, 28] and m["labels"] == [str(i) for i in range(10)]
-    assert set(m["training"]["mnist_sha256"]) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                                   "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+    assert set(m["training"]["mnist_sha256"]) == {
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    }
     assert default_bundle.find("onnx", "fp32") is not None
 
 
 def test_shipped_model_accuracy_matches_manifest(default_bundle, mnist_test):
     """Recompute the shipped FP32 ONNX model's accuracy on the real 10k MNIST test set."""
     import onnxruntime as ort
+
     images, labels = mnist_test
     sess = ort.InferenceSession(str(default_bundle.artifact_path("onnx-fp32")), providers=["CPUExecutionProvider"])
     x = images.astype(np.float32)[:, None] / 255
-    preds = np.concatenate([sess.run(None, {"input": x[i:i + 2000]})[0].argmax(1) for i in range(0, 10000, 2000)])
+    preds = np.concatenate([sess.run(None, {"input": x[i : i + 2000]})[0].argmax(1) for i in range(0, 10000, 2000)])
     accuracy = float((preds == labels).mean())
     assert accuracy >= 0.996, f"shipped model reaches only {accuracy:.2%} on MNIST test"
     assert accuracy == pytest.approx(default_bundle.test_accuracy, abs=1e-4)
     int8 = ort.InferenceSession(str(default_bundle.artifact_path("onnx-int8")), providers=["CPUExecutionProvider"])
-    preds = np.concatenate([int8.run(None, {"input": x[i:i + 2000]})[0].argmax(1) for i in range(0, 10000, 2000)])
+    preds = np.concatenate([int8.run(None, {"input": x[i : i + 2000]})[0].argmax(1) for i in range(0, 10000, 2000)])
     assert float((preds == labels).mean()) == pytest.approx(default_bundle.find("onnx", "int8").accuracy, abs=1e-4)
 
 
@@ -43,7 +48,7 @@ def test_shipped_bundles_load_by_name_and_a_folder_of_that_name_wins(tmp_path, m
     assert load_bundle("default").path == load_bundle().path
     assert load_bundle().manifest["training"]["base_model"]["metrics"]["mnist_test_accuracy"] >= 0.996
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "default").mkdir()                   # a folder of that name here is a path, not the bundle
+    (tmp_path / "default").mkdir()  # a folder of that name here is a path, not the bundle
     with pytest.raises(BundleError):
         load_bundle("default")
 

@@ -22,7 +22,7 @@ def test_loads_validated_mnist(mnist_dir):
     images, labels = data.load_mnist("test", mnist_dir)
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and set(np.unique(labels)) == set(range(10))
-    assert labels[:5].tolist() == [7, 2, 1, 0, 4]   # the well-known first test labels
+    assert labels[:5].tolist() == [7, 2, 1, 0, 4]  # the well-known first test labels
 
 
 def test_reads_uncompressed_files_too(mnist_dir, tmp_path):
@@ -73,6 +73,7 @@ def test_flipped_pixel_is_caught_by_checksum(copy_of_mnist):
     def flip(b):
         b[5000] ^= 0xFF
         return b
+
     _rewrite(copy_of_mnist / "t10k-images-idx3-ubyte.gz", flip)
     with pytest.raises(DataError, match=r"does not match the official"):
         data.load_mnist("test", copy_of_mnist)
@@ -89,6 +90,7 @@ def test_wrong_dimensions(copy_of_mnist):
     def dims(b):
         b[4:8] = (9999).to_bytes(4, "big")
         return b
+
     _rewrite(copy_of_mnist / "t10k-labels-idx1-ubyte.gz", dims)
     with pytest.raises(DataError, match=r"dimensions \(9999,\) where t10k-labels-idx1-ubyte has \(10000,\)"):
         data.load_mnist("test", copy_of_mnist)
@@ -183,7 +185,7 @@ def test_fetch_downloads_and_verifies(mnist_dir, tmp_path):
 
 def test_fetch_falls_back_from_a_corrupt_mirror(mnist_dir, tmp_path):
     good = (mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
-    bad = gzip.compress(gzip.decompress(good)[:-10] + b"\x09" * 10)   # same length, wrong bytes
+    bad = gzip.compress(gzip.decompress(good)[:-10] + b"\x09" * 10)  # same length, wrong bytes
     with _Server(mnist_dir, {"t10k-labels-idx1-ubyte.gz": bad}) as corrupt, _Server(mnist_dir) as sound:
         data.fetch(tmp_path, [corrupt.url, sound.url], log=lambda *_: None)
     assert data.read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", data.MNIST_FILES[("test", "labels")]).shape == (10000,)
@@ -194,7 +196,9 @@ def test_fetch_refuses_corrupted_download(mnist_dir, tmp_path):
     good = (mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
     bad = gzip.compress(gzip.decompress(good)[:-10] + b"\x09" * 10)
     with _Server(mnist_dir, {"t10k-labels-idx1-ubyte.gz": bad}) as server:
-        with pytest.raises(DownloadError, match=r"could not download a valid t10k-labels-idx1-ubyte.gz .*does not match"):
+        with pytest.raises(
+            DownloadError, match=r"could not download a valid t10k-labels-idx1-ubyte.gz .*does not match"
+        ):
             data.fetch(tmp_path, [server.url], log=lambda *_: None)
     # Nothing unverified is left under the final name.
     assert not (tmp_path / "t10k-labels-idx1-ubyte.gz").exists()
@@ -207,7 +211,7 @@ def test_fetch_resumes_a_truncated_transfer(mnist_dir, tmp_path):
 
     def first_truncated(handler):
         calls["n"] += 1
-        if calls["n"] == 1:   # announce the full length, send half, hang up
+        if calls["n"] == 1:  # announce the full length, send half, hang up
             handler.send_response(200)
             handler.send_header("Content-Length", str(len(good)))
             handler.end_headers()

@@ -12,6 +12,7 @@ SMALL = ["--corruption-images", "40", "--negatives", "64", "--rendered", "40"]
 @pytest.fixture(scope="module")
 def report(mnist_dir):
     from _support import run_cli
+
     r = run_cli("eval", *SMALL, "--data", mnist_dir, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
@@ -20,6 +21,7 @@ def report(mnist_dir):
 def test_json_report_has_every_figure(report):
     from edgedigits import synth
     from edgedigits.evaluation import suite_kinds
+
     fp32 = report["results"]["fp32"]
     assert report["mnist_source"].startswith("MNIST test (10,000")
     assert fp32["mnist"]["images"] == 10000 and 0.98 < fp32["mnist"]["accuracy"] <= 1
@@ -43,17 +45,25 @@ def test_a_threshold_of_zero_accepts_everything(cli, mnist_dir):
 def test_table_output(cli, mnist_dir):
     r = cli("eval", *SMALL, "--data", mnist_dir, "--precision", "fp32")
     assert r.returncode == 0, r.stderr
-    for row in ("MNIST test accuracy", "corruptions: mean accuracy", "uneven_light (severity 1/2/3)",
-                "non-digits accepted", "targets met"):
+    for row in (
+        "MNIST test accuracy",
+        "corruptions: mean accuracy",
+        "uneven_light (severity 1/2/3)",
+        "non-digits accepted",
+        "targets met",
+    ):
         assert row in r.stdout
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["--min-confidence", "1.5"], 2, "min_confidence must be between 0 and 1"),
-    (["--min-confidence", "x"], 2, "invalid float value"),
-    (["--corruption-images", "0"], 2, "expected a whole number of at least 1"),
-    (["--model", "no/such/bundle"], 1, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--min-confidence", "1.5"], 2, "min_confidence must be between 0 and 1"),
+        (["--min-confidence", "x"], 2, "invalid float value"),
+        (["--corruption-images", "0"], 2, "expected a whole number of at least 1"),
+        (["--model", "no/such/bundle"], 1, "does not exist"),
+    ],
+)
 def test_bad_arguments_are_one_sentence(cli, args, code, message):
     r = cli("eval", *args)
     assert r.returncode == code and message in r.stderr and "Traceback" not in r.stderr

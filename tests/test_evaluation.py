@@ -28,14 +28,25 @@ def test_digit_stats_count_a_rejected_digit_as_not_read_right():
 
 def test_format_table_and_targets():
     from edgedigits.evaluation import check_targets, format_table
-    res = {"min_confidence": 0.5, "mnist": {"accuracy": 0.997, "rejected": 0.004, "images": 10},
-           "corruptions": {"blur": {"1": 0.99, "2": 0.98, "3": 0.97}}, "corruption_mean": 0.98,
-           "corruption_rejected_mean": 0.01, "digits": {"rendered_fonts": {"accuracy": 0.96, "rejected": 0.02}},
-           "negatives": {"accepted": 0.04, "per_kind": {"letter": 0.04}},
-           "separation": {"auroc_max_softmax": 0.99, "auroc_energy": 0.98}}
+
+    res = {
+        "min_confidence": 0.5,
+        "mnist": {"accuracy": 0.997, "rejected": 0.004, "images": 10},
+        "corruptions": {"blur": {"1": 0.99, "2": 0.98, "3": 0.97}},
+        "corruption_mean": 0.98,
+        "corruption_rejected_mean": 0.01,
+        "digits": {"rendered_fonts": {"accuracy": 0.96, "rejected": 0.02}},
+        "negatives": {"accepted": 0.04, "per_kind": {"letter": 0.04}},
+        "separation": {"auroc_max_softmax": 0.99, "auroc_energy": 0.98},
+    }
     res["targets"] = check_targets(res)
-    assert res["targets"] == {"mnist_accuracy": True, "mnist_rejected": True, "corruption_mean": True,
-                              "non_mnist_digits": False, "negatives_accepted": False}
+    assert res["targets"] == {
+        "mnist_accuracy": True,
+        "mnist_rejected": True,
+        "corruption_mean": True,
+        "non_mnist_digits": False,
+        "negatives_accepted": False,
+    }
     table = format_table({"a": {"fp32": res}, "b": {"fp32": res, "int8": res}})
     assert "a fp32" in table.splitlines()[0] and "b int8" in table.splitlines()[0]
     assert "99.0 / 98.0 / 97.0" in table and "3/5" in table

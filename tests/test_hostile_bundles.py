@@ -23,13 +23,21 @@ from hypothesis import strategies as st
 from _support import has_module, requires_torch, run_cli
 from edgedigits import Recognizer
 from edgedigits._onnxcheck import MAX_DEPTH, MalformedModel, external_tensors
-from edgedigits.bundle import (MANIFEST, MAX_MANIFEST_BYTES, base_manifest, default_bundle_path, load_bundle,
-                               make_artifact, write_manifest)
+from edgedigits.bundle import (
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    base_manifest,
+    default_bundle_path,
+    load_bundle,
+    make_artifact,
+    write_manifest,
+)
 from edgedigits.errors import BackendError, BundleError, EdgeDigitsError
 
 ROOT = Path(__file__).resolve().parents[1]
-requires_onnx = pytest.mark.skipif(not has_module("onnx"),
-                                   reason="the onnx package is not installed (pip install 'edgedigits[export]')")
+requires_onnx = pytest.mark.skipif(
+    not has_module("onnx"), reason="the onnx package is not installed (pip install 'edgedigits[export]')"
+)
 REFUSED = r"a bundle may only refer to files inside its own folder, so the model was refused before any backend"
 
 
@@ -42,15 +50,21 @@ def make_bundle(root: Path, files: dict[str, bytes], artifacts: list[tuple], mod
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
-    write_manifest(root, base_manifest(model, 1, 1),
-                   [make_artifact(root, i, f, p, file, companions) for i, f, p, file, companions in artifacts])
+    write_manifest(
+        root,
+        base_manifest(model, 1, 1),
+        [make_artifact(root, i, f, p, file, companions) for i, f, p, file, companions in artifacts],
+    )
     return root
 
 
 def onnx_bundle(root: Path, model_bytes: bytes, companions: dict[str, bytes] | None = None) -> Path:
     companions = companions or {}
-    return make_bundle(root, {"model.onnx": model_bytes, **companions},
-                       [("onnx-fp32", "onnx", "fp32", "model.onnx", tuple(companions))])
+    return make_bundle(
+        root,
+        {"model.onnx": model_bytes, **companions},
+        [("onnx-fp32", "onnx", "fp32", "model.onnx", tuple(companions))],
+    )
 
 
 def one_line(exc: BaseException) -> str:
@@ -63,6 +77,7 @@ def digit_png(tmp_path: Path) -> Path:
     import cv2
 
     from edgedigits.samples import load_sample
+
     images, _ = load_sample("heldout")
     path = tmp_path / "digit.png"
     cv2.imwrite(str(path), images[0])
@@ -85,15 +100,21 @@ def external_model(tmp_path_factory):
     """The shipped FP32 model with its large weights moved to ``model.data``: (model bytes, data bytes)."""
     onnx = pytest.importorskip("onnx", reason="the onnx package is not installed (pip install 'edgedigits[export]')")
     folder = tmp_path_factory.mktemp("external")
-    onnx.save_model(onnx.load(str(default_bundle_path() / "model.onnx")), str(folder / "model.onnx"),
-                    save_as_external_data=True, all_tensors_to_one_file=True, location="model.data",
-                    size_threshold=1024)
+    onnx.save_model(
+        onnx.load(str(default_bundle_path() / "model.onnx")),
+        str(folder / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.data",
+        size_threshold=1024,
+    )
     return (folder / "model.onnx").read_bytes(), (folder / "model.data").read_bytes()
 
 
 def relocated(model_bytes: bytes, location: str) -> bytes:
     """``model_bytes`` with every external-data location replaced by ``location``."""
     import onnx
+
     model = onnx.ModelProto.FromString(model_bytes)
     for tensor in model.graph.initializer:
         for entry in tensor.external_data:
@@ -123,10 +144,10 @@ def build_hostile(kind: str, tmp_path: Path, external_model) -> tuple[Path, str]
     elif kind == "symlink":
         (root / "link.data").symlink_to(secret)
         location, pattern = "link.data", r"leads outside the bundle"
-    elif kind == "unlisted":       # inside the bundle, but no checksum covers it
+    elif kind == "unlisted":  # inside the bundle, but no checksum covers it
         (root / "extra.data").write_bytes(data)
         location, pattern = "extra.data", r"a file the manifest does not list for onnx-fp32"
-    else:                          # ONNX Runtime's in-memory tag: the offset would be a raw pointer
+    else:  # ONNX Runtime's in-memory tag: the offset would be a raw pointer
         location, pattern = "*/_ORT_MEM_ADDR_/*", r"a file the manifest does not list"
     onnx_bundle(root, relocated(model_bytes, location))
     if kind in ("dotdot", "absolute", "symlink"):
@@ -142,6 +163,7 @@ def hostile_onnx(request, tmp_path, external_model):
 def test_external_data_inside_the_bundle_loads(tmp_path, external_model):
     """A model whose weights are legitimately in a listed companion file runs like the shipped one."""
     from edgedigits.samples import load_sample
+
     model_bytes, data = external_model
     root = onnx_bundle(tmp_path / "bundle", model_bytes, {"model.data": data})
     images, _ = load_sample("heldout")
@@ -154,6 +176,7 @@ def test_external_data_inside_the_bundle_loads(tmp_path, external_model):
 def test_hostile_model_would_be_read_without_the_check(tmp_path, external_model):
     """The fixture is a real attack: OpenCV follows '../' and loads the weights from outside."""
     import cv2
+
     model_bytes, data = external_model
     (tmp_path / "secret.bin").write_bytes(data)
     (tmp_path / "bundle").mkdir()
@@ -166,13 +189,13 @@ def test_hostile_model_would_be_read_without_the_check(tmp_path, external_model)
 
 def test_hostile_external_data_is_refused_by_load(hostile_onnx):
     root, pattern = hostile_onnx
-    with pytest.raises(BundleError, match=pattern):     # the whole bundle is checked when it is loaded
+    with pytest.raises(BundleError, match=pattern):  # the whole bundle is checked when it is loaded
         load_bundle(root)
     bundle = load_bundle(root, verify=False)
     with pytest.raises(BundleError, match=pattern) as info:
         bundle.artifact_path("onnx-fp32")
     one_line(info.value)
-    with pytest.raises(BundleError, match=pattern):   # still refused on a second try
+    with pytest.raises(BundleError, match=pattern):  # still refused on a second try
         bundle.verify()
 
 
@@ -218,8 +241,9 @@ def _model_with_external_tensor(where: str) -> bytes:
         node.attribute.append(helper.make_attribute("many", [external("w"), external("w")]))
         nodes.append(node)
     elif where in ("subgraph", "nested subgraph"):
-        inner = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "inner", [], [y],
-                                  initializer=[external("w")])
+        inner = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])], "inner", [], [y], initializer=[external("w")]
+        )
         if where == "nested subgraph":
             loop_body = inner
             inner = helper.make_graph([helper.make_node("Loop", ["", ""], ["y"], body=loop_body)], "mid", [], [y])
@@ -237,8 +261,16 @@ def _model_with_external_tensor(where: str) -> bytes:
     return model.SerializeToString()
 
 
-PLACES = ["initializer", "sparse_initializer", "attribute t", "attribute tensors", "subgraph", "nested subgraph",
-          "function", "training graph"]
+PLACES = [
+    "initializer",
+    "sparse_initializer",
+    "attribute t",
+    "attribute tensors",
+    "subgraph",
+    "nested subgraph",
+    "function",
+    "training graph",
+]
 
 
 @requires_onnx
@@ -274,7 +306,7 @@ def _ld(field: int, payload: bytes) -> bytes:
 
 def _deep_model(levels: int) -> bytes:
     graph = b""
-    for _ in range(levels):       # Graph.node -> Node.attribute -> Attribute.g -> Graph ...
+    for _ in range(levels):  # Graph.node -> Node.attribute -> Attribute.g -> Graph ...
         graph = _ld(1, _ld(5, _ld(6, graph)))
     return _ld(7, graph)
 
@@ -350,6 +382,7 @@ def test_pickled_code_in_weights_never_runs(tmp_path, container):
     import pickle
 
     import torch
+
     probe, marker = tmp_path / "probe", tmp_path / "marker"
     pickle.loads(pickle.dumps(_Payload(probe)))
     assert probe.exists(), "the payload is not a working attack"
@@ -358,9 +391,10 @@ def test_pickled_code_in_weights_never_runs(tmp_path, container):
         torch.save({"features.0.weight": _Payload(marker)}, weights)
     else:
         weights.write_bytes(pickle.dumps(_Payload(marker)))
-    root = make_bundle(tmp_path / "bundle", {"weights.pt": weights.read_bytes()},
-                       [("torch-fp32", "torch", "fp32", "weights.pt", ())])
-    load_bundle(root, verify=True)                       # the checksums match: only the loader can refuse
+    root = make_bundle(
+        tmp_path / "bundle", {"weights.pt": weights.read_bytes()}, [("torch-fp32", "torch", "fp32", "weights.pt", ())]
+    )
+    load_bundle(root, verify=True)  # the checksums match: only the loader can refuse
     with pytest.raises((BundleError, BackendError), match=r"holds pickled objects other than tensors") as info:
         Recognizer(model=root, backend="torch")
     one_line(info.value)
@@ -392,21 +426,32 @@ def unsafe_loads(source: str, filename: str = "<source>") -> list[str]:
                     found.append(f"{where} torch.load without weights_only=True")
             elif owner in ("np", "numpy"):
                 flag = kwargs.get("allow_pickle")
-                if len(node.args) > 2 or (flag is not None and not (isinstance(flag, ast.Constant)
-                                                                     and flag.value is False)):
+                if len(node.args) > 2 or (
+                    flag is not None and not (isinstance(flag, ast.Constant) and flag.value is False)
+                ):
                     found.append(f"{where} np.load that may allow pickles")
     return found
 
 
 def test_the_scanner_sees_code_not_comments():
-    clean = ("import numpy as np\nimport torch\n# torch.load(p)  and  import pickle\n"
-             "s = 'np.load(p, allow_pickle=True)'\n"
-             "a = torch.load(p, map_location='cpu', weights_only=True)\nb = np.load(p, allow_pickle=False)\n")
+    clean = (
+        "import numpy as np\nimport torch\n# torch.load(p)  and  import pickle\n"
+        "s = 'np.load(p, allow_pickle=True)'\n"
+        "a = torch.load(p, map_location='cpu', weights_only=True)\nb = np.load(p, allow_pickle=False)\n"
+    )
     assert unsafe_loads(clean) == []
-    for bad in ("import pickle", "from pickle import loads", "import dill.settings", "torch.load(p)",
-                "torch.load(p, weights_only=False)", "torch.load(p, weights_only=flag)",
-                "torch.load(p, weights_only=True, pickle_module=m)", "np.load(p, allow_pickle=True)",
-                "numpy.load(p, None, True)", "from torch import load"):
+    for bad in (
+        "import pickle",
+        "from pickle import loads",
+        "import dill.settings",
+        "torch.load(p)",
+        "torch.load(p, weights_only=False)",
+        "torch.load(p, weights_only=flag)",
+        "torch.load(p, weights_only=True, pickle_module=m)",
+        "np.load(p, allow_pickle=True)",
+        "numpy.load(p, None, True)",
+        "from torch import load",
+    ):
         assert unsafe_loads(bad), bad
 
 
@@ -432,17 +477,19 @@ def small_bundle(tmp_path, default_bundle):
 
 def _set(path: str, value):
     """A manifest edit setting the dotted ``path`` ('artifacts.0.size') to ``value``."""
+
     def edit(m):
         *parents, last = path.split(".")
         for key in parents:
             m = m[int(key)] if isinstance(m, list) else m[key]
         m[int(last) if isinstance(m, list) else last] = value
+
     return edit
 
 
 MANIFEST_CASES = {
     # name: (edit of the parsed manifest, or the raw text; expected message)
-    "not JSON": ("{\"schema_version\": 1,", r"is not valid JSON"),
+    "not JSON": ('{"schema_version": 1,', r"is not valid JSON"),
     "not UTF-8": (b"\xff\xfe{}", r"is not valid JSON"),
     "a list": ("[1, 2, 3]", r"the top level is \[1, 2, 3\], not an object"),
     "a number": ("42", r"the top level is 42, not an object"),
@@ -471,11 +518,14 @@ MANIFEST_CASES = {
     "unknown id": (_set("artifacts.0.id", "evil"), r"has id 'evil', not 'onnx-fp32' as its format and precision"),
     "mismatched id": (_set("artifacts.0.id", "onnx-int8"), r"has id 'onnx-int8', not 'onnx-fp32'"),
     "duplicate id": (lambda m: m["artifacts"].append(dict(m["artifacts"][0])), r"artifacts\[1\] repeats the id"),
-    "wrong suffix": (lambda m: m["artifacts"][0].update(format="torch", id="torch-fp32"),
-                     r"torch artifact but its file 'model.onnx' does not end in \.pt"),
-    "openvino without weights": (lambda m: m["artifacts"][0].update(format="openvino", id="openvino-fp32",
-                                                                     file="model.xml"),
-                                 r"does not list its weights file 'model.bin'"),
+    "wrong suffix": (
+        lambda m: m["artifacts"][0].update(format="torch", id="torch-fp32"),
+        r"torch artifact but its file 'model.onnx' does not end in \.pt",
+    ),
+    "openvino without weights": (
+        lambda m: m["artifacts"][0].update(format="openvino", id="openvino-fp32", file="model.xml"),
+        r"does not list its weights file 'model.bin'",
+    ),
     "build a list": (_set("artifacts.0.build", [1]), r"artifacts\[0\]\.build is not an object"),
     "accuracy a string": (_set("artifacts.0.accuracy", "high"), r"accuracy is 'high', not a fraction"),
     "accuracy a percent": (_set("artifacts.0.accuracy", 99.6), r"accuracy is 99.6, not a fraction"),
@@ -525,22 +575,46 @@ def test_manifest_symlink_leaving_the_bundle(small_bundle, tmp_path):
         load_bundle(small_bundle)
 
 
-@pytest.mark.parametrize("name, pattern", [("a list", r"the top level is \[1, 2, 3\]"),
-                                           ("schema 99", r"schema version 99"),
-                                           ("checksum not hex", r"not 64 hexadecimal digits")])
+@pytest.mark.parametrize(
+    "name, pattern",
+    [
+        ("a list", r"the top level is \[1, 2, 3\]"),
+        ("schema 99", r"schema version 99"),
+        ("checksum not hex", r"not 64 hexadecimal digits"),
+    ],
+)
 def test_bad_manifest_through_the_cli(small_bundle, tmp_path, name, pattern):
     _write_case(small_bundle, MANIFEST_CASES[name][0])
     assert_cli_refuses(tmp_path, small_bundle, pattern)
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-2, 2**40) | st.floats() | st.text(max_size=8),
-                     lambda inner: (st.lists(inner, max_size=3)
-                                    | st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                     max_leaves=8)
-_FIELDS = ["schema_version", "model", "model.name", "labels", "metrics", "metrics.mnist_test_accuracy", "rejection",
-           "rejection.min_confidence", "export", "artifacts", "artifacts.0", "artifacts.0.id", "artifacts.0.format",
-           "artifacts.0.precision", "artifacts.0.file", "artifacts.0.sha256", "artifacts.0.size",
-           "artifacts.0.companions", "artifacts.0.accuracy", "artifacts.0.build"]
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2**40) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_FIELDS = [
+    "schema_version",
+    "model",
+    "model.name",
+    "labels",
+    "metrics",
+    "metrics.mnist_test_accuracy",
+    "rejection",
+    "rejection.min_confidence",
+    "export",
+    "artifacts",
+    "artifacts.0",
+    "artifacts.0.id",
+    "artifacts.0.format",
+    "artifacts.0.precision",
+    "artifacts.0.file",
+    "artifacts.0.sha256",
+    "artifacts.0.size",
+    "artifacts.0.companions",
+    "artifacts.0.accuracy",
+    "artifacts.0.build",
+]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -548,6 +622,7 @@ _FIELDS = ["schema_version", "model", "model.name", "labels", "metrics", "metric
 def test_any_manifest_value_loads_or_is_one_bundle_error(small_bundle, field, value):
     """Whatever JSON a field holds, loading (and reading the manifest's facts) works or raises BundleError."""
     from edgedigits.rejection import min_confidence_for
+
     original = (small_bundle / MANIFEST).read_text()
     try:
         m = json.loads(original)

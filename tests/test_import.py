@@ -18,8 +18,9 @@ HIDE = textwrap.dedent("""
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", HIDE + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", HIDE + textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_import_and_classify_without_torch():
@@ -52,4 +53,5 @@ def test_the_version_comes_from_the_package_metadata():
     from importlib import metadata
 
     import edgedigits
+
     assert edgedigits.__version__ == metadata.version("edgedigits")

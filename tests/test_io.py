@@ -13,7 +13,7 @@ from edgedigits.runtimes import _cache
 def test_the_variable_wins_and_every_cache_user_shares_the_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEDIGITS_CACHE_DIR", str(tmp_path / "c"))
     assert _io.cache_dir("trials", "x.json") == tmp_path / "c" / "trials" / "x.json"
-    assert data.cache_dir() == tmp_path / "c" / "mnist"             # MNIST downloads included
+    assert data.cache_dir() == tmp_path / "c" / "mnist"  # MNIST downloads included
     assert _cache.cache_dir is _io.cache_dir
 
 
@@ -22,4 +22,4 @@ def test_without_the_variable_it_is_the_platform_user_cache(monkeypatch, tmp_pat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     expected = Path(platformdirs.user_cache_dir("edgedigits", appauthor=False))
     assert _io.cache_dir() == expected and data.cache_dir() == expected / "mnist"
-    assert not _io.cache_dir().exists()                                # not created by asking
+    assert not _io.cache_dir().exists()  # not created by asking

@@ -37,13 +37,13 @@ def test_empty_boxes_combs_tables_and_checkboxes_are_never_read(rec):
     comb(page, 60, 200, 44, 6)
     comb(page, 400, 200, 30, 8, thick=1)
     ruled(page, 60, 350, 185, 60, cols=4, rows=3)
-    cv2.line(page, (500, 120), (800, 120), PRINT, 2)                 # an underline
+    cv2.line(page, (500, 120), (800, 120), PRINT, 2)  # an underline
     for x in (60, 120, 180):
-        box(page, x, 600, 26, 26)                                    # checkboxes
+        box(page, x, 600, 26, 26)  # checkboxes
     reading = rec.read(page)
     assert reading.digits == () and reading.numbers == ()
     found = locate(page)
-    assert len(found.structure.boxes) == 10 and found.blobs == []     # 3 boxes, 2 combs, a table, a line, 3 checkboxes
+    assert len(found.structure.boxes) == 10 and found.blobs == []  # 3 boxes, 2 combs, a table, a line, 3 checkboxes
 
 
 def test_a_digit_inside_a_box_is_read_and_the_box_is_not(rec, hand):
@@ -51,11 +51,11 @@ def test_a_digit_inside_a_box_is_read_and_the_box_is_not(rec, hand):
     page = blank(400, 300)
     box(page, 60, 60, 80, 80)
     write_in_cells(page, images, labels, "3", [(60, 60, 80, 80)], fill=0.6)
-    box(page, 220, 60, 80, 80)                                       # touching the box from inside
+    box(page, 220, 60, 80, 80)  # touching the box from inside
     stamp(page, pick(images, labels, 7), 245, 61, 60)
     reading = rec.read(page)
     assert _values(reading) == ["3", "7"]
-    assert all(d.box[2] < 60 for d in reading.digits)                # the digits' boxes, not the printed ones
+    assert all(d.box[2] < 60 for d in reading.digits)  # the digits' boxes, not the printed ones
 
 
 @pytest.mark.parametrize("digit", [2, 5, 8])
@@ -63,30 +63,30 @@ def test_a_digit_crossing_a_box_border_is_read_whole(rec, hand, digit):
     images, labels = hand
     page = blank(300, 300)
     box(page, 100, 100, 70, 70)
-    ink = stamp(page, pick(images, labels, digit, 1), 118, 78, 64)   # reaches 22 px above the box
+    ink = stamp(page, pick(images, labels, digit, 1), 118, 78, 64)  # reaches 22 px above the box
     reading = rec.read(page)
     assert _values(reading) == [str(digit)]
     (d,) = reading.digits
-    assert d.box[1] <= ink[1] + 2 and d.box[1] + d.box[3] >= ink[1] + ink[3] - 2   # top to bottom
+    assert d.box[1] <= ink[1] + 2 and d.box[1] + d.box[3] >= ink[1] + ink[3] - 2  # top to bottom
 
 
 def test_a_comb_field_is_one_number_in_reading_order(rec, hand):
     images, labels = hand
     page = blank(700, 300)
     cells = comb(page, 80, 100, 50, 6)
-    write_in_cells(page, images, labels, "40712", cells)             # the last box stays empty
-    writing = write_number(page, images, labels, "96", 500, 100, 40, k=2)   # free writing beside it
+    write_in_cells(page, images, labels, "40712", cells)  # the last box stays empty
+    writing = write_number(page, images, labels, "96", 500, 100, 40, k=2)  # free writing beside it
     reading = rec.read(page)
     assert _values(reading) == ["40712", "96"]
     assert reading.numbers[0].box[0] >= 80 and reading.numbers[1].box[0] >= writing[0][0] - 2
-    assert "1" not in "".join(str(d.label) for d in reading.digits if d.rejected is None)[5:]   # no divider read
+    assert "1" not in "".join(str(d.label) for d in reading.digits if d.rejected is None)[5:]  # no divider read
 
 
 def test_digits_touching_comb_dividers_are_read(rec, hand):
     images, labels = hand
     page = blank(500, 200)
     cells = comb(page, 60, 60, 44, 5)
-    for ch, (x, y, w, h) in zip("31846", cells):                     # wide digits touching both dividers
+    for ch, (x, y, w, h) in zip("31846", cells):  # wide digits touching both dividers
         stamp(page, pick(images, labels, int(ch), 3), x + 4, y + 6, 34)
     assert _values(rec.read(page)) == ["31846"]
 
@@ -118,10 +118,11 @@ def test_squared_paper_one_digit_per_square(rec, hand):
     def in_square(value, col, row, k=0, height=24, dy=8):
         for i, ch in enumerate(value):
             stamp(page, pick(images, labels, int(ch), k), 20 + (col + i) * sq + 12, 20 + row * sq + dy, height)
-    in_square("31", 2, 2)                       # small in their squares: too far apart for free writing
-    in_square("580", 5, 2, k=1)                 # one blank square after "31"
-    in_square("7", 3, 3, height=30, dy=10)      # the row below, its foot on the line under it ...
-    in_square("2", 3, 4, height=26, dy=3)       # ... and this one just under that line
+
+    in_square("31", 2, 2)  # small in their squares: too far apart for free writing
+    in_square("580", 5, 2, k=1)  # one blank square after "31"
+    in_square("7", 3, 3, height=30, dy=10)  # the row below, its foot on the line under it ...
+    in_square("2", 3, 4, height=26, dy=3)  # ... and this one just under that line
     reading = rec.read(page)
     assert _values(reading) == ["31", "580", "7", "2"]
 
@@ -133,8 +134,8 @@ def test_a_table_gives_one_number_per_cell(rec, hand):
     write_number(page, images, labels, "91", 80, 62, 44)
     write_number(page, images, labels, "57", 290, 132, 44, k=1)
     write_number(page, images, labels, "6", 480, 202, 44)
-    write_number(page, images, labels, "38", 680, 202, 44, k=2)      # the same row, the next cell ...
-    write_number(page, images, labels, "4", 700, 100, 70)            # ... and one crossing a rule
+    write_number(page, images, labels, "38", 680, 202, 44, k=2)  # the same row, the next cell ...
+    write_number(page, images, labels, "4", 700, 100, 70)  # ... and one crossing a rule
     reading = rec.read(page)
     assert sorted(_values(reading)) == sorted(["91", "57", "4", "6", "38"])
 
@@ -151,11 +152,11 @@ def test_ticked_and_crossed_checkboxes_are_not_read(rec):
     page = blank(400, 200)
     for x in (60, 160, 260):
         box(page, x, 80, 30, 30)
-    cv2.line(page, (64, 84), (86, 106), INK, 3)                      # a cross
+    cv2.line(page, (64, 84), (86, 106), INK, 3)  # a cross
     cv2.line(page, (86, 84), (64, 106), INK, 3)
-    cv2.line(page, (164, 96), (172, 106), INK, 3)                    # a tick, reaching out of its box
+    cv2.line(page, (164, 96), (172, 106), INK, 3)  # a tick, reaching out of its box
     cv2.line(page, (172, 106), (192, 70), INK, 3)
-    cv2.line(page, (258, 78), (292, 112), INK, 4)                    # a cross corner to corner
+    cv2.line(page, (258, 78), (292, 112), INK, 4)  # a cross corner to corner
     cv2.line(page, (292, 78), (258, 112), INK, 4)
     # The boxes are structure at the defaults. The marks in them are not all refused by the
     # shipped model's own confidence (a cross was read as an 8 at 0.46, just above its 0.45
@@ -173,11 +174,18 @@ def _photo_on_desk(page: np.ndarray, seed: int = 3) -> np.ndarray:
     h, w = page.shape
     out_w, out_h = int(w * 1.3), int(h * 1.25)
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32([[0.12 * out_w, 0.08 * out_h], [0.9 * out_w, 0.1 * out_h],
-                      [0.86 * out_w, 0.93 * out_h], [0.1 * out_w, 0.9 * out_h]])
+    dst = np.float32(
+        [
+            [0.12 * out_w, 0.08 * out_h],
+            [0.9 * out_w, 0.1 * out_h],
+            [0.86 * out_w, 0.93 * out_h],
+            [0.1 * out_w, 0.9 * out_h],
+        ]
+    )
     desk = cv2.GaussianBlur(rng.normal(70, 12, (out_h, out_w)).astype(np.float32), (0, 0), 3)
-    warped = cv2.warpPerspective(page.astype(np.float32), cv2.getPerspectiveTransform(src, dst), (out_w, out_h),
-                                 borderValue=-1)
+    warped = cv2.warpPerspective(
+        page.astype(np.float32), cv2.getPerspectiveTransform(src, dst), (out_w, out_h), borderValue=-1
+    )
     img = np.where(warped >= 0, warped, desk)
     yy, xx = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
     light = 0.75 + 0.25 * xx / out_w
@@ -221,7 +229,7 @@ def test_the_few_letters_of_a_printed_word_read_as_digits_are_rejected_with_it(r
 def test_empty_checkboxes_with_thick_lines_are_not_read_as_0(rec):
     page = blank(600, 200)
     for x in (60, 200, 340):
-        cv2.rectangle(page, (x, 80), (x + 30, 110), PRINT, 5)       # lines a sixth of the box
+        cv2.rectangle(page, (x, 80), (x + 30, 110), PRINT, 5)  # lines a sixth of the box
     cv2.GaussianBlur(page, (3, 3), 0, dst=page)
     assert [d.label for d in rec.read(page).accepted] == []
 
@@ -232,7 +240,7 @@ def test_digits_touching_the_rules_above_and_below_do_not_join_the_rules(rec, ha
     images, labels = hand
     page = blank(900, 320)
     ruled(page, 40, 40, 273, 70, cols=3, rows=3, thick=3)
-    write_number(page, images, labels, "5702", 90, 41, 68, k=3)        # from one rule to the next
+    write_number(page, images, labels, "5702", 90, 41, 68, k=3)  # from one rule to the next
     write_number(page, images, labels, "83", 400, 111, 68, k=4)
     reading = rec.read(page)
     assert sorted(_values(reading)) == ["5702", "83"]
@@ -256,10 +264,16 @@ def test_page_corners_of_a_page_in_perspective_and_none_when_a_corner_is_cut_off
     photo = _photo_on_desk(page)
     corners = page_corners(page_region(photo))
     out_h, out_w = photo.shape
-    truth = np.float32([[0.12 * out_w, 0.08 * out_h], [0.9 * out_w, 0.1 * out_h],
-                        [0.86 * out_w, 0.93 * out_h], [0.1 * out_w, 0.9 * out_h]])
+    truth = np.float32(
+        [
+            [0.12 * out_w, 0.08 * out_h],
+            [0.9 * out_w, 0.1 * out_h],
+            [0.86 * out_w, 0.93 * out_h],
+            [0.1 * out_w, 0.9 * out_h],
+        ]
+    )
     assert corners is not None
-    assert np.abs(corners - truth).max() < 0.03 * out_w          # the page region lies two cells inside
+    assert np.abs(corners - truth).max() < 0.03 * out_w  # the page region lies two cells inside
     # A page whose top-right corner is out of the frame: five corners, and four of them are
     # not the page.
     cut = np.zeros((800, 600), np.uint8)
@@ -279,12 +293,13 @@ def test_squared_paper_photographed_in_perspective_is_read_flat(rec, hand):
     lines are found as lines; the digits' boxes come back in the photo's pixels."""
     images, labels = hand
     page = blank(1000, 1400)
-    _squared(page, 100, 100, 900, 1300, 40, level=120, thick=2)     # a 1-px line goes soft in the photo
+    _squared(page, 100, 100, 900, 1300, 40, level=120, thick=2)  # a 1-px line goes soft in the photo
     placed = {}
     for value, col, row, k in (("2045", 3, 4, 0), ("318", 8, 12, 1), ("76", 2, 20, 2)):
         for i, ch in enumerate(value):
-            placed[(value, i)] = stamp(page, pick(images, labels, int(ch), k), 100 + (col + i) * 40 + 10,
-                                       100 + row * 40 + 6, 28)
+            placed[(value, i)] = stamp(
+                page, pick(images, labels, int(ch), k), 100 + (col + i) * 40 + 10, 100 + row * 40 + 6, 28
+            )
     photo = _photo_on_desk(page, seed=5)
     reading = rec.read(photo)
     assert sorted(_values(reading)) == sorted(["2045", "318", "76"])
@@ -292,10 +307,18 @@ def test_squared_paper_photographed_in_perspective_is_read_flat(rec, hand):
     out_h, out_w = photo.shape
     to_photo = cv2.getPerspectiveTransform(
         np.float32([[0, 0], [w, 0], [w, h], [0, h]]),
-        np.float32([[0.12 * out_w, 0.08 * out_h], [0.9 * out_w, 0.1 * out_h],
-                    [0.86 * out_w, 0.93 * out_h], [0.1 * out_w, 0.9 * out_h]]))
-    centres = cv2.perspectiveTransform(np.float32([[[x + bw / 2, y + bh / 2] for x, y, bw, bh in placed.values()]]),
-                                       to_photo)[0]
+        np.float32(
+            [
+                [0.12 * out_w, 0.08 * out_h],
+                [0.9 * out_w, 0.1 * out_h],
+                [0.86 * out_w, 0.93 * out_h],
+                [0.1 * out_w, 0.9 * out_h],
+            ]
+        ),
+    )
+    centres = cv2.perspectiveTransform(
+        np.float32([[[x + bw / 2, y + bh / 2] for x, y, bw, bh in placed.values()]]), to_photo
+    )[0]
     found = np.float32([[x + bw / 2, y + bh / 2] for x, y, bw, bh in (d.box for d in reading.accepted)])
     assert len(found) == len(centres)
     assert max(np.linalg.norm(found - c, axis=1).min() for c in centres) < 8
@@ -307,7 +330,7 @@ def test_a_digit_lying_on_the_rule_of_squared_paper_is_not_joined_to_the_one_abo
     images, labels = hand
     page = blank(600, 400)
     _squared(page, 20, 20, 580, 380, 40)
-    stamp(page, pick(images, labels, 8), 20 + 5 * 40 + 10, 20 + 3 * 40 + 9, 31)      # foot on the rule at y = 180
-    stamp(page, pick(images, labels, 0), 20 + 5 * 40 + 4, 20 + 4 * 40 - 3, 36)       # top stroke along it
+    stamp(page, pick(images, labels, 8), 20 + 5 * 40 + 10, 20 + 3 * 40 + 9, 31)  # foot on the rule at y = 180
+    stamp(page, pick(images, labels, 0), 20 + 5 * 40 + 4, 20 + 4 * 40 - 3, 36)  # top stroke along it
     reading = rec.read(page)
     assert sorted(d.label for d in reading.accepted) == [0, 8]

@@ -55,7 +55,7 @@ def _hostile_folder(folder: Path) -> dict[str, int]:
     cv2.imwrite(str(folder / "deep.png"), five.astype(np.uint16) * 257)
     (folder / "empty.png").write_bytes(b"")
     (folder / "zero").write_bytes(b"")
-    (folder / "truncated.png").write_bytes(raw[:len(raw) // 2])
+    (folder / "truncated.png").write_bytes(raw[: len(raw) // 2])
     (folder / "text.png").write_text("a text file with an image's name")
     (folder / "sub").mkdir()
     (folder / "sub" / "inside.png").write_bytes(raw)
@@ -74,18 +74,25 @@ def test_hostile_folder_reports_each_bad_file_once_and_reads_the_rest(cli, tmp_p
     rows = {Path(row["file"]).name: row for row in map(json.loads, r.stdout.splitlines())}
     assert {name: _label(row) for name, row in rows.items() if "digits" in row} == good
     errors = {name: row["error"] for name, row in rows.items() if "error" in row}
-    assert errors == {"empty.png": "is empty", "zero": "is empty",
-                      "truncated.png": errors["truncated.png"], "text.png": errors["text.png"]}
+    assert errors == {
+        "empty.png": "is empty",
+        "zero": "is empty",
+        "truncated.png": errors["truncated.png"],
+        "text.png": errors["text.png"],
+    }
     assert errors["truncated.png"].startswith("is not an image") and errors["text.png"].startswith("is not an image")
-    assert "sub" not in rows and "inside.png" not in rows   # folders are not searched recursively
+    assert "sub" not in rows and "inside.png" not in rows  # folders are not searched recursively
 
 
 def test_hostile_folder_in_text_mode_gives_one_line_per_file(cli, tmp_path):
     _hostile_folder(tmp_path)
     r = cli("predict", tmp_path)
     assert r.returncode == 1
-    assert sorted(line.split(":")[0].rsplit("/", 1)[-1] for line in r.stdout.splitlines()) == \
-        ["alpha.png", "deep.png", "good.png"]
+    assert sorted(line.split(":")[0].rsplit("/", 1)[-1] for line in r.stdout.splitlines()) == [
+        "alpha.png",
+        "deep.png",
+        "good.png",
+    ]
     errors = _messages(r.stderr)
     assert len(errors) == 4 and all(": error: " in e for e in errors), errors
 
@@ -134,7 +141,7 @@ def test_camera_on_a_hostile_folder_skips_what_it_cannot_read(cli, tmp_path):
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert sorted(d["label"] for rec in records for d in rec["digits"]) == sorted(good.values())
     skipped = [line for line in _messages(r.stderr) if "skipping" in line]
-    assert len(skipped) == 3, r.stderr            # empty.png, text.png, truncated.png ('zero' is no image name)
+    assert len(skipped) == 3, r.stderr  # empty.png, text.png, truncated.png ('zero' is no image name)
     assert "Traceback" not in r.stderr
 
 
@@ -175,9 +182,14 @@ def test_camera_on_a_folder_with_no_readable_image_is_an_error(cli, tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     r = cli("camera", "--source", tmp_path, "--json", "--headless", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].endswith(
-        f"none of the 2 image files in {tmp_path} could be read; fix or replace them "
-        "(the messages above say what is wrong with each).")
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"none of the 2 image files in {tmp_path} could be read; fix or replace them "
+            "(the messages above say what is wrong with each)."
+        )
+    )
     assert "latency -" in r.stderr and "nan" not in r.stderr
 
 
@@ -188,12 +200,16 @@ def _png_header(width: int, height: int) -> bytes:
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _form(tmp_path, name="form.png", dtype=np.uint8) -> Path:
     from test_reader import _form as draw
+
     page = draw()
     if dtype == np.uint16:
         page = page.astype(np.uint16) * 257
@@ -227,7 +243,7 @@ def test_save_draws_what_was_read_atomically(cli, tmp_path):
     drawn, original = cv2.imread(str(out)), cv2.imread(str(page))
     assert drawn.shape == original.shape
     changed = np.any(drawn != original, axis=2)
-    assert changed[60:110, 60:310].any() and not changed[420:, 300:].any()   # boxes at the comb, not elsewhere
+    assert changed[60:110, 60:310].any() and not changed[420:, 300:].any()  # boxes at the comb, not elsewhere
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
     two = cli("predict", page, DIGITS / "mnist_4.png", "--save", tmp_path / "two.png")
     assert two.returncode == 2 and "--save draws on one image" in two.stderr and not (tmp_path / "two.png").exists()
@@ -241,12 +257,15 @@ def test_a_huge_image_is_refused_before_decoding(cli, tmp_path):
     (tmp_path / "huge.png").write_bytes(_png_header(20_000, 20_000))
     r = cli("predict", tmp_path / "huge.png")
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == (f"{tmp_path / 'huge.png'}: error: is 20000 x 20000 pixels, more than the 100 "
-                                "million edgedigits reads; scale it down first")
+    assert r.stderr.strip() == (
+        f"{tmp_path / 'huge.png'}: error: is 20000 x 20000 pixels, more than the 100 "
+        "million edgedigits reads; scale it down first"
+    )
 
 
 def test_header_sizes_are_read_without_decoding(tmp_path):
     from edgedigits.images import header_size
+
     assert header_size(_png_header(123, 45)) == (123, 45)
     for suffix in (".jpg", ".bmp"):
         ok, data = cv2.imencode(suffix, np.zeros((37, 81, 3), np.uint8))

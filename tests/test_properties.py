@@ -30,8 +30,11 @@ from edgedigits.vision import InkBlob, find_digits
 # deadline=None: the machine may be busy; the example counts keep the module well under a minute.
 # EDGEDIGITS_FUZZ_SCALE=20 runs twenty times as many examples (a longer hunt, outside CI).
 _SCALE = float(os.environ.get("EDGEDIGITS_FUZZ_SCALE", "1"))
-FAST = settings(max_examples=int(150 * _SCALE), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=int(150 * _SCALE),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SLOWER = settings(FAST, max_examples=int(100 * _SCALE))
 
 FRAME_DTYPES = (np.uint8, np.uint16, np.int32, np.float32, np.float64, np.bool_)
@@ -41,8 +44,10 @@ FRAME_DTYPES = (np.uint8, np.uint16, np.int32, np.float32, np.float64, np.bool_)
 def _elements(dtype: np.dtype):
     """Every value of ``dtype``, NaN and both infinities included for floats."""
     if dtype.kind == "f":
-        return st.one_of(st.floats(0, 1, width=dtype.itemsize * 8),
-                         st.floats(allow_nan=True, allow_infinity=True, width=dtype.itemsize * 8))
+        return st.one_of(
+            st.floats(0, 1, width=dtype.itemsize * 8),
+            st.floats(allow_nan=True, allow_infinity=True, width=dtype.itemsize * 8),
+        )
     return hnp.from_dtype(dtype)
 
 
@@ -58,7 +63,7 @@ def _layout(draw, arr: np.ndarray) -> np.ndarray:
     if how == "transposed":
         arr = arr.swapaxes(0, 1)
     elif how == "stepped":
-        arr = arr[::draw(st.integers(1, 3)), ::draw(st.integers(1, 3))]
+        arr = arr[:: draw(st.integers(1, 3)), :: draw(st.integers(1, 3))]
     elif how == "reversed":
         arr = arr[::-1, ::-1]
     elif how == "fortran":
@@ -80,7 +85,7 @@ def noise_frames(draw, largest: int = 40, dtypes=FRAME_DTYPES, channels=(None, 1
     """Frames of arbitrary pixel values, sizes, dtypes, channel counts and layouts."""
     dtype = np.dtype(draw(st.sampled_from(dtypes)))
     shape = _shape(draw(_sides(largest)), draw(_sides(largest)), draw(st.sampled_from(channels)))
-    if np.prod(shape) > 4096:   # a camera-sized frame: a few values over a plain background
+    if np.prod(shape) > 4096:  # a camera-sized frame: a few values over a plain background
         arr = draw(hnp.arrays(dtype, shape, elements=_elements(dtype), fill=_elements(dtype)))
     else:
         arr = draw(hnp.arrays(dtype, shape, elements=_elements(dtype)))
@@ -105,6 +110,7 @@ def _convert(canvas: np.ndarray, dtype: np.dtype, draw) -> np.ndarray:
 def _digits() -> np.ndarray:
     """The shipped held-out MNIST test digits (28x28, white on black)."""
     from edgedigits.samples import load_sample
+
     return load_sample("heldout")[0]
 
 
@@ -115,7 +121,7 @@ def _mark(canvas: np.ndarray, kind: str, x: int, y: int, size: int, thick: int, 
         y0, x0 = max(0, y), max(0, x)
         y1, x1 = min(canvas.shape[0], y + size), min(canvas.shape[1], x + size)
         if y1 > y0 and x1 > x0:
-            alpha = tile[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32) / 255
+            alpha = tile[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) / 255
             region = canvas[y0:y1, x0:x1]
             region[:] = (region * (1 - alpha) + ink * alpha).astype(np.uint8)
     elif kind == "line":
@@ -134,8 +140,14 @@ def drawn_frames(draw, dtypes=FRAME_DTYPES, channels=(None, 1, 3, 4)) -> np.ndar
     h, w = draw(st.integers(1, 160)), draw(st.integers(1, 200))
     paper, ink = draw(st.sampled_from([(230, 30), (30, 230)]) | st.tuples(st.integers(0, 255), st.integers(0, 255)))
     canvas = np.full((h, w), paper, np.uint8)
-    marks = st.tuples(st.sampled_from(["digit", "digit", "digit", "line", "ring", "blob"]), st.floats(-0.1, 1.1),
-                      st.floats(-0.1, 1.1), st.integers(4, 90), st.integers(1, 8), st.integers(0, 999))
+    marks = st.tuples(
+        st.sampled_from(["digit", "digit", "digit", "line", "ring", "blob"]),
+        st.floats(-0.1, 1.1),
+        st.floats(-0.1, 1.1),
+        st.integers(4, 90),
+        st.integers(1, 8),
+        st.integers(0, 999),
+    )
     for kind, fx, fy, size, thick, digit in draw(st.lists(marks, min_size=1, max_size=6)):
         _mark(canvas, kind, int(fx * (w - size)), int(fy * (h - size)), size, thick, ink, digit)
     dtype = np.dtype(draw(st.sampled_from(dtypes)))
@@ -151,17 +163,24 @@ frames = st.one_of(noise_frames(), drawn_frames())
 #: Unusual arrays: other dtypes (complex, int8, float16, ...), channel counts (2, 5) and dimensions (0-D to 5-D).
 odd_arrays = st.one_of(
     noise_frames(dtypes=(np.complex64, np.int8, np.float16, np.int64, np.uint32), channels=(None, 3, 2, 5)),
-    hnp.arrays(st.sampled_from([np.uint8, np.float32]), hnp.array_shapes(min_dims=0, max_dims=5, min_side=0,
-                                                                         max_side=6)),
+    hnp.arrays(
+        st.sampled_from([np.uint8, np.float32]), hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=6)
+    ),
     st.builds(lambda s: np.full((3, 4), s, dtype=object), st.sampled_from([None, "x", 1.5])),
     st.builds(lambda s: np.full((3, 4), s), st.sampled_from(["ab", b"cd"])),
 )
 
 #: Things that are not arrays at all.
 not_arrays = st.one_of(
-    st.none(), st.text(max_size=5), st.binary(max_size=5), st.integers(), st.floats(),
-    st.lists(st.integers(0, 255), max_size=5), st.lists(st.lists(st.integers(0, 255), max_size=3), max_size=3),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2), st.lists(st.none(), max_size=3),
+    st.none(),
+    st.text(max_size=5),
+    st.binary(max_size=5),
+    st.integers(),
+    st.floats(),
+    st.lists(st.integers(0, 255), max_size=5),
+    st.lists(st.lists(st.integers(0, 255), max_size=3), max_size=3),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.lists(st.none(), max_size=3),
 )
 
 
@@ -188,8 +207,12 @@ def frame_size(frame) -> tuple[int, int]:
 
 def supported_frame(frame) -> bool:
     """Whether the preprocessing documents ``frame`` as readable (so it must not be refused)."""
-    return (isinstance(frame, np.ndarray) and frame.size > 0 and frame.dtype.kind in "buif"
-            and (frame.ndim == 2 or frame.ndim == 3 and frame.shape[2] in (1, 3, 4)))
+    return (
+        isinstance(frame, np.ndarray)
+        and frame.size > 0
+        and frame.dtype.kind in "buif"
+        and (frame.ndim == 2 or frame.ndim == 3 and frame.shape[2] in (1, 3, 4))
+    )
 
 
 def supported_ink(ink) -> bool:
@@ -233,7 +256,7 @@ def rec(tmp_path_factory):
 # -- preprocessing -----------------------------------------------------------------------------
 @FAST
 @given(st.one_of(frames, odd_arrays, not_arrays))
-@example(np.full((3, 3), 1e300))             # found: float32 overflow warning on conversion
+@example(np.full((3, 3), 1e300))  # found: float32 overflow warning on conversion
 def test_to_gray_gives_a_gray_uint8_frame_or_refuses(frame):
     gray, error = outcome(to_gray, frame)
     if error is not None:
@@ -245,11 +268,11 @@ def test_to_gray_gives_a_gray_uint8_frame_or_refuses(frame):
 
 @FAST
 @given(st.one_of(frames, odd_arrays, not_arrays))
-@example(np.zeros((0, 5), np.uint8))         # found: IndexError
-@example(np.zeros((5, 6, 3), np.uint8))      # found: cv2.error from Otsu's threshold
-@example(np.zeros(5, np.uint8))              # found: IndexError
-@example(np.full((3, 4), "ab"))              # found: ValueError "invalid literal for int()"
-@example(None)                               # found: AttributeError
+@example(np.zeros((0, 5), np.uint8))  # found: IndexError
+@example(np.zeros((5, 6, 3), np.uint8))  # found: cv2.error from Otsu's threshold
+@example(np.zeros(5, np.uint8))  # found: IndexError
+@example(np.full((3, 4), "ab"))  # found: ValueError "invalid literal for int()"
+@example(None)  # found: AttributeError
 def test_ink_from_gray_gives_ink_of_the_same_size_or_refuses(frame):
     ink, error = outcome(ink_from_gray, frame)
     if error is not None:
@@ -261,10 +284,10 @@ def test_ink_from_gray_gives_ink_of_the_same_size_or_refuses(frame):
 
 @FAST
 @given(st.one_of(frames, odd_arrays, not_arrays))
-@example(np.ones((5, 6, 3), np.uint8))       # found: ValueError "too many values to unpack"
-@example(np.ones(5, np.uint8))               # found: ValueError "not enough values to unpack"
-@example(None)                               # found: AttributeError
-@example(np.full((3, 4), None, object))      # found: objects silently read as no ink
+@example(np.ones((5, 6, 3), np.uint8))  # found: ValueError "too many values to unpack"
+@example(np.ones(5, np.uint8))  # found: ValueError "not enough values to unpack"
+@example(None)  # found: AttributeError
+@example(np.full((3, 4), None, object))  # found: objects silently read as no ink
 @example(np.full((5, 6), np.nan, np.float32))  # found: NaN silently read as no ink
 def test_mnist_normalize_gives_28x28_or_refuses(ink):
     crop, error = outcome(mnist_normalize, ink)
@@ -324,8 +347,23 @@ BATCH_DTYPES = (np.uint8, np.float32, np.float64, np.float16, np.uint16, np.int3
 def batches(draw) -> np.ndarray:
     """28x28 images in every documented layout (and a few wrong ones), any dtype and layout."""
     n = draw(st.integers(0, 4))
-    shape = draw(st.sampled_from([(28, 28), (n, 28, 28), (n, 1, 28, 28), (27, 28), (28, 27), (n, 28, 28, 1),
-                                  (n, 2, 28, 28), (1, 1, 1, 28, 28), (n, 784), (784,), ()]))
+    shape = draw(
+        st.sampled_from(
+            [
+                (28, 28),
+                (n, 28, 28),
+                (n, 1, 28, 28),
+                (27, 28),
+                (28, 27),
+                (n, 28, 28, 1),
+                (n, 2, 28, 28),
+                (1, 1, 1, 28, 28),
+                (n, 784),
+                (784,),
+                (),
+            ]
+        )
+    )
     dtype = np.dtype(draw(st.sampled_from(BATCH_DTYPES)))
     elements = st.floats(0, 1, width=32) if dtype.kind == "f" and draw(st.booleans()) else _elements(dtype)
     arr = draw(hnp.arrays(dtype, shape, elements=elements))
@@ -334,12 +372,21 @@ def batches(draw) -> np.ndarray:
 
 def documented_batch(images) -> bool:
     """Whether ``images`` is a batch that Recognizer.classify documents as accepted."""
-    if not isinstance(images, np.ndarray) or images.dtype.kind not in "uf" or images.dtype.kind == "u" \
-            and images.dtype != np.uint8:
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype.kind not in "uf"
+        or images.dtype.kind == "u"
+        and images.dtype != np.uint8
+    ):
         return False
-    layout = images.shape in ((28, 28),) or images.ndim == 3 and images.shape[1:] == (28, 28) \
-        or images.ndim == 4 and images.shape[1:] == (1, 28, 28)
-    with np.errstate(over="ignore"):      # floats beyond float32's range are refused like inf
+    layout = (
+        images.shape in ((28, 28),)
+        or images.ndim == 3
+        and images.shape[1:] == (28, 28)
+        or images.ndim == 4
+        and images.shape[1:] == (1, 28, 28)
+    )
+    with np.errstate(over="ignore"):  # floats beyond float32's range are refused like inf
         return layout and images.size > 0 and bool(np.isfinite(images.astype(np.float32)).all())
 
 
@@ -348,12 +395,11 @@ def batch_size(images: np.ndarray) -> int:
 
 
 @FAST
-@given(st.one_of(batches(), odd_arrays, not_arrays,
-                 st.lists(batches(), max_size=3), st.tuples(batches(), batches())))
-@example([])                                 # found: reported as "different shapes"
-@example([np.zeros((28, 28)), np.full((28, 28), "a")])   # found: numpy's DTypePromotionError (a TypeError)
-@example(np.full((28, 28), 1e300))           # found: overflow warning, then called "infinite"
-@example(np.ma.masked_array(np.zeros((28, 28), np.float32)))   # an ndarray subclass
+@given(st.one_of(batches(), odd_arrays, not_arrays, st.lists(batches(), max_size=3), st.tuples(batches(), batches())))
+@example([])  # found: reported as "different shapes"
+@example([np.zeros((28, 28)), np.full((28, 28), "a")])  # found: numpy's DTypePromotionError (a TypeError)
+@example(np.full((28, 28), 1e300))  # found: overflow warning, then called "infinite"
+@example(np.ma.masked_array(np.zeros((28, 28), np.float32)))  # an ndarray subclass
 def test_classify_gives_a_well_formed_result_or_refuses(rec, images):
     result, error = outcome(rec.classify, images)
     if isinstance(images, np.ndarray):
@@ -376,10 +422,12 @@ def test_classify_refuses_non_finite_pixels_in_every_layout(rec):
 @pytest.mark.parametrize("white", [1.0, 255.0])
 def test_a_frame_with_nan_or_inf_pixels_is_read_as_if_they_were_black_or_white(rec, white):
     page = cv2.imread(str(_photo(3)), cv2.IMREAD_GRAYSCALE).astype(np.float32) * (white / 255)
-    spoiled, expected = page.copy(), page.copy()   # a few bad pixels scattered over the sensor
-    for (rows, cols), bad, read_as in (((slice(0, None, 17), slice(0, None, 13)), np.nan, 0),
-                                       ((slice(5, None, 19), slice(7, None, 23)), np.inf, white),
-                                       ((slice(9, None, 29), slice(3, None, 31)), -np.inf, 0)):
+    spoiled, expected = page.copy(), page.copy()  # a few bad pixels scattered over the sensor
+    for (rows, cols), bad, read_as in (
+        ((slice(0, None, 17), slice(0, None, 13)), np.nan, 0),
+        ((slice(5, None, 19), slice(7, None, 23)), np.inf, white),
+        ((slice(9, None, 29), slice(3, None, 31)), -np.inf, 0),
+    ):
         spoiled[rows, cols] = bad
         expected[rows, cols] = read_as
     np.testing.assert_array_equal(to_gray(spoiled), to_gray(expected))

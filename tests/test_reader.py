@@ -31,7 +31,7 @@ def _form() -> np.ndarray:
     box(page, 500, 60, 90, 70)
     write_in_cells(page, images, labels, "8", [(500, 60, 90, 70)], k=1)
     write_number(page, images, labels, "2406", 80, 250, 44, k=2)
-    cv2.putText(page, "KM", (600, 300), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 40, 6)      # letters: rejected
+    cv2.putText(page, "KM", (600, 300), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 40, 6)  # letters: rejected
     return page
 
 
@@ -45,8 +45,10 @@ def _images(tmp_path) -> list[Path]:
 
 def _summary(digits, numbers) -> tuple:
     """What must be identical: each digit's box, label and confidence (4 places), each number's box and value."""
-    return ([(tuple(d["box"]), d["label"], round(d["confidence"], 4)) for d in digits],
-            [(tuple(n["box"]), n["value"]) for n in numbers])
+    return (
+        [(tuple(d["box"]), d["label"], round(d["confidence"], 4)) for d in digits],
+        [(tuple(n["box"]), n["value"]) for n in numbers],
+    )
 
 
 def test_the_three_entry_points_give_identical_readings(rec, cli, tmp_path):
@@ -58,15 +60,18 @@ def test_the_three_entry_points_give_identical_readings(rec, cli, tmp_path):
     numbers_seen = 0
     for path in paths:
         from edgedigits.images import read_image
+
         image = read_image(path)
         reading = rec.read(image).to_dict()
         frame = pipeline(image)
         from_sdk = _summary(reading["digits"], reading["numbers"])
-        from_camera = _summary([{"box": d.box, "label": d.label, "confidence": d.confidence} for d in frame.digits],
-                               [{"box": n.box, "value": n.value} for n in frame.numbers])
+        from_camera = _summary(
+            [{"box": d.box, "label": d.label, "confidence": d.confidence} for d in frame.digits],
+            [{"box": n.box, "value": n.value} for n in frame.numbers],
+        )
         assert from_sdk == from_camera == from_cli[str(path)], path.name
         numbers_seen += len(reading["numbers"])
-    assert numbers_seen >= 10 + 1 + 3               # every example, "30517" "8" "2406", the sheet's digits
+    assert numbers_seen >= 10 + 1 + 3  # every example, "30517" "8" "2406", the sheet's digits
 
 
 def test_the_form_reads_as_numbers_and_rejects_the_letters(rec):
@@ -74,7 +79,7 @@ def test_the_form_reads_as_numbers_and_rejects_the_letters(rec):
     assert [n.value for n in reading.numbers] == ["30517", "8", "2406"]
     assert len(reading) == 10 and all(isinstance(d, Digit) for d in reading)
     assert all(d.rejected in ("low confidence", "unlike handwriting", "among letters") for d in reading.digits[10:])
-    for n in reading.numbers:             # a number's digits lie inside its box
+    for n in reading.numbers:  # a number's digits lie inside its box
         for i in n.digits:
             x, y, w, h = reading.digits[i].box
             assert n.box[0] <= x and x + w <= n.box[0] + n.box[2] and n.box[1] <= y and y + h <= n.box[1] + n.box[3]
@@ -100,16 +105,20 @@ def test_reader_options(rec):
 
 def test_a_scanned_page_at_300_dpi_reads_like_the_150_dpi_one(rec):
     page = _form()
-    big = cv2.resize(page, None, fx=2.9, fy=2.9, interpolation=cv2.INTER_CUBIC)   # 2610 x 1450: over the budget
+    big = cv2.resize(page, None, fx=2.9, fy=2.9, interpolation=cv2.INTER_CUBIC)  # 2610 x 1450: over the budget
     small, large = rec.read(page), rec.read(big)
     assert [n.value for n in large.numbers] == [n.value for n in small.numbers]
     assert large.size == (big.shape[1], big.shape[0])
-    for a, b in zip(small.numbers, large.numbers):        # boxes in the input's own pixels
+    for a, b in zip(small.numbers, large.numbers):  # boxes in the input's own pixels
         assert abs(b.box[0] - 2.9 * a.box[0]) <= 12 and abs(b.box[2] - 2.9 * a.box[2]) <= 20
 
 
 def test_empty_and_tiny_images_read_as_nothing(rec):
-    for image in (np.zeros((1, 1), np.uint8), np.full((1, 300), 255, np.uint8), np.full((60, 80), 200, np.uint8),
-                  np.zeros((2, 2, 3), np.uint8)):
+    for image in (
+        np.zeros((1, 1), np.uint8),
+        np.full((1, 300), 255, np.uint8),
+        np.full((60, 80), 200, np.uint8),
+        np.zeros((2, 2, 3), np.uint8),
+    ):
         reading = rec.read(image)
         assert isinstance(reading, Reading) and reading.digits == () and reading.numbers == ()

@@ -46,8 +46,12 @@ def test_classify_accepts_every_documented_layout(rec, sample):
     batch = images[:50]
     expected = rec.classify(batch).labels
     assert (expected == labels[:50]).mean() > 0.95
-    for variant in (batch[:, None], batch.astype(np.float32) / 255, batch[:, None].astype(np.float64) / 255,
-                    list(batch)):
+    for variant in (
+        batch[:, None],
+        batch.astype(np.float32) / 255,
+        batch[:, None].astype(np.float64) / 255,
+        list(batch),
+    ):
         np.testing.assert_array_equal(rec.classify(variant).labels, expected)
     single = rec.classify(batch[0])
     assert isinstance(single, Classification) and len(single) == 1 and single.labels[0] == expected[0]
@@ -60,17 +64,20 @@ def test_classify_accepts_every_documented_layout(rec, sample):
         np.testing.assert_allclose(r.confidences, rec.classify(batch[:n]).probabilities.max(1), rtol=1e-5)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((28, 27), np.uint8), "got images of 28x27 pixels"),
-    (np.zeros((2, 3, 28, 28), np.uint8), r"got shape \(2, 3, 28, 28\)"),
-    (np.zeros((2, 28, 28, 3), np.uint8), r"got shape \(2, 28, 28, 3\)"),
-    (np.zeros((0, 28, 28), np.uint8), "got an empty batch"),
-    (np.zeros((28, 28), np.complex64), "got dtype complex64"),
-    (np.zeros((28, 28), "U1"), "got dtype <U1"),
-    (np.full((28, 28), np.nan, np.float32), "NaN or infinite"),
-    ("digit.png", "expected a numpy array, got str"),
-    ([np.zeros((28, 28)), np.zeros((27, 28))], "different shapes"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((28, 27), np.uint8), "got images of 28x27 pixels"),
+        (np.zeros((2, 3, 28, 28), np.uint8), r"got shape \(2, 3, 28, 28\)"),
+        (np.zeros((2, 28, 28, 3), np.uint8), r"got shape \(2, 28, 28, 3\)"),
+        (np.zeros((0, 28, 28), np.uint8), "got an empty batch"),
+        (np.zeros((28, 28), np.complex64), "got dtype complex64"),
+        (np.zeros((28, 28), "U1"), "got dtype <U1"),
+        (np.full((28, 28), np.nan, np.float32), "NaN or infinite"),
+        ("digit.png", "expected a numpy array, got str"),
+        ([np.zeros((28, 28)), np.zeros((27, 28))], "different shapes"),
+    ],
+)
 def test_bad_input_is_a_value_error_saying_what_was_expected(rec, bad, message):
     with pytest.raises(ValueError, match=message) as err:
         rec.classify(bad)
@@ -142,7 +149,7 @@ def test_one_recognizer_can_be_shared_by_threads(rec, sample):
     def work(i):
         try:
             for _ in range(5):
-                chunk = images[i * 100:(i + 1) * 100]
+                chunk = images[i * 100 : (i + 1) * 100]
                 results[i] = rec.classify(chunk).labels
                 rec.classify(chunk[:1])
         except Exception as exc:  # collected and re-raised in the main thread
@@ -165,8 +172,10 @@ def test_a_closed_recognizer_refuses_work(sample):
 
 
 def test_auto_does_not_import_pytorch_on_a_device(tmp_path):
-    code = ("import sys; from edgedigits.recognizer import Recognizer; r = Recognizer(); "
-            "print(r.info.backend, 'torch' in sys.modules)")
+    code = (
+        "import sys; from edgedigits.recognizer import Recognizer; r = Recognizer(); "
+        "print(r.info.backend, 'torch' in sys.modules)"
+    )
     env = {**os.environ, "EDGEDIGITS_CACHE_DIR": str(tmp_path)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -178,21 +187,22 @@ def test_float_pixels_follow_one_rule_for_classify_and_read(rec, sample):
     """Float pixels in 0..255 are read as 0..255 by classify, as read() (to_gray) reads them:
     an image with a pixel above 1 is divided by 255, decided per image; the input is not changed."""
     from edgedigits.preprocess import to_gray
+
     images, labels = sample
     batch = images
     expected = rec.classify(batch).labels
     for dtype in (np.float64, np.float32, np.float16):
         x = batch.astype(dtype)
         np.testing.assert_array_equal(rec.classify(x).labels, expected)
-        np.testing.assert_array_equal(x, batch.astype(dtype))            # the caller's array is untouched
-        np.testing.assert_array_equal(to_gray(x[0]), batch[0])            # read()'s rule gives the same pixels
+        np.testing.assert_array_equal(x, batch.astype(dtype))  # the caller's array is untouched
+        np.testing.assert_array_equal(to_gray(x[0]), batch[0])  # read()'s rule gives the same pixels
     mixed = batch.astype(np.float32)
-    mixed[::2] /= 255                                                      # half 0..1, half 0..255
+    mixed[::2] /= 255  # half 0..1, half 0..255
     np.testing.assert_array_equal(rec.classify(mixed).labels, expected)
     np.testing.assert_array_equal(rec.classify(mixed[1]).labels, expected[1:2])
 
 
-@pytest.mark.parametrize("n", [1, 3, 20])   # 20 images take the large-batch (isfinite) path
+@pytest.mark.parametrize("n", [1, 3, 20])  # 20 images take the large-batch (isfinite) path
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_one_non_finite_pixel_anywhere_is_refused(rec, n, value):
     batch = np.zeros((n, 1, 28, 28), np.float32)

@@ -14,13 +14,20 @@ import pytest
 from edgedigits._deps import has
 from edgedigits.rejection import confidence, predicted
 
-BACKENDS = [b for b, need in (("onnxruntime", "onnxruntime"), ("opencv", "cv2"), ("openvino", "openvino"),
-                              ("torch", "torch")) if has(need)]
+BACKENDS = [
+    b
+    for b, need in (("onnxruntime", "onnxruntime"), ("opencv", "cv2"), ("openvino", "openvino"), ("torch", "torch"))
+    if has(need)
+]
 
 
 def test_confidence_and_label_of_eleven_logits_leave_the_reject_column_out():
-    logits = np.array([[2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0],    # reject wins
-                       [0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -9.0]])  # a clear 3
+    logits = np.array(
+        [
+            [2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0],  # reject wins
+            [0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -9.0],
+        ]
+    )  # a clear 3
     assert predicted(logits).tolist() == [0, 3]
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     expected = e[:, :10].max(axis=1) / e.sum(axis=1)
@@ -36,13 +43,15 @@ def _reject_bundle(root, reject_bias: float):
     from edgedigits.bundle import default_bundle_path, write_training_bundle
     from edgedigits.models import create_model
     from edgedigits.train import _with_reject_output
+
     model = create_model("digitnet_sfr")
     shipped = torch.load(default_bundle_path() / "weights.pt", map_location="cpu", weights_only=True)
     state = _with_reject_output(torch, shipped, model)
     state["head.bias"][10] = reject_bias
     model.load_state_dict(state)
-    return write_training_bundle(model, root, recipe={"model": "digitnet_sfr"}, test_accuracy=0.0,
-                                 val_accuracy=0.0, log=lambda *_: None)
+    return write_training_bundle(
+        model, root, recipe={"model": "digitnet_sfr"}, test_accuracy=0.0, val_accuracy=0.0, log=lambda *_: None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +71,7 @@ def test_widening_keeps_the_digit_outputs_and_starts_the_reject_output_at_zero()
     from edgedigits.bundle import default_bundle_path
     from edgedigits.models import create_model
     from edgedigits.train import _with_reject_output
+
     shipped = torch.load(default_bundle_path() / "weights.pt", map_location="cpu", weights_only=True)
     widened = _with_reject_output(torch, shipped, create_model("digitnet_sfr"))
     assert widened["head.weight"].shape[0] == 11 and widened["head.bias"].shape == (11,)
@@ -75,6 +85,7 @@ def test_reject_class_needs_non_digits_to_train_on(tmp_path):
     pytest.importorskip("torch")
     from edgedigits.errors import UsageError
     from edgedigits.train import TrainConfig, train
+
     cfg = TrainConfig(model="digitnet_sfr", epochs=1, subset=512, outlier_weight=0.0)
     with pytest.raises(UsageError, match=r"^digitnet_sfr has a reject class, which needs non-digits"):
         train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
@@ -83,6 +94,7 @@ def test_reject_class_needs_non_digits_to_train_on(tmp_path):
 
 def test_manifest_states_eleven_outputs(silent_reject):
     from edgedigits.bundle import load_bundle
+
     assert load_bundle(silent_reject).manifest["output"]["shape"] == ["batch", 11]
 
 
@@ -90,6 +102,7 @@ def test_manifest_states_eleven_outputs(silent_reject):
 def test_a_silent_reject_output_reads_like_the_shipped_model(backend, silent_reject, default_bundle):
     from edgedigits import Recognizer
     from edgedigits.samples import load_sample
+
     images, _ = load_sample("heldout")
     images = images[:300]
     # One threshold for both: the widened bundle was never calibrated.
@@ -105,6 +118,7 @@ def test_a_silent_reject_output_reads_like_the_shipped_model(backend, silent_rej
 def test_a_winning_reject_output_rejects_every_input(backend, loud_reject):
     from edgedigits import Recognizer
     from edgedigits.samples import load_sample
+
     images, _ = load_sample("heldout")
     result = Recognizer(loud_reject, backend=backend, precision="fp32", min_confidence=0.45).classify(images[:100])
     assert result.rejected.all()
@@ -115,6 +129,7 @@ def test_a_winning_reject_output_rejects_every_input(backend, loud_reject):
 def test_the_reader_reads_a_page_with_a_reject_class_model_as_with_the_shipped_one(silent_reject, default_bundle):
     from _pages import blank, comb, handwriting, write_in_cells, write_number
     from edgedigits import Recognizer
+
     images, labels = handwriting()
     image = blank(700, 400)
     write_in_cells(image, images, labels, "30517", comb(image, 60, 60, 50, 5))

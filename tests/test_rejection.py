@@ -77,7 +77,7 @@ def test_threshold_lives_in_the_manifest(tmp_path):
     assert rejection.min_confidence_for(load_bundle(dst)) == rejection.DEFAULT_MIN_CONFIDENCE
     entry = rejection.write_calibration(dst, 0.73, {"calibrated_on": "test"})
     assert entry["min_confidence"] == 0.73 and entry["score"] == rejection.SCORE
-    reloaded = load_bundle(dst, verify=True)      # artifacts and checksums untouched
+    reloaded = load_bundle(dst, verify=True)  # artifacts and checksums untouched
     assert rejection.min_confidence_for(reloaded) == 0.73
     with pytest.raises(InputError):
         rejection.write_calibration(dst, 7, {})
@@ -85,17 +85,21 @@ def test_threshold_lives_in_the_manifest(tmp_path):
 
 # -- the model: what it rejects at its default threshold ---------------------------------------
 
+
 @pytest.fixture(scope="module")
 def model():
     """A Recognizer of the bundle under test ($EDGEDIGITS_BUNDLE, else the shipped one) at its
     calibrated default threshold; skips for a bundle not trained to reject non-digits."""
     from edgedigits import Recognizer
+
     bundle = load_bundle(os.environ.get("EDGEDIGITS_BUNDLE") or None)
     recipe = bundle.manifest.get("training", {}).get("recipe", {})
     if "rejection" not in bundle.manifest or not recipe.get("outlier_weight"):
-        pytest.skip(f"bundle {bundle.path} was not trained with outlier exposure, so its threshold does not "
-                    "reject non-digits reliably; set EDGEDIGITS_BUNDLE to a bundle trained with "
-                    "edgedigits.train.robust_config()")
+        pytest.skip(
+            f"bundle {bundle.path} was not trained with outlier exposure, so its threshold does not "
+            "reject non-digits reliably; set EDGEDIGITS_BUNDLE to a bundle trained with "
+            "edgedigits.train.robust_config()"
+        )
     with Recognizer(bundle) as rec:
         assert rec.min_confidence == rejection.min_confidence_for(bundle) > 0
         yield rec
@@ -124,17 +128,19 @@ def test_noise_is_rejected(model):
     preprocessing and is not covered (the robust model accepts about half of such arrays).
     """
     from edgedigits.preprocess import prepare_single
+
     rng = np.random.default_rng(0)
     uniform = np.stack([prepare_single(rng.integers(0, 256, (64, 64), dtype=np.uint8)) for _ in range(20)])
-    sensor = np.stack([prepare_single(np.clip(rng.normal(180, 25, (48, 40)), 0, 255).astype(np.uint8))
-                       for _ in range(20)])
+    sensor = np.stack(
+        [prepare_single(np.clip(rng.normal(180, 25, (48, 40)), 0, 255).astype(np.uint8)) for _ in range(20)]
+    )
     generated, _ = synth.negatives(20, "eval", seed=11, kinds=("noise",))
     for batch in (uniform, sensor, generated):
         assert _accepted(model, batch).mean() <= 0.1
 
 
 def test_real_digits_are_accepted(model):
-    images, labels = load_sample("heldout")       # 1,000 MNIST test digits
+    images, labels = load_sample("heldout")  # 1,000 MNIST test digits
     accepted = _accepted(model, images)
     assert accepted[0] and accepted.mean() >= 0.99
 
@@ -142,18 +148,20 @@ def test_real_digits_are_accepted(model):
 def test_read_drops_a_letter_and_keeps_the_digit_beside_it(model):
     """Recognizer.read on a whole frame: a handwritten-like digit and a letter side by side."""
     import cv2
+
     images, labels = load_sample("heldout")
-    frame = np.full((120, 240), 235, np.uint8)                    # light paper
+    frame = np.full((120, 240), 235, np.uint8)  # light paper
     digit = cv2.resize(255 - images[0], (84, 84), interpolation=cv2.INTER_CUBIC)
     frame[18:102, 20:104] = np.minimum(frame[18:102, 20:104], digit)
     cv2.putText(frame, "K", (140, 95), cv2.FONT_HERSHEY_SIMPLEX, 2.8, 20, 7)
     from edgedigits import Recognizer
+
     with Recognizer(model.bundle, min_confidence=0.0) as everything:
-        assert len(everything.read(frame).digits) == 2             # the letter is found, then rejected
+        assert len(everything.read(frame).digits) == 2  # the letter is found, then rejected
     found = model.read(frame)
     assert [d.label for d in found] == [int(labels[0])]
     x, y, w, h = found[0].box
-    assert x < 104 and x + w > 20                                  # the box is the digit's, not the letter's
+    assert x < 104 and x + w > 20  # the box is the digit's, not the letter's
     assert found[0].confidence >= model.min_confidence
 
 
@@ -167,13 +175,16 @@ def refusing(model):
     """``model`` when its bundle was trained to refuse letters of many scripts (recipe 'refuse'), else skip."""
     kinds = model.bundle.manifest.get("training", {}).get("recipe", {}).get("outlier_kinds") or []
     if not set(synth.FONT_KINDS) <= set(kinds):
-        pytest.skip(f"bundle {model.bundle.path} was not trained on letters of many scripts (recipe 'refuse'); "
-                    "set EDGEDIGITS_BUNDLE to such a bundle")
+        pytest.skip(
+            f"bundle {model.bundle.path} was not trained on letters of many scripts (recipe 'refuse'); "
+            "set EDGEDIGITS_BUNDLE to such a bundle"
+        )
     return model
 
 
 def _crops(pattern: str) -> tuple[list[str], np.ndarray]:
     import cv2
+
     files = sorted(DATA.glob(pattern))
     assert files, f"no crops match tests/data/{pattern}; run python tests/data/make_crops.py"
     return [f.stem for f in files], np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files])

@@ -41,10 +41,9 @@ def test_corrupt_accepts_one_image(digits):
     assert synth.corrupt(digits[0], "rotate", 1).shape == (1, 28, 28)
 
 
-@pytest.mark.parametrize("kind, severity, message", [
-    ("fog", 1, "unknown corruption 'fog'"),
-    ("blur", 4, "severity must be 1, 2 or 3"),
-])
+@pytest.mark.parametrize(
+    "kind, severity, message", [("fog", 1, "unknown corruption 'fog'"), ("blur", 4, "severity must be 1, 2 or 3")]
+)
 def test_bad_corruption_arguments(digits, kind, severity, message):
     with pytest.raises(InputError, match=message):
         synth.corrupt(digits, kind, severity)
@@ -60,7 +59,7 @@ def test_negatives_cover_every_kind_and_are_placed_like_mnist():
     assert images.shape == (160, 28, 28) and images.dtype == np.uint8
     assert set(kinds) == set(synth.NEGATIVE_KINDS)
     for img, kind in zip(images, kinds):
-        if img.any():   # mnist_normalize: ink inside the 20x20 box, centre of mass near the middle
+        if img.any():  # mnist_normalize: ink inside the 20x20 box, centre of mass near the middle
             cy, cx = _centre_of_mass(img.astype(float))
             assert abs(cy - 13.5) < 2.5 and abs(cx - 13.5) < 2.5, kind
     ink = {k: images[kinds == k].mean() for k in synth.NEGATIVE_KINDS}
@@ -122,6 +121,7 @@ def test_partial_digits_leave_out_the_digits_that_survive_a_cut():
 
 def test_letter_and_font_files_of_the_two_splits_are_disjoint():
     from edgedigits import glyphs
+
     for script, splits in glyphs.FONTS.items():
         train = {f for files in splits["train"].values() for f in files}
         evaluation = {f for files in splits["eval"].values() for f in files}
@@ -134,6 +134,7 @@ def test_letter_and_font_files_of_the_two_splits_are_disjoint():
 def test_font_kinds_name_their_script_or_say_what_to_install():
     from edgedigits import glyphs
     from edgedigits._deps import has
+
     if has("PIL") and glyphs.available("eval", "latin", "printed"):
         _, kinds = synth.negatives(8, "eval", seed=0, kinds=synth.FONT_KINDS)
         assert all(k.split(":")[0] in synth.FONT_KINDS and k.split(":")[1] in glyphs.SCRIPTS for k in kinds)

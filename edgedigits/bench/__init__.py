@@ -23,10 +23,39 @@ row per fresh process, robustness, the run) and :mod:`.report` (table, markdown,
 from __future__ import annotations
 
 from .measure import describe_machine, run_bench
-from .plan import (FAILED, FULL, OK, OUTPUTS, QUICK, SKIPPED, BenchOptions, BenchResult, Measurement, Settings,
-                   check_out, parse_backends)
+from .plan import (
+    FAILED,
+    FULL,
+    OK,
+    OUTPUTS,
+    QUICK,
+    SKIPPED,
+    BenchOptions,
+    BenchResult,
+    Measurement,
+    Settings,
+    check_out,
+    parse_backends,
+)
 from .report import chart_png, markdown, table, write_outputs
 
-__all__ = ["FAILED", "FULL", "OK", "OUTPUTS", "QUICK", "SKIPPED", "BenchOptions", "BenchResult", "Measurement",
-           "Settings", "check_out", "chart_png", "describe_machine", "markdown", "parse_backends", "run_bench",
-           "table", "write_outputs"]
+__all__ = [
+    "FAILED",
+    "FULL",
+    "OK",
+    "OUTPUTS",
+    "QUICK",
+    "SKIPPED",
+    "BenchOptions",
+    "BenchResult",
+    "Measurement",
+    "Settings",
+    "check_out",
+    "chart_png",
+    "describe_machine",
+    "markdown",
+    "parse_backends",
+    "run_bench",
+    "table",
+    "write_outputs",
+]

@@ -33,8 +33,19 @@ from ..runtimes import backends as all_backends
 from ..runtimes import get_backend
 from ..runtimes._cache import cpu_name
 from ..runtimes.base import cpu_count
-from .plan import (FAILED, BenchOptions, BenchResult, Measurement, Settings, check_out, evaluation_images,
-                   export_missing, plan_rows, reference_video)
+from .plan import (
+    FAILED,
+    BenchOptions,
+    BenchResult,
+    Measurement,
+    Settings,
+    check_out,
+    evaluation_images,
+    export_missing,
+    plan_rows,
+    reference_video,
+)
+
 
 class _Null(io.TextIOBase):
     def write(self, s):
@@ -42,8 +53,17 @@ class _Null(io.TextIOBase):
 
 
 ROW_TIMEOUT_S = 900
-MEASURED = ("load_ms", "accuracy", "accuracy_images", "latency_us_p50", "latency_us_p99", "throughput_ips",
-            "camera_fps", "status", "reason")
+MEASURED = (
+    "load_ms",
+    "accuracy",
+    "accuracy_images",
+    "latency_us_p50",
+    "latency_us_p99",
+    "throughput_ips",
+    "camera_fps",
+    "status",
+    "reason",
+)
 
 
 def run_row(row: Measurement, work: Path, s: Settings, video: Path | None) -> None:
@@ -55,11 +75,24 @@ def run_row(row: Measurement, work: Path, s: Settings, video: Path | None) -> No
     """
     spec = work / f"row-{row.key.replace('/', '_')}.json"
     result = spec.with_suffix(".out.json")
-    spec.write_text(json.dumps({"row": asdict(row), "settings": asdict(s), "data": str(work / "images.npz"),
-                                "video": str(video) if video else None, "result": str(result)}))
+    spec.write_text(
+        json.dumps(
+            {
+                "row": asdict(row),
+                "settings": asdict(s),
+                "data": str(work / "images.npz"),
+                "video": str(video) if video else None,
+                "result": str(result),
+            }
+        )
+    )
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgedigits.bench.measure", str(spec)], capture_output=True, text=True,
-                              timeout=ROW_TIMEOUT_S)
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgedigits.bench.measure", str(spec)],
+            capture_output=True,
+            text=True,
+            timeout=ROW_TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         row.status, row.reason = FAILED, f"no result within {ROW_TIMEOUT_S} s"
         return
@@ -76,8 +109,14 @@ def _worker(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     row = Measurement(**spec["row"])
     data = np.load(spec["data"])
-    measure(row, row.bundle, data["images"], data["labels"], Path(spec["video"]) if spec["video"] else None,
-            Settings(**spec["settings"]))
+    measure(
+        row,
+        row.bundle,
+        data["images"],
+        data["labels"],
+        Path(spec["video"]) if spec["video"] else None,
+        Settings(**spec["settings"]),
+    )
     write_json_atomic(spec["result"], {k: getattr(row, k) for k in MEASURED})
     return 0
 
@@ -94,11 +133,10 @@ def measure(row: Measurement, bundle, images: np.ndarray, labels: np.ndarray, vi
             row.accuracy = accuracy(rec, images, labels)
             row.accuracy_images = len(images)
             row.latency_us_p50, row.latency_us_p99 = latency(rec, images, s.latency_calls)
-            row.throughput_ips = throughput(rec, images, s.throughput_batch, s.throughput_windows,
-                                            s.throughput_seconds)
+            row.throughput_ips = throughput(rec, images, s.throughput_batch, s.throughput_windows, s.throughput_seconds)
             if video is not None:
                 row.camera_fps = camera_fps(rec, video)
-    except Exception as exc:         # noqa: BLE001 - one row's failure must not stop the benchmark
+    except Exception as exc:  # noqa: BLE001 - one row's failure must not stop the benchmark
         row.status = FAILED
         row.reason = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
         if not isinstance(exc, EdgeDigitsError):
@@ -106,7 +144,7 @@ def measure(row: Measurement, bundle, images: np.ndarray, labels: np.ndarray, vi
 
 
 def accuracy(rec, images: np.ndarray, labels: np.ndarray) -> float:
-    preds = np.concatenate([predicted(rec.logits(images[i:i + 1000])) for i in range(0, len(images), 1000)])
+    preds = np.concatenate([predicted(rec.logits(images[i : i + 1000])) for i in range(0, len(images), 1000)])
     return float((preds == labels).mean())
 
 
@@ -141,7 +179,7 @@ def throughput(rec, images: np.ndarray, batch: int, windows: int, seconds: float
 
 def camera_fps(rec, video: Path) -> float:
     """Frames per second of the camera loop (``edgedigits camera --source VIDEO --json --headless``)."""
-    with contextlib.redirect_stderr(io.StringIO()):             # the loop's summary line
+    with contextlib.redirect_stderr(io.StringIO()):  # the loop's summary line
         summary = run_camera(Options(source=str(video), headless=True, json=True), rec, out=_Null())
     if summary.frames == 0:
         raise EdgeDigitsError(f"the camera loop read no frame of {video}")
@@ -158,8 +196,12 @@ def robustness(bundle, images: np.ndarray, labels: np.ndarray, n: int) -> dict:
     x, y = images[:n], labels[:n]
     sets = {("clean", 0): x}
     sets.update({(k, sev): synth.corrupt(x, k, sev) for k in synth.CORRUPTIONS for sev in synth.SEVERITIES})
-    out = {"images": int(len(x)), "severities": list(synth.SEVERITIES),
-           "levels": {k: list(v) for k, v in synth.CORRUPTIONS.items()}, "accuracy": {}}
+    out = {
+        "images": int(len(x)),
+        "severities": list(synth.SEVERITIES),
+        "levels": {k: list(v) for k, v in synth.CORRUPTIONS.items()},
+        "accuracy": {},
+    }
     for precision in ("fp32", "int8"):
         if bundle.find("onnx", precision) is None:
             continue
@@ -176,8 +218,14 @@ def describe_machine() -> dict:
     """The machine a benchmark ran on: CPU model, cores, OS, load, and every library's version."""
     libs = {"python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__}
     libs.update({b.name: b.version() for b in all_backends() if b.version()})
-    return {"cpu": cpu_name(), "cores": cpu_count(), "arch": platform.machine(), "os": platform.platform(),
-            "load_average_start": [round(v, 2) for v in os.getloadavg()], "libraries": libs}
+    return {
+        "cpu": cpu_name(),
+        "cores": cpu_count(),
+        "arch": platform.machine(),
+        "os": platform.platform(),
+        "load_average_start": [round(v, 2) for v in os.getloadavg()],
+        "libraries": libs,
+    }
 
 
 def run_bench(opts: BenchOptions, log=None) -> BenchResult:
@@ -196,7 +244,7 @@ def run_bench(opts: BenchOptions, log=None) -> BenchResult:
     bundle = load_bundle(opts.model)
     chosen = [get_backend(n) for n in opts.backends] if opts.backends else all_backends()
     images, labels, source = evaluation_images(opts)
-    with contextlib.redirect_stdout(sys.stderr):                 # export's own chatter is not the table
+    with contextlib.redirect_stdout(sys.stderr):  # export's own chatter is not the table
         bundles, notes = export_missing(bundle, opts, chosen, log)
     planned = plan_rows(bundles, chosen, notes)
     todo = [(r, b) for r, b in planned if b is not None]
@@ -219,11 +267,17 @@ def run_bench(opts: BenchOptions, log=None) -> BenchResult:
             bar.update(1, "robustness")
         bar.close()
     machine["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    setup = {"model": str(bundle.path), "mode": "quick" if opts.quick else "full", "settings": asdict(s),
-             "evaluation": source, "video": f"{s.frames} frames, 640x480, rendered by edgedigits.camera.render "
-                                            "(seed 2026, a new sheet every 10 frames)",
-             "threads": "each library's default (all cores); each row in a fresh process", "seconds": round(time.perf_counter() - start, 1),
-             "command": opts.command}
+    setup = {
+        "model": str(bundle.path),
+        "mode": "quick" if opts.quick else "full",
+        "settings": asdict(s),
+        "evaluation": source,
+        "video": f"{s.frames} frames, 640x480, rendered by edgedigits.camera.render "
+        "(seed 2026, a new sheet every 10 frames)",
+        "threads": "each library's default (all cores); each row in a fresh process",
+        "seconds": round(time.perf_counter() - start, 1),
+        "command": opts.command,
+    }
     return BenchResult([r for r, _ in planned], machine, setup, rob, notes)
 
 

@@ -44,6 +44,7 @@ class Settings:
         robustness_images: MNIST test images per corruption and severity.
         full_mnist: use the full MNIST test set when it is on the machine.
     """
+
     latency_calls: int = 2000
     throughput_batch: int = 256
     throughput_windows: int = 5
@@ -54,8 +55,9 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(latency_calls=200, throughput_windows=2, throughput_seconds=0.2, frames=60,
-                 robustness_images=200, full_mnist=False)
+QUICK = Settings(
+    latency_calls=200, throughput_windows=2, throughput_seconds=0.2, frames=60, robustness_images=200, full_mnist=False
+)
 
 
 @dataclass
@@ -66,6 +68,7 @@ class BenchOptions:
         limit_images: at most this many evaluation images (for tests; None = all).
         frames: override of the reference video's length (for tests).
     """
+
     model: str | None = None
     out: Path | None = None
     quick: bool = False
@@ -93,6 +96,7 @@ class BenchOptions:
 @dataclass
 class Measurement:
     """One row of the table: one way to run the model here, and what it measured."""
+
     backend: str
     device: str = "-"
     precision: str = "-"
@@ -128,9 +132,15 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"edgedigits": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                "machine": self.machine, "setup": self.setup, "notes": self.notes,
-                "rows": [{**asdict(r), "state": r.state} for r in self.rows], "robustness": self.robustness}
+        return {
+            "edgedigits": __version__,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "machine": self.machine,
+            "setup": self.setup,
+            "notes": self.notes,
+            "rows": [{**asdict(r), "state": r.state} for r in self.rows],
+            "robustness": self.robustness,
+        }
 
 
 # -- checks before any work ---------------------------------------------------------------------
@@ -146,14 +156,15 @@ def check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder; choose a folder for the results.")
     folder = out
-    while not folder.exists() and folder != folder.parent:      # the nearest folder that exists
+    while not folder.exists() and folder != folder.parent:  # the nearest folder that exists
         folder = folder.parent
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".bench-probe-"):
             pass
     except OSError as exc:
-        raise UsageError(f"cannot write the results to {out} ({exc.strerror or exc}); "
-                         "choose a writable --out folder.") from exc
+        raise UsageError(
+            f"cannot write the results to {out} ({exc.strerror or exc}); choose a writable --out folder."
+        ) from exc
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -166,7 +177,7 @@ def evaluation_images(opts: BenchOptions) -> tuple[np.ndarray, np.ndarray, str]:
         x, y = load_sample("heldout")
         source = "shipped held-out sample of the MNIST test set"
     if opts.limit_images is not None:
-        x, y = x[:opts.limit_images], y[:opts.limit_images]
+        x, y = x[: opts.limit_images], y[: opts.limit_images]
     return x, y, f"{source} ({len(x):,} images)"
 
 
@@ -181,14 +192,25 @@ def reference_video(folder: Path, frames: int, images: np.ndarray, labels: np.nd
 def missing_formats(bundle, backends) -> tuple[str, ...]:
     """Formats the selected backends load that this machine can build and ``bundle`` lacks."""
     wanted = {f for b in backends if b.available for f in b.formats}
-    return tuple(dict.fromkeys(t.format for t in select(wanted, int8=True, fp16=False)
-                               if bundle.find(t.format, t.precision) is None and not t.unavailable()))
+    return tuple(
+        dict.fromkeys(
+            t.format
+            for t in select(wanted, int8=True, fp16=False)
+            if bundle.find(t.format, t.precision) is None and not t.unavailable()
+        )
+    )
 
 
 def cache_folder(bundle, opts: BenchOptions, formats: tuple[str, ...]) -> Path:
-    key = digest({"manifest": sha256_file(bundle.path / MANIFEST), "formats": formats,
-                  "edgedigits": __version__, "data": str(opts.data) if opts.settings.full_mnist else "sample",
-                  "libs": {f: get_backend("openvino").version() for f in formats if f == "openvino"}})
+    key = digest(
+        {
+            "manifest": sha256_file(bundle.path / MANIFEST),
+            "formats": formats,
+            "edgedigits": __version__,
+            "data": str(opts.data) if opts.settings.full_mnist else "sample",
+            "libs": {f: get_backend("openvino").version() for f in formats if f == "openvino"},
+        }
+    )
     return (opts.cache or cache_dir("bench")) / key
 
 
@@ -202,18 +224,27 @@ def export_missing(bundle, opts: BenchOptions, backends, log) -> tuple[list, lis
         try:
             return [bundle, load_bundle(folder)], [f"{', '.join(formats)} artifacts reused from the cache {folder}"]
         except EdgeDigitsError:
-            pass                                               # damaged cache: export again
+            pass  # damaged cache: export again
     log(f"exporting the missing {', '.join(formats)} artifacts into {folder} (once; cached)")
     try:
-        report = export_bundle(ExportOptions(model=str(bundle.path), out=folder, formats=formats, int8=True,
-                                             force=True, partial=True,
-                                             data=opts.data if opts.settings.full_mnist else None),
-                               log=log)
+        report = export_bundle(
+            ExportOptions(
+                model=str(bundle.path),
+                out=folder,
+                formats=formats,
+                int8=True,
+                force=True,
+                partial=True,
+                data=opts.data if opts.settings.full_mnist else None,
+            ),
+            log=log,
+        )
     except EdgeDigitsError as exc:
         return [bundle], [f"exporting {', '.join(formats)} failed: {str(exc).rstrip('.')}"]
     notes = [f"{r.id}: {r.state}" for r in report.rows if r.status != OK]
-    return [bundle, load_bundle(folder)], [f"{', '.join(formats)} artifacts exported into {folder} in "
-                                           f"{report.seconds:.0f} s"] + notes
+    return [bundle, load_bundle(folder)], [
+        f"{', '.join(formats)} artifacts exported into {folder} in {report.seconds:.0f} s"
+    ] + notes
 
 
 # -- the rows ------------------------------------------------------------------------------------
@@ -232,8 +263,11 @@ def plan_rows(bundles: list, backends, export_notes: list[str]) -> list[tuple[Me
                     found = _artifact(bundles, b, fmt, precision, device)
                     if found is None:
                         why = f"no {fmt} {precision} artifact in the bundle"
-                        failed = [n for n in export_notes
-                                  if n.startswith(f"{fmt}-{precision}:") or (n.startswith("exporting") and fmt in n)]
+                        failed = [
+                            n
+                            for n in export_notes
+                            if n.startswith(f"{fmt}-{precision}:") or (n.startswith("exporting") and fmt in n)
+                        ]
                         row.status, row.reason = SKIPPED, why + (f" ({failed[0]})" if failed else "")
                         out.append((row, None))
                         continue

@@ -12,8 +12,20 @@ from .._io import write_bytes_atomic, write_json_atomic
 from ..errors import MissingDependencyError
 from .plan import OK, OUTPUTS, BenchResult, Measurement
 
-COLUMNS = ("backend", "device", "format", "precision", "size", "load", "accuracy", "p50", "p99", "throughput",
-           "camera FPS", "status")
+COLUMNS = (
+    "backend",
+    "device",
+    "format",
+    "precision",
+    "size",
+    "load",
+    "accuracy",
+    "p50",
+    "p99",
+    "throughput",
+    "camera FPS",
+    "status",
+)
 
 
 def _size(n):
@@ -32,9 +44,20 @@ def _latency(us: float | None) -> str:
 
 
 def _cells(r: Measurement) -> tuple[str, ...]:
-    return (r.backend, r.device, r.format, r.precision, _size(r.size_bytes), _fmt(r.load_ms, ".0f", " ms"),
-            _fmt(None if r.accuracy is None else r.accuracy * 100, ".2f", " %"), _latency(r.latency_us_p50),
-            _latency(r.latency_us_p99), _fmt(r.throughput_ips, ",.0f", "/s"), _fmt(r.camera_fps, ".0f"), r.state)
+    return (
+        r.backend,
+        r.device,
+        r.format,
+        r.precision,
+        _size(r.size_bytes),
+        _fmt(r.load_ms, ".0f", " ms"),
+        _fmt(None if r.accuracy is None else r.accuracy * 100, ".2f", " %"),
+        _latency(r.latency_us_p50),
+        _latency(r.latency_us_p99),
+        _fmt(r.throughput_ips, ",.0f", "/s"),
+        _fmt(r.camera_fps, ".0f"),
+        r.state,
+    )
 
 
 def table(result: BenchResult) -> str:
@@ -43,10 +66,12 @@ def table(result: BenchResult) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS) - 1)]
     text = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines)
     m = result.machine
-    return (text + f"\n\nAccuracy on the {result.setup['evaluation']}; latency = batch 1 through Recognizer.classify; "
-            f"throughput at batch {result.setup['settings']['throughput_batch']}; camera FPS = the camera loop "
-            f"on a {result.setup['video'].split(',')[0]} 640x480 video.\nMachine: {m['cpu']}, {m['cores']} cores, "
-            f"load average {m['load_average_start'][0]} at start.")
+    return (
+        text + f"\n\nAccuracy on the {result.setup['evaluation']}; latency = batch 1 through Recognizer.classify; "
+        f"throughput at batch {result.setup['settings']['throughput_batch']}; camera FPS = the camera loop "
+        f"on a {result.setup['video'].split(',')[0]} 640x480 video.\nMachine: {m['cpu']}, {m['cores']} cores, "
+        f"load average {m['load_average_start'][0]} at start."
+    )
 
 
 def robustness_table(rob: dict) -> list[str]:
@@ -72,17 +97,23 @@ def weakest(rob: dict, below: float = 0.95) -> list[tuple[str, int, float]]:
 def markdown(result: BenchResult, chart: str | None = "bench.png") -> str:
     m, st = result.machine, result.setup
     libs = ", ".join(f"{k} {v}" for k, v in m["libraries"].items())
-    lines = ["# edgedigits bench", "",
-             f"Model: `{st['model']}`. Command: `{st['command']}` ({st['seconds']:.0f} s). "
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; load average {m['load_average_start'][0]} at "
-             f"start, {m.get('load_average_end', ['?'])[0]} at the end. Libraries: {libs}.", "",
-             f"Accuracy on the {st['evaluation']}. Load: `Recognizer(...)` for that backend, device and precision "
-             "in a fresh process (library import, checksum check, model load). Latency: batch 1 through `Recognizer.classify` (uint8 crop in, "
-             f"labels out), {st['settings']['latency_calls']} calls. Throughput: `Recognizer.logits` at batch "
-             f"{st['settings']['throughput_batch']}, median of {st['settings']['throughput_windows']} windows. "
-             f"Camera FPS: the `edgedigits camera --json` loop (decoding, finding digits, one batched inference, "
-             f"grouping) on a {st['video']}. Threads: {st['threads']}.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        "# edgedigits bench",
+        "",
+        f"Model: `{st['model']}`. Command: `{st['command']}` ({st['seconds']:.0f} s). "
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; load average {m['load_average_start'][0]} at "
+        f"start, {m.get('load_average_end', ['?'])[0]} at the end. Libraries: {libs}.",
+        "",
+        f"Accuracy on the {st['evaluation']}. Load: `Recognizer(...)` for that backend, device and precision "
+        "in a fresh process (library import, checksum check, model load). Latency: batch 1 through `Recognizer.classify` (uint8 crop in, "
+        f"labels out), {st['settings']['latency_calls']} calls. Throughput: `Recognizer.logits` at batch "
+        f"{st['settings']['throughput_batch']}, median of {st['settings']['throughput_windows']} windows. "
+        f"Camera FPS: the `edgedigits camera --json` loop (decoding, finding digits, one batched inference, "
+        f"grouping) on a {st['video']}. Threads: {st['threads']}.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in result.rows]
     if chart:
         lines += ["", f"![accuracy vs latency]({chart})"]
@@ -90,16 +121,25 @@ def markdown(result: BenchResult, chart: str | None = "bench.png") -> str:
         lines += ["", "Notes: " + "; ".join(result.notes) + "."]
     rob = result.robustness
     if rob and rob.get("accuracy"):
-        lines += ["", "## Robustness", "",
-                  f"Accuracy (%) of the ONNX models (ONNX Runtime) on the first {rob['images']:,} evaluation images "
-                  "under each camera-like corruption of `edgedigits.synth` at severity 1 / 2 / 3 (the same "
-                  "corruptions, severities and seed `edgedigits eval` uses, so on the same images the figures match its corruption "
-                  "rows; its wider suite - non-digits, other handwriting, rejection - is in "
-                  "`benchmarks/eval_robustness.py`).", ""]
+        lines += [
+            "",
+            "## Robustness",
+            "",
+            f"Accuracy (%) of the ONNX models (ONNX Runtime) on the first {rob['images']:,} evaluation images "
+            "under each camera-like corruption of `edgedigits.synth` at severity 1 / 2 / 3 (the same "
+            "corruptions, severities and seed `edgedigits eval` uses, so on the same images the figures match its corruption "
+            "rows; its wider suite - non-digits, other handwriting, rejection - is in "
+            "`benchmarks/eval_robustness.py`).",
+            "",
+        ]
         lines += robustness_table(rob)
         weak = weakest(rob)
-        lines += ["", "Below 95 % (FP32): " + (", ".join(f"{k} {s} ({100 * a:.1f} %)" for k, s, a in weak)
-                                             if weak else "none") + "."]
+        lines += [
+            "",
+            "Below 95 % (FP32): "
+            + (", ".join(f"{k} {s} ({100 * a:.1f} %)" for k, s, a in weak) if weak else "none")
+            + ".",
+        ]
     lines.append("")
     return "\n".join(lines)
 
@@ -155,8 +195,15 @@ def chart_png(rows: list[Measurement], path: Path, throughput_batch: int | None 
         backends = list(dict.fromkeys(r.backend for r in pts))
         colour = {b: f"C{i % 10}" for i, b in enumerate(backends)}
         for r in sorted(pts, key=lambda r: r.latency_us_p50):
-            left.scatter(r.latency_us_p50, r.accuracy * 100, s=60, color=colour[r.backend],
-                         marker=_MARKERS.get(r.precision, "D"), label=_label(r), zorder=3)
+            left.scatter(
+                r.latency_us_p50,
+                r.accuracy * 100,
+                s=60,
+                color=colour[r.backend],
+                marker=_MARKERS.get(r.precision, "D"),
+                label=_label(r),
+                zorder=3,
+            )
         left.set_xscale("log")
         for axis in (left.xaxis.set_major_formatter, left.xaxis.set_minor_formatter):
             axis(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -164,8 +211,7 @@ def chart_png(rows: list[Measurement], path: Path, throughput_batch: int | None 
         left.grid(True, which="both", alpha=0.3)
         left.legend(fontsize=8, loc="best")
         bars = [r for r in pts if r.throughput_ips]
-        right.barh([_label(r) for r in bars], [r.throughput_ips for r in bars],
-                   color=[colour[r.backend] for r in bars])
+        right.barh([_label(r) for r in bars], [r.throughput_ips for r in bars], color=[colour[r.backend] for r in bars])
         right.invert_yaxis()
         right.tick_params(axis="y", labelsize=8)
         right.grid(True, axis="x", alpha=0.3)

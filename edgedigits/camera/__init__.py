@@ -15,5 +15,14 @@ from .frames import Frame, SourceError
 from .loop import FrameResult, Options, Pipeline, Summary, frame_record, run_camera
 from .sources import open_source
 
-__all__ = ["Frame", "FrameResult", "Options", "Pipeline", "SourceError", "Summary",
-           "frame_record", "open_source", "run_camera"]
+__all__ = [
+    "Frame",
+    "FrameResult",
+    "Options",
+    "Pipeline",
+    "SourceError",
+    "Summary",
+    "frame_record",
+    "open_source",
+    "run_camera",
+]

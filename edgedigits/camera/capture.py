@@ -45,7 +45,7 @@ class _Reader(threading.Thread):
         self.owner, self.cap, self.generation = owner, cap, generation
         self.failed = False
         self.frozen = False
-        self.unusable = None           # why the frames since the last good one were skipped
+        self.unusable = None  # why the frames since the last good one were skipped
 
     def run(self) -> None:
         owner, last = self.owner, None
@@ -65,12 +65,12 @@ class _Reader(threading.Thread):
                     continue
                 self.unusable = None
                 if _same_image(last, image):
-                    self.frozen = True          # a repeated image is not a new frame
+                    self.frozen = True  # a repeated image is not a new frame
                     continue
                 self.frozen = False
                 last = image
                 owner._publish(image)
-        except Exception as exc:                 # a backend error ends this capture, not the program
+        except Exception as exc:  # a backend error ends this capture, not the program
             self.failed = True
             owner.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -94,8 +94,15 @@ class LiveSource:
 
     live = True
 
-    def __init__(self, opener: Callable, name: str, failure: str, stop: threading.Event,
-                 stall_timeout: float = STALL_TIMEOUT_S, max_reconnects: int = MAX_RECONNECTS):
+    def __init__(
+        self,
+        opener: Callable,
+        name: str,
+        failure: str,
+        stop: threading.Event,
+        stall_timeout: float = STALL_TIMEOUT_S,
+        max_reconnects: int = MAX_RECONNECTS,
+    ):
         self.opener, self.name, self.failure, self.stop = opener, name, failure, stop
         self.stall_timeout, self.max_reconnects = stall_timeout, max_reconnects
         self.cond = threading.Condition()
@@ -105,8 +112,8 @@ class LiveSource:
         self.skipped = 0
         self.error = None
         self._slot: Frame | None = None
-        self._count = 0                 # frames published (the index of the next one)
-        self._returned = -1             # index of the last frame read() returned
+        self._count = 0  # frames published (the index of the next one)
+        self._returned = -1  # index of the last frame read() returned
         self._start = now()
         cap = self._open()
         if cap is None:
@@ -118,7 +125,7 @@ class LiveSource:
         try:
             with quiet_opencv():
                 cap = self.opener()
-        except Exception as exc:                 # a backend may raise instead of failing quietly
+        except Exception as exc:  # a backend may raise instead of failing quietly
             self.error = f"{type(exc).__name__}: {exc}"
             return None
         if cap is None or not cap.isOpened():
@@ -131,7 +138,7 @@ class LiveSource:
     def _fps(cap) -> float:
         try:
             fps = float(cap.get(cv2.CAP_PROP_FPS))
-        except Exception:                        # not every capture-like object reports it
+        except Exception:  # not every capture-like object reports it
             fps = 0.0
         return fps if 1 <= fps <= 1000 else 30.0
 
@@ -193,11 +200,10 @@ class LiveSource:
         return f"no new frame arrived for {self.stall_timeout:g} s"
 
     def _reconnect(self, reason: str) -> None:
-        self.generation += 1                     # abandons the current reader
+        self.generation += 1  # abandons the current reader
         delay = BACKOFF_FIRST_S
         for attempt in range(1, self.max_reconnects + 1):
-            log(f"{self.name}: {reason}; reconnecting (attempt {attempt} of {self.max_reconnects} "
-                 f"in {delay:g} s)")
+            log(f"{self.name}: {reason}; reconnecting (attempt {attempt} of {self.max_reconnects} in {delay:g} s)")
             if self.stop.wait(delay):
                 return
             cap = self._open()
@@ -208,9 +214,11 @@ class LiveSource:
                 return
             reason = "it could not be reopened"
             delay = min(BACKOFF_MAX_S, delay * 2)
-        raise SourceError(f"{self.name} stopped delivering frames and could not be reopened after "
-                          f"{self.max_reconnects} attempts; check the device, its cable or network, and "
-                          f"that no other program took it.")
+        raise SourceError(
+            f"{self.name} stopped delivering frames and could not be reopened after "
+            f"{self.max_reconnects} attempts; check the device, its cable or network, and "
+            f"that no other program took it."
+        )
 
     def close(self) -> None:
         self.generation += 1

@@ -58,8 +58,10 @@ class DemoJudge:
         s = self.total
         if not s.frames:
             return "demo: no frame was scored"
-        return (f"demo: read {s.correct} of the {s.digits} digits shown right ({s.read_rate:.1%}) in {s.frames} "
-                f"frames; {s.wrong} read wrong, {s.digits - s.correct - s.wrong} missed, {s.false} false detections")
+        return (
+            f"demo: read {s.correct} of the {s.digits} digits shown right ({s.read_rate:.1%}) in {s.frames} "
+            f"frames; {s.wrong} read wrong, {s.digits - s.correct - s.wrong} missed, {s.false} false detections"
+        )
 
 
 class DemoCapture:
@@ -73,8 +75,14 @@ class DemoCapture:
         judge: told the ground truth of every frame delivered (optional).
     """
 
-    def __init__(self, fps: float = 30.0, size: tuple[int, int] = (640, 480), sheet_seconds: float = 4.0,
-                 seed: int | None = None, judge: DemoJudge | None = None):
+    def __init__(
+        self,
+        fps: float = 30.0,
+        size: tuple[int, int] = (640, 480),
+        sheet_seconds: float = 4.0,
+        seed: int | None = None,
+        judge: DemoJudge | None = None,
+    ):
         self.images, self.labels = load_sample("heldout")
         self.fps, self.size = float(fps), size
         self.rng = np.random.default_rng(seed)

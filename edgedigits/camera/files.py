@@ -33,8 +33,10 @@ class VideoFileSource:
             self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
             self._cap.release()
-            raise SourceError(f"{path} could not be opened as a video; check that it is a video file "
-                              f"this OpenCV build can decode (e.g. MP4/H.264, AVI/MJPG).")
+            raise SourceError(
+                f"{path} could not be opened as a video; check that it is a video file "
+                f"this OpenCV build can decode (e.g. MP4/H.264, AVI/MJPG)."
+            )
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 1000 else 30.0
         self.realtime = realtime
@@ -55,7 +57,7 @@ class VideoFileSource:
             while not self._closed.is_set():
                 try:
                     ok, image = self._cap.read()
-                except Exception as exc:         # a decoder error ends the video; read() reports it
+                except Exception as exc:  # a decoder error ends the video; read() reports it
                     self.error = f"{type(exc).__name__}: {exc}"
                     ok, image = False, None
                 item = image if ok else None
@@ -74,7 +76,7 @@ class VideoFileSource:
         if self._start is None:
             self._start = now()
         due = int((now() - self._start) * self.fps)
-        while self._next < due:                 # late: skip to the frame due now
+        while self._next < due:  # late: skip to the frame due now
             if not self._cap.grab():
                 return None
             self._next += 1
@@ -97,12 +99,14 @@ class VideoFileSource:
         """The next frame; None at the end; :class:`SourceError` when the decoder failed mid-file."""
         try:
             image = self._read_paced() if self.realtime else self._read_queued()
-        except Exception as exc:                 # the paced path decodes here, in this thread
+        except Exception as exc:  # the paced path decodes here, in this thread
             self.error, image = f"{type(exc).__name__}: {exc}", None
         if image is None:
             if self.error:
-                raise SourceError(f"{self.name}: decoding failed after {self._next} frames ({self.error}); "
-                                  f"the file may be damaged: re-encode or replace it.")
+                raise SourceError(
+                    f"{self.name}: decoding failed after {self._next} frames ({self.error}); "
+                    f"the file may be damaged: re-encode or replace it."
+                )
             return None
         frame = Frame(self._next, self._next / self.fps, image, now())
         self._next += 1
@@ -137,15 +141,18 @@ class ImagesSource:
                 image = as_bgr(read_image(path))
             except ValueError as exc:
                 if len(self._paths) == 1:
-                    raise SourceError(f"{path} {str(exc).rstrip('.')}; pass an image, a video, a folder, "
-                                      f"a camera index or 'demo'.") from None
+                    raise SourceError(
+                        f"{path} {str(exc).rstrip('.')}; pass an image, a video, a folder, a camera index or 'demo'."
+                    ) from None
                 self.skipped += 1
                 log(f"skipping {path}: {exc}")
                 continue
             return Frame(index, float(index), image, now())
-        if self.skipped == len(self._paths):      # the end, and not one file could be read
-            raise SourceError(f"none of the {len(self._paths)} image files in {self.name} could be read; "
-                              "fix or replace them (the messages above say what is wrong with each).")
+        if self.skipped == len(self._paths):  # the end, and not one file could be read
+            raise SourceError(
+                f"none of the {len(self._paths)} image files in {self.name} could be read; "
+                "fix or replace them (the messages above say what is wrong with each)."
+            )
         return None
 
     def close(self) -> None:

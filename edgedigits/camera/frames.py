@@ -37,6 +37,7 @@ class Frame:
     images: their position in the folder, one second apart);
     ``captured`` is the ``time.perf_counter()`` at which the frame was read.
     """
+
     index: int
     time: float
     image: np.ndarray
@@ -66,8 +67,7 @@ def camera_frame(image) -> np.ndarray:
     if image is None:
         raise InputError("the device reported a frame but gave no image")
     if isinstance(image, np.ndarray) and image.ndim in (2, 3) and min(image.shape[:2]) < MIN_FRAME_SIDE:
-        raise InputError(f"a {image.shape[1]}x{image.shape[0]} frame is smaller than {MIN_FRAME_SIDE} pixels "
-                         f"on a side")
+        raise InputError(f"a {image.shape[1]}x{image.shape[0]} frame is smaller than {MIN_FRAME_SIDE} pixels on a side")
     if isinstance(image, np.ndarray) and np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         raise InputError("the frame holds NaN or infinite values")
     return as_bgr(image)
@@ -81,7 +81,3 @@ def now() -> float:
 def log(message: str) -> None:
     """Report a camera event on stderr (one line, prefixed)."""
     print(f"edgedigits camera: {message}", file=sys.stderr, flush=True)
-
-
-
-

@@ -1,7 +1,7 @@
 """The camera loop: frame -> digit candidates -> one batch through the model -> outputs.
 
-    from edgedigits.camera import Options, run_camera
-    summary = run_camera(Options(source="demo", headless=True, duration=5))
+from edgedigits.camera import Options, run_camera
+summary = run_camera(Options(source="demo", headless=True, duration=5))
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .sources import open_source
 @dataclass
 class Options:
     """What ``edgedigits camera`` does; the CLI flags map one to one onto these fields."""
+
     source: str = "0"
     headless: bool = False
     json: bool = False
@@ -42,7 +43,7 @@ class Options:
     max_frames: int | None = None
     realtime: bool = False
     workers: int = 1
-    min_confidence: float | None = None       # None: the model's own (Recognizer.min_confidence)
+    min_confidence: float | None = None  # None: the model's own (Recognizer.min_confidence)
     max_novelty: float | None = None
     stall_timeout: float = STALL_TIMEOUT_S
     max_reconnects: int = MAX_RECONNECTS
@@ -52,6 +53,7 @@ class Options:
 @dataclass
 class FrameResult:
     """What one frame held: digits kept (confidence >= the minimum), their numbers and crops."""
+
     digits: list[Digit]
     numbers: list[Number]
     crops: list[np.ndarray] = field(default_factory=list)
@@ -60,10 +62,11 @@ class FrameResult:
     @classmethod
     def of(cls, reading) -> "FrameResult":
         """The camera's view of a :class:`edgedigits.reader.Reading`."""
-        accepted = len(reading.accepted)          # the accepted digits come first, number by number
+        accepted = len(reading.accepted)  # the accepted digits come first, number by number
         numbers = [Number(n.box, n.value, list(n.digits)) for n in reading.numbers]
-        return cls(list(reading.digits[:accepted]), numbers, list(reading.crops[:accepted]),
-                   len(reading.digits) - accepted)
+        return cls(
+            list(reading.digits[:accepted]), numbers, list(reading.crops[:accepted]), len(reading.digits) - accepted
+        )
 
 
 class Pipeline:
@@ -78,8 +81,13 @@ class Pipeline:
         config: limits of the digit finder.
     """
 
-    def __init__(self, recognizer, min_confidence: float | None = None,
-                 max_novelty: float | None = None, config: FinderConfig = DEFAULT_CONFIG):
+    def __init__(
+        self,
+        recognizer,
+        min_confidence: float | None = None,
+        max_novelty: float | None = None,
+        config: FinderConfig = DEFAULT_CONFIG,
+    ):
         if min_confidence is None:
             min_confidence = recognizer.min_confidence
         self.recognizer, self.min_confidence, self.config = recognizer, min_confidence, config
@@ -93,7 +101,7 @@ class Pipeline:
 class LatencyStats:
     """Percentiles of per-frame latency in constant memory (log-spaced histogram, ~1 % bins)."""
 
-    EDGES = np.geomspace(1e-3, 1e5, 1600)       # milliseconds
+    EDGES = np.geomspace(1e-3, 1e5, 1600)  # milliseconds
 
     def __init__(self):
         self.counts = np.zeros(len(self.EDGES) + 1, np.int64)
@@ -112,6 +120,7 @@ class LatencyStats:
 @dataclass
 class Summary:
     """Totals of one run, printed at the end."""
+
     source: str
     backend: str
     frames: int = 0
@@ -130,35 +139,55 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "backend": self.backend, "frames": self.frames, "dropped": self.dropped,
-                "skipped": self.skipped,
-                "seconds": round(self.seconds, 3), "fps": round(self.fps, 1),
-                "latency_ms_p50": self._latency_ms(50), "latency_ms_p95": self._latency_ms(95), "digits": self.digits,
-                "numbers": self.numbers, "reconnects": self.reconnects, "stopped": self.stopped, "saved": self.saved}
+        return {
+            "source": self.source,
+            "backend": self.backend,
+            "frames": self.frames,
+            "dropped": self.dropped,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.fps, 1),
+            "latency_ms_p50": self._latency_ms(50),
+            "latency_ms_p95": self._latency_ms(95),
+            "digits": self.digits,
+            "numbers": self.numbers,
+            "reconnects": self.reconnects,
+            "stopped": self.stopped,
+            "saved": self.saved,
+        }
 
     def _latency_ms(self, q: float) -> float | None:
         """A latency percentile in ms, or None (JSON null) before any frame was processed."""
         value = self.latency.percentile(q)
-        return None if value != value else round(value, 3)   # NaN: no samples
+        return None if value != value else round(value, 3)  # NaN: no samples
 
     def text(self) -> str:
         d = self.to_dict()
-        latency = ("latency -" if d["latency_ms_p50"] is None else
-                   f"latency p50 {d['latency_ms_p50']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms")
-        return (f"{d['frames']} frames in {d['seconds']:.1f} s ({d['fps']:.1f} FPS, {d['dropped']} dropped); "
-                f"{latency}; "
-                f"{d['digits']} digits read in {d['numbers']} numbers; backend {d['backend']}; "
-                f"stopped: {d['stopped']}" + (f"; {d['reconnects']} reconnects" if d["reconnects"] else "")
-                + (f"; {d['skipped']} unusable frames skipped" if d["skipped"] else "")
-                + (f"; saved {d['saved']}" if d["saved"] else ""))
+        latency = (
+            "latency -"
+            if d["latency_ms_p50"] is None
+            else f"latency p50 {d['latency_ms_p50']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms"
+        )
+        return (
+            f"{d['frames']} frames in {d['seconds']:.1f} s ({d['fps']:.1f} FPS, {d['dropped']} dropped); "
+            f"{latency}; "
+            f"{d['digits']} digits read in {d['numbers']} numbers; backend {d['backend']}; "
+            f"stopped: {d['stopped']}"
+            + (f"; {d['reconnects']} reconnects" if d["reconnects"] else "")
+            + (f"; {d['skipped']} unusable frames skipped" if d["skipped"] else "")
+            + (f"; saved {d['saved']}" if d["saved"] else "")
+        )
 
 
 def frame_record(index: int, time_s: float, latency_ms: float, result: FrameResult) -> dict:
     """The JSON object of one processed frame (the documented ``--json`` line)."""
-    return {"frame": index, "time": round(time_s, 3), "latency_ms": round(latency_ms, 3),
-            "digits": [{"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 4)}
-                       for d in result.digits],
-            "numbers": [{"box": list(n.box), "value": n.value} for n in result.numbers]}
+    return {
+        "frame": index,
+        "time": round(time_s, 3),
+        "latency_ms": round(latency_ms, 3),
+        "digits": [{"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 4)} for d in result.digits],
+        "numbers": [{"box": list(n.box), "value": n.value} for n in result.numbers],
+    }
 
 
 class _Signals:
@@ -223,8 +252,13 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
     if options.save:
         check_video_path(options.save)
     with _Signals(stop) as signals:
-        source = open_source(options.source, realtime=options.realtime, stop=stop,
-                             stall_timeout=options.stall_timeout, max_reconnects=options.max_reconnects)
+        source = open_source(
+            options.source,
+            realtime=options.realtime,
+            stop=stop,
+            stall_timeout=options.stall_timeout,
+            max_reconnects=options.max_reconnects,
+        )
         summary = Summary(options.source, backend)
         saver = VideoSaver(options.save, source.fps or 30.0) if options.save else None
         timer = threading.Timer(options.duration, stop.set) if options.duration else None
@@ -262,7 +296,9 @@ def run_camera(options: Options, recognizer=None, out=None, stop: threading.Even
                 _log(summary.text())
                 judge = getattr(source, "judge", None)
                 if judge is not None:
-                    _log(judge.text() + (f"; annotated video: {Path(summary.saved).resolve()}" if summary.saved else ""))
+                    _log(
+                        judge.text() + (f"; annotated video: {Path(summary.saved).resolve()}" if summary.saved else "")
+                    )
     return summary
 
 
@@ -320,7 +356,7 @@ def _loop(options, source, pipeline, summary, out, stop, window, saver) -> None:
     start = time.perf_counter()
     summary.stopped = "running"
     reading = _Reading(out) if not options.json and window is None else None
-    judge = getattr(source, "judge", None)          # the demo knows what it shows
+    judge = getattr(source, "judge", None)  # the demo knows what it shows
     try:
         for frame, result, done in _processed(options, source, pipeline, stop, summary):
             latency_ms = (done - frame.captured) * 1000.0

@@ -15,14 +15,14 @@ from ..errors import UsageError
 from .sources import SourceError
 from .video import CANDIDATES, describe, pacing, quiet, resolve
 
-DIGIT_COLOR = (0, 200, 0)       # BGR
+DIGIT_COLOR = (0, 200, 0)  # BGR
 NUMBER_COLOR = (255, 120, 0)
 TEXT_COLOR = (255, 255, 255)
 HUD_COLOR = (40, 40, 40)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Text height as a fraction of the frame height (about 17 px for a label at 480 lines).
 LABEL_SIZE = 0.036
-SMALL = 0.6                     # the confidence, relative to the label
+SMALL = 0.6  # the confidence, relative to the label
 
 
 def _scale(image, fraction: float) -> tuple[float, int]:
@@ -43,7 +43,7 @@ def _tag(image, parts, org, color, fraction: float = LABEL_SIZE, below: bool = F
         (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
         sized.append((text, scale, thick, tw, th, base))
     pad = max(2, sized[0][4] // 5)
-    space = max(pad, sized[0][4] // 2)          # between the parts: "4  93%", never "40.93"
+    space = max(pad, sized[0][4] // 2)  # between the parts: "4  93%", never "40.93"
     width = sum(p[3] for p in sized) + 2 * pad + space * (len(sized) - 1)
     height = max(p[4] for p in sized) + max(p[5] for p in sized) + pad
     x = min(max(0, org[0]), max(0, image.shape[1] - width))
@@ -81,8 +81,10 @@ def display_available() -> tuple[bool, str]:
     """Whether a preview window can be shown here, and if not, why (one sentence)."""
     gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
     if gui and gui[0].split(":", 1)[1].strip().upper() in ("NONE", "NO"):
-        return False, ("this OpenCV build has no GUI (opencv-python-headless); for a preview window replace it: "
-                       "pip uninstall -y opencv-python-headless && pip install opencv-python")
+        return False, (
+            "this OpenCV build has no GUI (opencv-python-headless); for a preview window replace it: "
+            "pip uninstall -y opencv-python-headless && pip install opencv-python"
+        )
     if sys.platform.startswith("linux") and not os.environ.get("WAYLAND_DISPLAY"):
         display = os.environ.get("DISPLAY", "")
         if not display:
@@ -124,8 +126,10 @@ class Window:
 def check_video_path(path: Path) -> None:
     """Refuse a --save path this module cannot write, before any work."""
     if path.suffix and path.suffix.lower() not in CANDIDATES:
-        raise UsageError(f"--save {path}: unsupported video type '{path.suffix}'; use one of "
-                         f"{', '.join(sorted(CANDIDATES))}, or no suffix for a video browsers play.")
+        raise UsageError(
+            f"--save {path}: unsupported video type '{path.suffix}'; use one of "
+            f"{', '.join(sorted(CANDIDATES))}, or no suffix for a video browsers play."
+        )
     if path.is_dir():
         raise UsageError(f"--save {path} is a folder; give a video file name such as out.mp4.")
     if not path.parent.exists():
@@ -153,8 +157,8 @@ class VideoSaver:
         self.writer = None
         self.size = None
         self.stride = 1
-        self.offered = 0            # frames given to write()
-        self.frames = 0             # frames written
+        self.offered = 0  # frames given to write()
+        self.frames = 0  # frames written
         self._queue: queue.Queue = queue.Queue(self.QUEUE)
         self._thread = None
         self._error = None
@@ -167,12 +171,15 @@ class VideoSaver:
     def _open(self, image: np.ndarray) -> None:
         self.stride, self.size = pacing(self.fourcc, self.fps, (image.shape[1], image.shape[0]))
         with quiet():
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc),
-                                          self.fps / self.stride, self.size)
+            self.writer = cv2.VideoWriter(
+                str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps / self.stride, self.size
+            )
         if not self.writer.isOpened():
             self.writer = None
-            raise SourceError(f"--save {self.path}: OpenCV cannot write {self.fourcc} at {self.size[0]}x"
-                              f"{self.size[1]} here; try .avi (Motion JPEG).")
+            raise SourceError(
+                f"--save {self.path}: OpenCV cannot write {self.fourcc} at {self.size[0]}x"
+                f"{self.size[1]} here; try .avi (Motion JPEG)."
+            )
         self._thread = threading.Thread(target=self._encode, name="edgedigits-video", daemon=True)
         self._thread.start()
 
@@ -183,7 +190,7 @@ class VideoSaver:
                     image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
                 self.writer.write(image)
                 self.frames += 1
-            except Exception as exc:            # reported by close(); the loop keeps running
+            except Exception as exc:  # reported by close(); the loop keeps running
                 self._error = self._error or exc
 
     def write(self, image: np.ndarray) -> None:
@@ -211,8 +218,11 @@ class VideoSaver:
             raise SourceError(f"--save {self.path}: writing the video failed ({self._error}); try .avi (Motion JPEG).")
         os.replace(self.tmp, self.path)
         kept = f", 1 in {self.stride} at {self.size[0]}x{self.size[1]}" if self.stride > 1 else ""
-        print(f"edgedigits camera: wrote {self.path} ({self.frames} frames{kept}; {self.codec})", file=sys.stderr,
-              flush=True)
+        print(
+            f"edgedigits camera: wrote {self.path} ({self.frames} frames{kept}; {self.codec})",
+            file=sys.stderr,
+            flush=True,
+        )
         return self.path
 
     def discard(self) -> None:

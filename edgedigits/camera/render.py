@@ -21,6 +21,7 @@ MARK_KINDS = ("line", "smudge", "letter")
 @dataclass
 class Truth:
     """A digit drawn on a sheet: its box in frame pixels, its label and the number it belongs to."""
+
     box: tuple[int, int, int, int]
     label: int
     number: int
@@ -36,6 +37,7 @@ class Scene:
         numbers: (box, value) of every group of digits written as one number.
         marks: (box, kind) of every non-digit mark.
     """
+
     image: np.ndarray
     digits: list[Truth]
     numbers: list[tuple[tuple[int, int, int, int], str]]
@@ -45,14 +47,15 @@ class Scene:
 @dataclass(frozen=True)
 class Style:
     """How hard the rendered conditions are (ranges are sampled uniformly per scene)."""
+
     digit_height: tuple[int, int] = (34, 90)
     digits: tuple[int, int] = (3, 6)
     max_number_length: int = 4
     marks: tuple[int, int] = (0, 2)
-    light_min: tuple[float, float] = (0.5, 0.85)     # darkest corner relative to the brightest
+    light_min: tuple[float, float] = (0.5, 0.85)  # darkest corner relative to the brightest
     blur_sigma: tuple[float, float] = (0.0, 1.0)
     noise_sigma: tuple[float, float] = (1.0, 5.0)
-    perspective: float = 0.04                        # corner displacement, fraction of the frame
+    perspective: float = 0.04  # corner displacement, fraction of the frame
     ink_strength: tuple[float, float] = (0.7, 0.95)
 
 
@@ -60,11 +63,12 @@ def paper(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """A textured, slightly tinted paper background (BGR float32 in 0..255)."""
     w, h = size
     base = rng.uniform(205, 240)
-    coarse = cv2.resize(rng.normal(0, 1, (h // 40 + 2, w // 40 + 2)).astype(np.float32), (w, h),
-                        interpolation=cv2.INTER_CUBIC)
+    coarse = cv2.resize(
+        rng.normal(0, 1, (h // 40 + 2, w // 40 + 2)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+    )
     grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)
     gray = base + 4.0 * coarse + 3.0 * grain
-    tint = np.float32([rng.uniform(0.9, 0.97), rng.uniform(0.96, 1.0), 1.0])   # warm white (BGR)
+    tint = np.float32([rng.uniform(0.9, 0.97), rng.uniform(0.96, 1.0), 1.0])  # warm white (BGR)
     return gray[:, :, None] * tint
 
 
@@ -73,7 +77,7 @@ def lighting(rng: np.random.Generator, size: tuple[int, int], darkest: float) ->
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h)
+    ramp = np.cos(angle) * xx / w + np.sin(angle) * yy / h
     ramp = (ramp - ramp.min()) / max(1e-6, np.ptp(ramp))
     cx, cy = rng.uniform(0, w), rng.uniform(0, h)
     spot = np.exp(-(((xx - cx) / w) ** 2 + ((yy - cy) / h) ** 2) / 0.3)
@@ -98,7 +102,7 @@ def _free(box, taken, margin) -> bool:
 def _stamp(canvas: np.ndarray, alpha: np.ndarray, x: int, y: int, color) -> None:
     """Blend ``color`` into ``canvas`` at (x, y) with per-pixel opacity ``alpha`` (0..1)."""
     h, w = alpha.shape
-    region = canvas[y:y + h, x:x + w]
+    region = canvas[y : y + h, x : x + w]
     a = alpha[:, :, None]
     region[:] = region * (1 - a) + np.float32(color) * a
 
@@ -110,7 +114,7 @@ def _digit_alpha(image28: np.ndarray, height: int) -> np.ndarray:
     big = cv2.resize(image28.astype(np.float32) / 255.0, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     bx, by, bw, bh = (int(round(v * scale)) for v in (x, y, w, h))
     pad = max(1, int(scale))
-    crop = big[max(0, by - pad):by + bh + pad, max(0, bx - pad):bx + bw + pad]
+    crop = big[max(0, by - pad) : by + bh + pad, max(0, bx - pad) : bx + bw + pad]
     return np.clip(crop, 0, 1)
 
 
@@ -118,7 +122,7 @@ def _mark_alpha(rng: np.random.Generator, kind: str, height: int, letter: str = 
     """Opacity (0..1) of a non-digit mark about ``height`` pixels tall (``letter`` for kind 'letter')."""
     if kind == "line":
         length = int(height * rng.uniform(1.5, 3.5))
-        angle = rng.uniform(-40, 40)     # steeper straight strokes are fair 1s
+        angle = rng.uniform(-40, 40)  # steeper straight strokes are fair 1s
         t = max(2, int(height * rng.uniform(0.05, 0.1)))
         dx, dy = np.cos(np.radians(angle)) * length, np.sin(np.radians(angle)) * length
         w, h = int(abs(dx)) + 2 * t + 2, int(abs(dy)) + 2 * t + 2
@@ -140,7 +144,7 @@ def _mark_alpha(rng: np.random.Generator, kind: str, height: int, letter: str = 
     cv2.putText(img, letter, (t, th + t), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, t, cv2.LINE_AA)
     img = img.astype(np.float32) / 255.0
     ys, xs = np.nonzero(img > 0.1)
-    return img[max(0, ys.min() - 1):ys.max() + 2, max(0, xs.min() - 1):xs.max() + 2]
+    return img[max(0, ys.min() - 1) : ys.max() + 2, max(0, xs.min() - 1) : xs.max() + 2]
 
 
 def _layout_numbers(rng, size, alphas, lengths, margin):
@@ -148,7 +152,7 @@ def _layout_numbers(rng, size, alphas, lengths, margin):
     w, h = size
     taken, positions, k = [], [], 0
     for n in lengths:
-        group = alphas[k:k + n]
+        group = alphas[k : k + n]
         k += n
         gaps = [int(rng.uniform(0.12, 0.35) * a.shape[0]) for a in group[1:]]
         gw = sum(a.shape[1] for a in group) + sum(gaps)
@@ -185,9 +189,15 @@ def _warp_box(m: np.ndarray, box) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
-def render_scene(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray,
-                 size: tuple[int, int] = (640, 480), style: Style = Style(), n_digits: int | None = None,
-                 n_marks: int | None = None) -> Scene:
+def render_scene(
+    rng: np.random.Generator,
+    images: np.ndarray,
+    labels: np.ndarray,
+    size: tuple[int, int] = (640, 480),
+    style: Style = Style(),
+    n_digits: int | None = None,
+    n_marks: int | None = None,
+) -> Scene:
     """Render one sheet with digits drawn from (images, labels) and known ground truth.
 
     Args:
@@ -205,7 +215,7 @@ def render_scene(rng: np.random.Generator, images: np.ndarray, labels: np.ndarra
     alphas = [_digit_alpha(images[i], max(12, int(height * rng.uniform(0.9, 1.1)))) for i in picks]
     lengths = _split_lengths(rng, n, style.max_number_length)
     positions, taken = _layout_numbers(rng, size, alphas, lengths, margin=12)
-    while positions is None:            # too crowded for this size: shrink and retry
+    while positions is None:  # too crowded for this size: shrink and retry
         height = max(style.digit_height[0], int(height * 0.8))
         alphas = [_digit_alpha(images[i], max(12, int(height * rng.uniform(0.9, 1.1)))) for i in picks]
         positions, taken = _layout_numbers(rng, size, alphas, lengths, margin=12)
@@ -242,13 +252,13 @@ def render_scene(rng: np.random.Generator, images: np.ndarray, labels: np.ndarra
     image = np.clip(canvas, 0, 255).astype(np.uint8)
     digits, numbers, k = [], [], 0
     for g, length in enumerate(lengths):
-        member_boxes = [_warp_box(pm, b) for b in boxes[k:k + length]]
-        digits += [Truth(b, int(labels[i]), g) for b, i in zip(member_boxes, picks[k:k + length])]
+        member_boxes = [_warp_box(pm, b) for b in boxes[k : k + length]]
+        digits += [Truth(b, int(labels[i]), g) for b, i in zip(member_boxes, picks[k : k + length])]
         x0 = min(b[0] for b in member_boxes)
         y0 = min(b[1] for b in member_boxes)
         x1 = max(b[0] + b[2] for b in member_boxes)
         y1 = max(b[1] + b[3] for b in member_boxes)
-        numbers.append(((x0, y0, x1 - x0, y1 - y0), "".join(str(int(labels[i])) for i in picks[k:k + length])))
+        numbers.append(((x0, y0, x1 - x0, y1 - y0), "".join(str(int(labels[i])) for i in picks[k : k + length])))
         k += length
     return Scene(image, digits, numbers, [(_warp_box(pm, b), kind) for b, kind in marks])
 
@@ -259,8 +269,14 @@ class FrameJitter:
     Noise fields are drawn once and reused, so a frame costs a shift and an addition.
     """
 
-    def __init__(self, rng: np.random.Generator, size: tuple[int, int], noise_sigma: float = 3.0,
-                 max_shift: float = 3.0, bank: int = 4):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        size: tuple[int, int],
+        noise_sigma: float = 3.0,
+        max_shift: float = 3.0,
+        bank: int = 4,
+    ):
         w, h = size
         self.rng = rng
         self.max_shift = max_shift
@@ -296,10 +312,11 @@ def _iou(a, b) -> float:
 @dataclass
 class Score:
     """Detections of one or more frames compared with the ground truth."""
-    digits: int = 0          # digits drawn
-    correct: int = 0         # found with the right label
-    wrong: int = 0           # found with a wrong label
-    false: int = 0           # detections matching no digit (marks, noise, pieces)
+
+    digits: int = 0  # digits drawn
+    correct: int = 0  # found with the right label
+    wrong: int = 0  # found with a wrong label
+    false: int = 0  # detections matching no digit (marks, noise, pieces)
     frames: int = 0
 
     def add(self, other: "Score") -> None:
@@ -317,8 +334,9 @@ class Score:
 
 def score(truths: list[Truth], boxes, labels, min_iou: float = 0.3) -> Score:
     """Match detections (boxes, labels) one-to-one to the truth by overlap (IoU >= ``min_iou``)."""
-    pairs = sorted(((_iou(t.box, b), ti, di) for ti, t in enumerate(truths) for di, b in enumerate(boxes)),
-                   reverse=True)
+    pairs = sorted(
+        ((_iou(t.box, b), ti, di) for ti, t in enumerate(truths) for di, b in enumerate(boxes)), reverse=True
+    )
     used_t, used_d, s = set(), set(), Score(digits=len(truths), frames=1)
     for iou, ti, di in pairs:
         if iou < min_iou:
@@ -338,13 +356,23 @@ def score(truths: list[Truth], boxes, labels, min_iou: float = 0.3) -> Score:
 @dataclass
 class FrameTruth:
     """Ground truth of one video frame: its digits and its non-digit marks ((box, kind))."""
+
     digits: list[Truth]
     marks: list[tuple[tuple[int, int, int, int], str]]
 
 
-def render_video(path, images: np.ndarray, labels: np.ndarray, frames: int, seed: int = 0,
-                 size: tuple[int, int] = (640, 480), fps: float = 30.0, frames_per_sheet: int = 10,
-                 style: Style = Style(), fourcc: str = "mp4v") -> list["FrameTruth"]:
+def render_video(
+    path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    frames: int,
+    seed: int = 0,
+    size: tuple[int, int] = (640, 480),
+    fps: float = 30.0,
+    frames_per_sheet: int = 10,
+    style: Style = Style(),
+    fourcc: str = "mp4v",
+) -> list["FrameTruth"]:
     """Write a video of sheets (a new one every ``frames_per_sheet``) with camera shake and noise.
 
     Returns the ground truth of every frame (digits and marks in frame pixels).

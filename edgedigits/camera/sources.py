@@ -21,14 +21,20 @@ from .frames import MAX_RECONNECTS, STALL_TIMEOUT_S, SourceError
 
 def _camera_failure(spec: str) -> str:
     if spec.isdigit() or spec.startswith("/dev/video"):
-        return (f"camera {spec} could not be opened; likely causes: no camera at that index (try another "
-                f"index or /dev/videoN), no permission to read it (e.g. not in the 'video' group), another "
-                f"program is using it, or this OpenCV build has no camera backend (V4L2, MSMF, AVFoundation).")
+        return (
+            f"camera {spec} could not be opened; likely causes: no camera at that index (try another "
+            f"index or /dev/videoN), no permission to read it (e.g. not in the 'video' group), another "
+            f"program is using it, or this OpenCV build has no camera backend (V4L2, MSMF, AVFoundation)."
+        )
     if " ! " in spec:
-        return ("the GStreamer pipeline could not be opened; check the pipeline with gst-launch-1.0 and that "
-                "this OpenCV build has GStreamer support (cv2.getBuildInformation()).")
-    return (f"the stream {spec} could not be opened; check the address, the network and the credentials, "
-            f"and that this OpenCV build can decode it (FFmpeg or GStreamer support).")
+        return (
+            "the GStreamer pipeline could not be opened; check the pipeline with gst-launch-1.0 and that "
+            "this OpenCV build has GStreamer support (cv2.getBuildInformation())."
+        )
+    return (
+        f"the stream {spec} could not be opened; check the address, the network and the credentials, "
+        f"and that this OpenCV build can decode it (FFmpeg or GStreamer support)."
+    )
 
 
 def camera_opener(spec: str):
@@ -40,9 +46,15 @@ def camera_opener(spec: str):
     return lambda: cv2.VideoCapture(spec)
 
 
-def open_source(spec: str, *, realtime: bool = False, stop: threading.Event | None = None,
-                stall_timeout: float = STALL_TIMEOUT_S, max_reconnects: int = MAX_RECONNECTS,
-                demo_fps: float = 30.0):
+def open_source(
+    spec: str,
+    *,
+    realtime: bool = False,
+    stop: threading.Event | None = None,
+    stall_timeout: float = STALL_TIMEOUT_S,
+    max_reconnects: int = MAX_RECONNECTS,
+    demo_fps: float = 30.0,
+):
     """Open the frame source named by ``spec``.
 
     Args:
@@ -61,24 +73,29 @@ def open_source(spec: str, *, realtime: bool = False, stop: threading.Event | No
     live = dict(stop=stop, stall_timeout=stall_timeout, max_reconnects=max_reconnects)
     if spec == "demo":
         judge = DemoJudge()
-        source = LiveSource(lambda: DemoCapture(fps=demo_fps, judge=judge), "demo",
-                            "the demo source could not start.", **live)
-        source.judge = judge        # the loop reports how much of the demo it read right
+        source = LiveSource(
+            lambda: DemoCapture(fps=demo_fps, judge=judge), "demo", "the demo source could not start.", **live
+        )
+        source.judge = judge  # the loop reports how much of the demo it read right
         return source
     path = Path(os.path.expanduser(spec))
     is_stream = spec.isdigit() or "://" in spec or " ! " in spec or spec.startswith("/dev/video")
     if is_stream and not path.is_file():
-        return LiveSource(camera_opener(spec), f"camera {spec}" if spec.isdigit() else spec,
-                          _camera_failure(spec), **live)
+        return LiveSource(
+            camera_opener(spec), f"camera {spec}" if spec.isdigit() else spec, _camera_failure(spec), **live
+        )
     if path.is_dir():
         files = image_files(path)
         if not files:
-            raise SourceError(f"the folder {path} holds no image files (PNG, JPEG, BMP, TIFF, WebP, PNM); "
-                              f"pass a folder with images, a video, a camera index or 'demo'.")
+            raise SourceError(
+                f"the folder {path} holds no image files (PNG, JPEG, BMP, TIFF, WebP, PNM); "
+                f"pass a folder with images, a video, a camera index or 'demo'."
+            )
         return ImagesSource(files, str(path))
     if not path.exists():
-        raise SourceError(f"{spec} is not a camera index, a stream, 'demo', or an existing file or folder; "
-                          f"check the path.")
+        raise SourceError(
+            f"{spec} is not a camera index, a stream, 'demo', or an existing file or folder; check the path."
+        )
     if is_image_file(path):
         return ImagesSource([path], str(path))
     return VideoFileSource(path, realtime=realtime, stop=stop)

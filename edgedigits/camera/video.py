@@ -57,8 +57,10 @@ def choose(suffix: str) -> str:
     for fourcc in CANDIDATES[suffix]:
         if writes(suffix, fourcc):
             return fourcc
-    raise UsageError(f"OpenCV cannot write {suffix} videos here (tried {', '.join(CANDIDATES[suffix])}); "
-                     f"save as .avi (Motion JPEG) instead.")
+    raise UsageError(
+        f"OpenCV cannot write {suffix} videos here (tried {', '.join(CANDIDATES[suffix])}); "
+        f"save as .avi (Motion JPEG) instead."
+    )
 
 
 def resolve(path: Path) -> tuple[Path, str]:
@@ -87,6 +89,8 @@ def describe(path: Path, fourcc: str) -> str:
     if fourcc in BROWSER_PLAYABLE:
         return f"{name}, plays in a browser"
     if path.suffix.lower() in (".mp4", ".m4v", ".mov"):
-        return (f"{name}, which browsers do not play: this OpenCV build cannot write H.264; save without a "
-                f"suffix or as .webm for a VP8 video that browsers play")
+        return (
+            f"{name}, which browsers do not play: this OpenCV build cannot write H.264; save without a "
+            f"suffix or as .webm for a VP8 video that browsers play"
+        )
     return name

@@ -28,8 +28,7 @@ COMMANDS = ("camera", "predict", "export", "backends", "bench", "eval", "train",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgedigits",
-                                     description="Handwritten digit recognition for edge devices.")
+    parser = argparse.ArgumentParser(prog="edgedigits", description="Handwritten digit recognition for edge devices.")
     parser.add_argument("--version", action="version", version=f"edgedigits {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

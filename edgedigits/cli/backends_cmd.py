@@ -23,9 +23,19 @@ def describe_backends() -> list[dict]:
     rows = []
     for b in backends():
         ok, reason = b.availability()
-        rows.append({"name": b.name, "available": ok, "reason": reason, "version": b.version(),
-                     "devices": b.devices(), "precisions": {d: b.precisions(d) for d in b.devices()},
-                     "formats": list(b.formats), "role": b.role, "auto_candidate": b.auto_candidate})
+        rows.append(
+            {
+                "name": b.name,
+                "available": ok,
+                "reason": reason,
+                "version": b.version(),
+                "devices": b.devices(),
+                "precisions": {d: b.precisions(d) for d in b.devices()},
+                "formats": list(b.formats),
+                "role": b.role,
+                "auto_candidate": b.auto_candidate,
+            }
+        )
     return rows
 
 
@@ -36,16 +46,29 @@ def describe_pick(model) -> dict:
         choice = choose(bundle)
     except EdgeDigitsError as exc:
         return {"error": str(exc)}
-    return {"bundle": str(bundle.path), "backend": choice.backend, "device": choice.device,
-            "precision": choice.precision, "artifact": choice.artifact.id,
-            "routes": choice.describe_routes() if choice.routes else [], "why": choice.why}
+    return {
+        "bundle": str(bundle.path),
+        "backend": choice.backend,
+        "device": choice.device,
+        "precision": choice.precision,
+        "artifact": choice.artifact.id,
+        "routes": choice.describe_routes() if choice.routes else [],
+        "why": choice.why,
+    }
 
 
 def _table(rows: list[dict]) -> str:
     header = ("backend", "available", "version", "devices: precisions", "reason")
-    body = [(r["name"], "yes" if r["available"] else "no", r["version"] or "-",
-             "; ".join(f"{d}: {','.join(p)}" for d, p in r["precisions"].items()) or "-", r["reason"])
-            for r in rows]
+    body = [
+        (
+            r["name"],
+            "yes" if r["available"] else "no",
+            r["version"] or "-",
+            "; ".join(f"{d}: {','.join(p)}" for d, p in r["precisions"].items()) or "-",
+            r["reason"],
+        )
+        for r in rows
+    ]
     widths = [max(len(str(x[i])) for x in (header, *body)) for i in range(len(header) - 1)]
     lines = []
     for row in (header, *body):
@@ -64,8 +87,10 @@ def run(args) -> int:
     if "error" in pick:
         print(f"auto: nothing can run the model here: {pick['error']}")
         return 1
-    print(f"auto pick for {pick['bundle']}: {pick['backend']} on {pick['device']}, {pick['precision']} "
-          f"({pick['artifact']})")
+    print(
+        f"auto pick for {pick['bundle']}: {pick['backend']} on {pick['device']}, {pick['precision']} "
+        f"({pick['artifact']})"
+    )
     for route in pick["routes"]:
         print(f"  {route}")
     print(f"why: {pick['why']}")

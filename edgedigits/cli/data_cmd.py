@@ -12,8 +12,12 @@ def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     f = sub.add_parser("fetch", help="download MNIST into the cache (or --dest), verified")
     f.add_argument("--dest", default=None, help="target folder (default: the user cache)")
-    f.add_argument("--mirror", action="append", default=None,
-                   help="base URL of a mirror to use instead of the defaults (repeatable)")
+    f.add_argument(
+        "--mirror",
+        action="append",
+        default=None,
+        help="base URL of a mirror to use instead of the defaults (repeatable)",
+    )
     f.add_argument("--timeout", type=float, default=30.0, help="seconds per network operation")
     v = sub.add_parser("verify", help="check the MNIST files where edgedigits finds them")
     v.add_argument("--data", default=None, help="MNIST folder (default: $EDGEDIGITS_DATA, then the cache)")

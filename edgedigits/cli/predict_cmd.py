@@ -31,13 +31,22 @@ def add_arguments(p) -> None:
     p.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     p.add_argument("--backend", type=backend_name, default="auto", help="inference backend (default auto)")
     p.add_argument("--precision", default="auto", help="fp32, int8 or auto")
-    p.add_argument("--min-confidence", type=probability, default=None,
-                   help="below this confidence a mark is reported as not a digit "
-                        "(default: the bundle's calibrated threshold)")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per file on stdout: file, digits, numbers, rejected, size")
-    p.add_argument("--save", type=Path, default=None, metavar="ANNOTATED.png",
-                   help="write a copy of the (single) image with what was read drawn on it")
+    p.add_argument(
+        "--min-confidence",
+        type=probability,
+        default=None,
+        help="below this confidence a mark is reported as not a digit (default: the bundle's calibrated threshold)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per file on stdout: file, digits, numbers, rejected, size"
+    )
+    p.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        metavar="ANNOTATED.png",
+        help="write a copy of the (single) image with what was read drawn on it",
+    )
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -64,12 +73,12 @@ def _check_save(path: Path | None, files: list[Path]) -> None:
 def run(args) -> int:
     from ..images import read_image  # imports cv2
     from ..recognizer import Recognizer  # imports cv2
+
     files = _expand(args.images)
     if not files:
         raise UsageError("no image files were found in the given folders; pass image files or folders with images.")
     _check_save(args.save, files)
-    rec = Recognizer(args.model, backend=args.backend, precision=args.precision,
-                     min_confidence=args.min_confidence)
+    rec = Recognizer(args.model, backend=args.backend, precision=args.precision, min_confidence=args.min_confidence)
     failures = 0
     for path in files:
         try:
@@ -109,14 +118,23 @@ def save_annotated(path: Path, image, reading) -> None:
     import cv2
 
     from ..preprocess import to_gray  # imports cv2
+
     gray = to_gray(image)
     out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     thick = max(1, round(max(out.shape[:2]) / 800))
     for n in reading.numbers:
         x, y, w, h = n.box
         cv2.rectangle(out, (x - 3, y - 3), (x + w + 3, y + h + 3), (255, 120, 0), thick)
-        cv2.putText(out, n.value, (x, y + h + 8 + 12 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick,
-                    (255, 120, 0), thick, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            n.value,
+            (x, y + h + 8 + 12 * thick),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * thick,
+            (255, 120, 0),
+            thick,
+            cv2.LINE_AA,
+        )
     for d in reading.digits:
         x, y, w, h = d.box
         color = (0, 170, 0) if d.rejected is None else (0, 0, 220)

@@ -19,13 +19,22 @@ DIGITS = 10
 class DigitNet(nn.Module):
     """Stages of 3x3 Conv-BN-ReLU; ``widths[i]`` channels, ``strides[i]`` stride."""
 
-    def __init__(self, widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), num_classes: int = 10,
-                 dropout: float = 0.1, head: str = "gap"):
+    def __init__(
+        self,
+        widths=(16, 24, 32, 64, 64),
+        strides=(1, 2, 1, 2, 1),
+        num_classes: int = 10,
+        dropout: float = 0.1,
+        head: str = "gap",
+    ):
         super().__init__()
         layers, cin = [], 1
         for width, stride in zip(widths, strides):
-            layers += [nn.Conv2d(cin, width, 3, stride=stride, padding=1, bias=False),
-                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(cin, width, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
             cin = width
         self.features = nn.Sequential(*layers)
         # "gap": global average pooling then a linear layer (position-free, fewest parameters);
@@ -65,6 +74,7 @@ class DigitNet(nn.Module):
 
 def _copy(model: nn.Module) -> nn.Module:
     import copy
+
     return copy.deepcopy(model)
 
 
@@ -99,8 +109,9 @@ def digitnet_sf(**kwargs) -> DigitNet:
 @register_model
 def digitnet_sfr(**kwargs) -> DigitNet:
     """digitnet_sf with an 11th output, "not a digit" (a reject class trained on generated non-digits)."""
-    return DigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), head="flatten",
-                    num_classes=DIGITS + 1, **kwargs)
+    return DigitNet(
+        widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), head="flatten", num_classes=DIGITS + 1, **kwargs
+    )
 
 
 @register_model

@@ -18,17 +18,31 @@ import sys
 import traceback
 
 from ..errors import EdgeDigitsError
-from .core import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, IMAGE_TYPES, MAX_CROPS, NPY_TYPES, RequestError,
-                   check_crops, classify_json, crops_from_pngs, decode_image, info_json, load_npy, media_type,
-                   read_json)
+from .core import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    IMAGE_TYPES,
+    MAX_CROPS,
+    NPY_TYPES,
+    RequestError,
+    check_crops,
+    classify_json,
+    crops_from_pngs,
+    decode_image,
+    info_json,
+    load_npy,
+    media_type,
+    read_json,
+)
 from .live import blank_jpeg
 
-OPEN_PATHS = ("/", "/v1/health")       # no data behind them: reachable without the token (as is /static/)
+OPEN_PATHS = ("/", "/v1/health")  # no data behind them: reachable without the token (as is /static/)
 TOKEN_ENV = "EDGEDIGITS_TOKEN"
 
 
 def _error(message: str, status: int, headers: dict | None = None):
     from starlette.responses import JSONResponse
+
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -48,11 +62,18 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = scope["path"]
-        if self.token and path not in OPEN_PATHS and not path.startswith("/static/") and not self._authorised(
-                headers, scope.get("query_string", b"")):
-            return await _error("a valid bearer token is required; send 'Authorization: Bearer <token>' "
-                                "(the token the server was started with).", 401,
-                                {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        if (
+            self.token
+            and path not in OPEN_PATHS
+            and not path.startswith("/static/")
+            and not self._authorised(headers, scope.get("query_string", b""))
+        ):
+            return await _error(
+                "a valid bearer token is required; send 'Authorization: Bearer <token>' "
+                "(the token the server was started with).",
+                401,
+                {"WWW-Authenticate": "Bearer"},
+            )(scope, receive, send)
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
@@ -81,14 +102,23 @@ class Guard:
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
             given = auth[7:].strip()
-        else:                     # EventSource and <img> cannot send headers: the page passes it in the URL
+        else:  # EventSource and <img> cannot send headers: the page passes it in the URL
             from urllib.parse import parse_qs
+
             given = parse_qs(query.decode("latin-1")).get("access_token", [""])[0]
         return hmac.compare_digest(given.encode(), self.token)
 
 
-def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_pixels: int = DEFAULT_MAX_PIXELS, live=None, classify=None, extra_info=None):
+def create_app(
+    recognizer,
+    *,
+    token: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    live=None,
+    classify=None,
+    extra_info=None,
+):
     """The Starlette application serving ``recognizer``.
 
     Args:
@@ -125,13 +155,19 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         elif kind in IMAGE_TYPES:
             data = await request.body()
         else:
-            raise RequestError(f"the content type {kind or '(none)'} is not an image; send image/jpeg or "
-                               f"image/png (or multipart/form-data with one image).", 415)
+            raise RequestError(
+                f"the content type {kind or '(none)'} is not an image; send image/jpeg or "
+                f"image/png (or multipart/form-data with one image).",
+                415,
+            )
         return JSONResponse(await run_in_threadpool(read_image, data))
 
     def crops_of(parts: list[bytes]):
-        crops = load_npy(parts[0]) if len(parts) == 1 and parts[0][:6] == b"\x93NUMPY" else \
-            crops_from_pngs(parts, max_pixels)
+        crops = (
+            load_npy(parts[0])
+            if len(parts) == 1 and parts[0][:6] == b"\x93NUMPY"
+            else crops_from_pngs(parts, max_pixels)
+        )
         check_crops(crops)
         return crops
 
@@ -145,12 +181,18 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         elif kind in NPY_TYPES:
             body = await request.body()
             if body[:6] != b"\x93NUMPY" and body:
-                raise RequestError("the body is not a .npy file (no NUMPY magic); save the crops with "
-                                   "numpy.save, or send PNG crops as multipart/form-data.", 415)
+                raise RequestError(
+                    "the body is not a .npy file (no NUMPY magic); save the crops with "
+                    "numpy.save, or send PNG crops as multipart/form-data.",
+                    415,
+                )
             parts = [body]
         else:
-            raise RequestError(f"the content type {kind or '(none)'} is not accepted here; send a .npy "
-                               f"(application/x-npy) or 28x28 PNG crops as multipart/form-data.", 415)
+            raise RequestError(
+                f"the content type {kind or '(none)'} is not accepted here; send a .npy "
+                f"(application/x-npy) or 28x28 PNG crops as multipart/form-data.",
+                415,
+            )
         crops = await run_in_threadpool(crops_of, parts)
         return JSONResponse(await (classify or classify_crops)(crops))
 
@@ -158,17 +200,20 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         return JSONResponse({"status": "ok"})
 
     async def info(request):
-        return JSONResponse(dict(info_json(recognizer), live=live.status() if live else None,
-                                 **(extra_info() if extra_info else {})))
+        return JSONResponse(
+            dict(info_json(recognizer), live=live.status() if live else None, **(extra_info() if extra_info else {}))
+        )
 
     async def index(request):
         from importlib.resources import files
+
         return FileResponse(str(files("edgedigits.serve") / "static" / "index.html"))
 
     def need_live():
         if live is None:
-            raise RequestError("this server has no live source; start it with --source, for example --source 0 or "
-                               "--source demo.", 404)
+            raise RequestError(
+                "this server has no live source; start it with --source, for example --source 0 or --source demo.", 404
+            )
 
     async def frames(after: int = 0):
         """Yield (seq, jpeg, reading) each time the live view publishes a new frame."""
@@ -188,10 +233,17 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
         async def parts():
             async for _, jpeg, _ in frames():
                 if jpeg:
-                    yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode()
-                           + b"\r\n\r\n" + jpeg + b"\r\n")
-        return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
-                                 headers={"Cache-Control": "no-store"})
+                    yield (
+                        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        + str(len(jpeg)).encode()
+                        + b"\r\n\r\n"
+                        + jpeg
+                        + b"\r\n"
+                    )
+
+        return StreamingResponse(
+            parts(), media_type="multipart/x-mixed-replace; boundary=frame", headers={"Cache-Control": "no-store"}
+        )
 
     async def snapshot(request):
         need_live()
@@ -205,7 +257,8 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
             yield ": live readings\n\n"
             async for _, _, reading in frames():
                 yield "data: " + json.dumps({"reading": reading, "status": live.status()}) + "\n\n"
-                await asyncio.sleep(0.1)             # at most ~10 updates a second per browser
+                await asyncio.sleep(0.1)  # at most ~10 updates a second per browser
+
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def on_edgedigits_error(request, exc: EdgeDigitsError):
@@ -213,27 +266,38 @@ def create_app(recognizer, *, token: str | None = None, max_bytes: int = DEFAULT
 
     async def on_http_error(request, exc: HTTPException):
         if exc.status_code == 404:
-            return _error(f"there is no {request.url.path} here; the API is POST /v1/read, POST /v1/classify, "
-                          f"GET /v1/health and GET /v1/info.", 404)
+            return _error(
+                f"there is no {request.url.path} here; the API is POST /v1/read, POST /v1/classify, "
+                f"GET /v1/health and GET /v1/info.",
+                404,
+            )
         if exc.status_code == 405:
-            return _error(f"{request.method} is not allowed on {request.url.path}; see GET /v1/info for the API.",
-                          405)
+            return _error(f"{request.method} is not allowed on {request.url.path}; see GET /v1/info for the API.", 405)
         detail = str(exc.detail).rstrip(".").replace(". ", "; ")
         return _error(f"the request was refused: {detail[:1].lower() + detail[1:]}.", exc.status_code)
 
     async def on_unexpected(request, exc: Exception):
         traceback.print_exception(exc, file=sys.stderr)
-        return _error("the server failed on this request (an internal error, logged on the server); "
-                      "report it if it persists.", 500)
+        return _error(
+            "the server failed on this request (an internal error, logged on the server); report it if it persists.",
+            500,
+        )
 
-    routes = [Route("/", index), Mount("/static", static, name="static"),
-              Route("/v1/health", health), Route("/v1/info", info),
-              Route("/v1/read", read_route, methods=["POST"]), Route("/v1/classify", classify_route, methods=["POST"]),
-              Route("/v1/live/stream.mjpg", mjpeg), Route("/v1/live/frame.jpg", snapshot),
-              Route("/v1/live/events", events)]
+    routes = [
+        Route("/", index),
+        Mount("/static", static, name="static"),
+        Route("/v1/health", health),
+        Route("/v1/info", info),
+        Route("/v1/read", read_route, methods=["POST"]),
+        Route("/v1/classify", classify_route, methods=["POST"]),
+        Route("/v1/live/stream.mjpg", mjpeg),
+        Route("/v1/live/frame.jpg", snapshot),
+        Route("/v1/live/events", events),
+    ]
     handlers = {EdgeDigitsError: on_edgedigits_error, HTTPException: on_http_error, Exception: on_unexpected}
-    return Starlette(routes=routes, exception_handlers=handlers,
-                     middleware=[Middleware(Guard, token=token, max_bytes=max_bytes)])
+    return Starlette(
+        routes=routes, exception_handlers=handlers, middleware=[Middleware(Guard, token=token, max_bytes=max_bytes)]
+    )
 
 
 async def _files(request, max_files: int) -> list[bytes]:

@@ -32,8 +32,9 @@ class LiveView:
         SourceError: the source cannot be opened at all (raised here, at start-up).
     """
 
-    def __init__(self, recognizer, source: str, stall_timeout: float = 3.0, max_reconnects: int = 10,
-                 quality: int = 80):
+    def __init__(
+        self, recognizer, source: str, stall_timeout: float = 3.0, max_reconnects: int = 10, quality: int = 80
+    ):
         self.recognizer, self.spec, self.quality = recognizer, source, quality
         self.stop = threading.Event()
         self.cond = threading.Condition()
@@ -42,8 +43,9 @@ class LiveView:
         self.reading: dict | None = None
         self.state = "starting"
         self.frames = 0
-        self._source = open_source(source, realtime=True, stop=self.stop, stall_timeout=stall_timeout,
-                                   max_reconnects=max_reconnects)
+        self._source = open_source(
+            source, realtime=True, stop=self.stop, stall_timeout=stall_timeout, max_reconnects=max_reconnects
+        )
         self._thread = threading.Thread(target=self._run, name="edgedigits-live", daemon=True)
         self._thread.start()
 
@@ -60,7 +62,7 @@ class LiveView:
         except SourceError as exc:
             self.state = f"the source failed: {exc}"
             log(f"live view: {exc}")
-        except Exception as exc:          # the API keeps serving; the page shows why the view stopped
+        except Exception as exc:  # the API keeps serving; the page shows why the view stopped
             self.state = f"the live view stopped: {type(exc).__name__}: {exc}"
             log(self.state)
         finally:
@@ -99,8 +101,13 @@ class LiveView:
             return self.seq, self.jpeg, self.reading
 
     def status(self) -> dict:
-        return {"source": self.spec, "state": self.state, "frames": self.frames,
-                "dropped": getattr(self._source, "dropped", 0), "reconnects": getattr(self._source, "reconnects", 0)}
+        return {
+            "source": self.spec,
+            "state": self.state,
+            "frames": self.frames,
+            "dropped": getattr(self._source, "dropped", 0),
+            "reconnects": getattr(self._source, "reconnects", 0),
+        }
 
     def close(self) -> None:
         self.stop.set()
@@ -112,6 +119,7 @@ class LiveView:
 def blank_jpeg(text: str, size: tuple[int, int] = (640, 480)) -> bytes:
     """A dark frame saying ``text`` (shown while no camera frame exists)."""
     import cv2
+
     image = np.full((size[1], size[0], 3), 40, np.uint8)
     cv2.putText(image, text[:70], (12, size[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (220, 220, 220), 1, cv2.LINE_AA)
     return cv2.imencode(".jpg", image)[1].tobytes()

@@ -22,17 +22,27 @@ import sys
 from .._deps import RAY_INSTALL, need_ray  # noqa: F401 (public here too)
 from ..errors import UsageError
 
-DEFAULTS = {"replicas": 1, "model": None, "backend": "auto", "precision": "auto", "token": None,
-            "max_bytes": None, "max_pixels": None, "max_batch_size": 64, "batch_wait_s": 0.005,
-            "replica_cpus": 0.5}
+DEFAULTS = {
+    "replicas": 1,
+    "model": None,
+    "backend": "auto",
+    "precision": "auto",
+    "token": None,
+    "max_bytes": None,
+    "max_pixels": None,
+    "max_batch_size": 64,
+    "batch_wait_s": 0.005,
+    "replica_cpus": 0.5,
+}
 
 
 def _options(args: dict | None) -> dict:
     args = dict(args or {})
     unknown = sorted(set(args) - set(DEFAULTS))
     if unknown:
-        raise UsageError(f"unknown option {unknown[0]!r} for edgedigits.serve.ray_app:build; use "
-                         f"{', '.join(DEFAULTS)}.")
+        raise UsageError(
+            f"unknown option {unknown[0]!r} for edgedigits.serve.ray_app:build; use {', '.join(DEFAULTS)}."
+        )
     options = dict(DEFAULTS, **args)
     for key in ("replicas", "max_batch_size", "max_bytes", "max_pixels"):
         if options[key] is not None:
@@ -51,8 +61,8 @@ def _replica_app(options: dict):
     from ..recognizer import Recognizer  # imports cv2
     from .app import create_app  # imports cv2
     from .core import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, classification_json  # imports cv2
-    recognizer = Recognizer(options["model"], backend=options["backend"], precision=options["precision"],
-                            threads=1)
+
+    recognizer = Recognizer(options["model"], backend=options["backend"], precision=options["precision"], threads=1)
     stats = {"requests": 0, "inference_calls": 0}
 
     @serve.batch(max_batch_size=options["max_batch_size"], batch_wait_timeout_s=options["batch_wait_s"])
@@ -62,6 +72,7 @@ def _replica_app(options: dict):
         import numpy as np
 
         from ..recognizer import as_batch  # imports cv2
+
         sizes = [len(b) for b in batches]
         crops = np.concatenate([as_batch(b) for b in batches])
         result = await asyncio.to_thread(recognizer.classify, crops)
@@ -69,16 +80,21 @@ def _replica_app(options: dict):
         stats["inference_calls"] += 1
         answer, out, start = classification_json(result), [], 0
         for n in sizes:
-            out.append({k: v[start:start + n] for k, v in answer.items()})
+            out.append({k: v[start : start + n] for k, v in answer.items()})
             start += n
         return out
 
     def batching():
         return {"engine": "ray", "replica": serve.get_replica_context().replica_tag, "batching": dict(stats)}
 
-    return create_app(recognizer, token=options["token"], max_bytes=options["max_bytes"] or DEFAULT_MAX_BYTES,
-                      max_pixels=options["max_pixels"] or DEFAULT_MAX_PIXELS, classify=classify_together,
-                      extra_info=batching)
+    return create_app(
+        recognizer,
+        token=options["token"],
+        max_bytes=options["max_bytes"] or DEFAULT_MAX_BYTES,
+        max_pixels=options["max_pixels"] or DEFAULT_MAX_PIXELS,
+        classify=classify_together,
+        extra_info=batching,
+    )
 
 
 def build(args: dict | None = None):
@@ -91,15 +107,20 @@ def build(args: dict | None = None):
     """
     need_ray("edgedigits.serve.ray_app")
     from ray import serve
+
     options = _options(args)
 
     class EdgeDigits:
         """One replica: the Starlette app of edgedigits.serve.app over its own Recognizer."""
 
     ingress = serve.ingress(lambda: _replica_app(options))(EdgeDigits)
-    deployment = serve.deployment(ingress, name="edgedigits", num_replicas=options["replicas"],
-                                  ray_actor_options={"num_cpus": options["replica_cpus"]},
-                                  max_ongoing_requests=256)
+    deployment = serve.deployment(
+        ingress,
+        name="edgedigits",
+        num_replicas=options["replicas"],
+        ray_actor_options={"num_cpus": options["replica_cpus"]},
+        max_ongoing_requests=256,
+    )
     return deployment.bind()
 
 
@@ -107,8 +128,10 @@ def run_ray(args, token: str | None) -> int:
     """``edgedigits serve --engine ray``: deploy :func:`build` and serve until SIGINT/SIGTERM."""
     import signal
     import threading
+
     ray = need_ray("edgedigits serve --engine ray")
     from ray import serve
+
     if args.port == 0:
         raise UsageError("--engine ray needs a fixed --port (Ray Serve cannot pick a free one).")
     stop = threading.Event()
@@ -117,12 +140,23 @@ def run_ray(args, token: str | None) -> int:
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         serve.start(http_options={"host": args.host, "port": args.port})
-        app = build({"replicas": args.replicas, "model": args.model, "backend": args.backend,
-                     "precision": args.precision, "token": token, "max_bytes": args.max_bytes,
-                     "max_pixels": args.max_pixels})
+        app = build(
+            {
+                "replicas": args.replicas,
+                "model": args.model,
+                "backend": args.backend,
+                "precision": args.precision,
+                "token": token,
+                "max_bytes": args.max_bytes,
+                "max_pixels": args.max_pixels,
+            }
+        )
         serve.run(app, name="edgedigits", route_prefix="/")
-        print(f"edgedigits serve: Ray Serve, {args.replicas} replica(s); listening on "
-              f"http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+        print(
+            f"edgedigits serve: Ray Serve, {args.replicas} replica(s); listening on http://{args.host}:{args.port}/",
+            file=sys.stderr,
+            flush=True,
+        )
         stop.wait()
         serve.shutdown()
         print("edgedigits serve: stopped", file=sys.stderr)

@@ -11,11 +11,32 @@ The exporter (:mod:`edgedigits.export.tensorrt`) imports these; nothing here imp
 Importing this package imports no TensorRT module.
 """
 
-from ._engine import (BUILDER_RTX, BUILDER_TENSORRT, DEFAULT_MAX_BATCH, ENV_TRUST_ENGINE_CODE, EngineFacts,
-                      MachineFacts, compatibility, engine_cache_dir, engine_cache_key, host_code_decision,
-                      rebuild_reasons)
+from ._engine import (
+    BUILDER_RTX,
+    BUILDER_TENSORRT,
+    DEFAULT_MAX_BATCH,
+    ENV_TRUST_ENGINE_CODE,
+    EngineFacts,
+    MachineFacts,
+    compatibility,
+    engine_cache_dir,
+    engine_cache_key,
+    host_code_decision,
+    rebuild_reasons,
+)
 from ._library import cuda_device
 
-__all__ = ["BUILDER_RTX", "BUILDER_TENSORRT", "DEFAULT_MAX_BATCH", "ENV_TRUST_ENGINE_CODE", "EngineFacts",
-           "MachineFacts", "compatibility", "engine_cache_dir", "engine_cache_key", "host_code_decision",
-           "cuda_device", "rebuild_reasons"]
+__all__ = [
+    "BUILDER_RTX",
+    "BUILDER_TENSORRT",
+    "DEFAULT_MAX_BATCH",
+    "ENV_TRUST_ENGINE_CODE",
+    "EngineFacts",
+    "MachineFacts",
+    "compatibility",
+    "engine_cache_dir",
+    "engine_cache_key",
+    "host_code_decision",
+    "cuda_device",
+    "rebuild_reasons",
+]

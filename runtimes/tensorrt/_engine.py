@@ -40,9 +40,10 @@ AMPERE = (8, 0)
 @dataclass(frozen=True)
 class MachineFacts:
     """What decides whether an engine runs here: the library, its version and the GPU."""
+
     trt_version: str
     gpu_name: str
-    compute_capability: str          # "major.minor", e.g. "9.0"; "" for a build without a GPU
+    compute_capability: str  # "major.minor", e.g. "9.0"; "" for a build without a GPU
     builder: str = BUILDER_TENSORRT  # which builder's engines this machine's library runs
 
 
@@ -55,11 +56,12 @@ class EngineFacts(MachineFacts):
             TensorRT, whose engine targets the GPU it was built on).
         profile: the optimisation profile, ``{"input": name, "min": shape, "opt": shape, "max": shape}``.
     """
+
     hardware_compatibility_level: str = HW_NONE
     version_compatible: bool = False
     max_batch: int = 1
     precision: str = "fp32"
-    source: str = ""                  # the artifact id of the ONNX the engine was built from
+    source: str = ""  # the artifact id of the ONNX the engine was built from
     targets: tuple[str, ...] = ()
     profile: dict = field(default_factory=dict, hash=False)
 
@@ -81,18 +83,22 @@ class EngineFacts(MachineFacts):
             elif f.default is not MISSING or f.default_factory is not MISSING:
                 continue  # a fact with a default may be absent
             else:
-                raise BundleError(f"{where} lacks the build fact {f.name!r}; rebuild the TensorRT engine on "
-                                  "this machine.")
+                raise BundleError(
+                    f"{where} lacks the build fact {f.name!r}; rebuild the TensorRT engine on this machine."
+                )
         if not isinstance(values.get("targets", ()), (list, tuple)) or not isinstance(values.get("profile", {}), dict):
             raise BundleError(f"{where} has malformed build facts; rebuild the TensorRT engine on this machine.")
         values["targets"] = tuple(values.get("targets", ()))
         facts = cls(**values)
         if facts.builder not in BUILDER_TITLES:
-            raise BundleError(f"{where} names the builder {facts.builder!r}; expected one of "
-                              f"{', '.join(BUILDER_TITLES)}.")
+            raise BundleError(
+                f"{where} names the builder {facts.builder!r}; expected one of {', '.join(BUILDER_TITLES)}."
+            )
         if facts.hardware_compatibility_level not in HW_LEVELS:
-            raise BundleError(f"{where} has unknown hardware_compatibility_level "
-                              f"{facts.hardware_compatibility_level!r}; expected one of {', '.join(HW_LEVELS)}.")
+            raise BundleError(
+                f"{where} has unknown hardware_compatibility_level "
+                f"{facts.hardware_compatibility_level!r}; expected one of {', '.join(HW_LEVELS)}."
+            )
         if not isinstance(facts.version_compatible, bool) or not isinstance(facts.max_batch, int):
             raise BundleError(f"{where} has malformed build facts; rebuild the TensorRT engine on this machine.")
         for cc in facts.targets:
@@ -136,25 +142,35 @@ def rebuild_reasons(recorded: EngineFacts, current: MachineFacts) -> list[str]:
     built, now = parse_version(recorded.trt_version), parse_version(current.trt_version)
     if recorded.version_compatible:
         if now < built:
-            reasons.append(f"it was built version-compatible with {made} {recorded.trt_version}, which runs only "
-                           f"on that version or later, but this machine has {current.trt_version}")
+            reasons.append(
+                f"it was built version-compatible with {made} {recorded.trt_version}, which runs only "
+                f"on that version or later, but this machine has {current.trt_version}"
+            )
     elif now != built:
         reasons.append(f"it was built with {made} {recorded.trt_version} but this machine has {current.trt_version}")
     cc_now = parse_cc(current.compute_capability)
     if recorded.targets:
         if cc_now not in {parse_cc(t) for t in recorded.targets}:
-            reasons.append(f"it was compiled for compute capabilities {', '.join(recorded.targets)} but this GPU "
-                           f"({current.gpu_name}) has {current.compute_capability}")
+            reasons.append(
+                f"it was compiled for compute capabilities {', '.join(recorded.targets)} but this GPU "
+                f"({current.gpu_name}) has {current.compute_capability}"
+            )
     elif recorded.hardware_compatibility_level == HW_AMPERE_PLUS:
         if cc_now < AMPERE:
-            reasons.append(f"it was built for Ampere or newer GPUs (compute capability 8.0+) but this GPU "
-                           f"({current.gpu_name}) has {current.compute_capability}")
+            reasons.append(
+                f"it was built for Ampere or newer GPUs (compute capability 8.0+) but this GPU "
+                f"({current.gpu_name}) has {current.compute_capability}"
+            )
     elif cc_now != parse_cc(recorded.compute_capability):
-        reasons.append(f"it was built for compute capability {recorded.compute_capability} "
-                       f"({recorded.gpu_name}) but this GPU ({current.gpu_name}) has {current.compute_capability}")
+        reasons.append(
+            f"it was built for compute capability {recorded.compute_capability} "
+            f"({recorded.gpu_name}) but this GPU ({current.gpu_name}) has {current.compute_capability}"
+        )
     elif recorded.hardware_compatibility_level == HW_NONE and recorded.gpu_name != current.gpu_name:
-        reasons.append(f"it was built on a {recorded.gpu_name} without a hardware-compatibility level, "
-                       f"but this GPU is a {current.gpu_name}")
+        reasons.append(
+            f"it was built on a {recorded.gpu_name} without a hardware-compatibility level, "
+            f"but this GPU is a {current.gpu_name}"
+        )
     return reasons
 
 
@@ -178,9 +194,17 @@ def compatibility(build: dict, here: MachineFacts) -> tuple[bool, str]:
 
 def engine_cache_key(source_sha256: str, precision: str, here: MachineFacts, max_batch: int) -> str:
     """Name of a cached engine: everything that decides whether it is valid goes into it."""
-    return digest({"source": source_sha256, "precision": precision, "builder": here.builder,
-                   "trt": here.trt_version, "gpu": here.gpu_name, "cc": here.compute_capability,
-                   "max_batch": max_batch})
+    return digest(
+        {
+            "source": source_sha256,
+            "precision": precision,
+            "builder": here.builder,
+            "trt": here.trt_version,
+            "gpu": here.gpu_name,
+            "cc": here.compute_capability,
+            "max_batch": max_batch,
+        }
+    )
 
 
 def engine_cache_dir() -> Path:
@@ -202,6 +226,8 @@ def host_code_decision(facts: dict | None, built_here: bool) -> tuple[bool, str]
         return True, "a version-compatible engine edgedigits built on this machine"
     if os.environ.get(ENV_TRUST_ENGINE_CODE, "").strip() == "1":
         return True, f"a version-compatible engine trusted by {ENV_TRUST_ENGINE_CODE}=1"
-    return False, (f"it is version-compatible, so it carries host code TensorRT would execute, and edgedigits "
-                   f"runs such code only from engines it built here; set {ENV_TRUST_ENGINE_CODE}=1 if you "
-                   "trust the bundle's author, or let edgedigits build an engine from the bundle's ONNX model")
+    return False, (
+        f"it is version-compatible, so it carries host code TensorRT would execute, and edgedigits "
+        f"runs such code only from engines it built here; set {ENV_TRUST_ENGINE_CODE}=1 if you "
+        "trust the bundle's author, or let edgedigits build an engine from the bundle's ONNX model"
+    )

@@ -30,9 +30,11 @@ DISTRIBUTIONS = {
     LEAN: ("tensorrt-lean-cu13", "tensorrt-lean-cu12", "tensorrt_lean_cu13_bindings", "tensorrt_lean_cu12_bindings"),
     RTX: ("tensorrt-rtx", "tensorrt_rtx_cu13", "tensorrt_rtx_cu12"),
 }
-INSTALL = {FULL: "pip install tensorrt from NVIDIA's index; see NVIDIA's TensorRT install guide",
-           LEAN: "pip install tensorrt-lean-cu13",
-           RTX: "pip install 'edgedigits[tensorrt-rtx]'"}
+INSTALL = {
+    FULL: "pip install tensorrt from NVIDIA's index; see NVIDIA's TensorRT install guide",
+    LEAN: "pip install tensorrt-lean-cu13",
+    RTX: "pip install 'edgedigits[tensorrt-rtx]'",
+}
 #: The first compute capability a TensorRT-RTX build targets by default (NVIDIA: Turing, 7.5,
 #: needs an engine of its own, so it is not in the default portable set).
 RTX_DEFAULT_MIN_CC = (8, 0)
@@ -41,7 +43,8 @@ RTX_DEFAULT_MIN_CC = (8, 0)
 @dataclass(frozen=True)
 class Library:
     """One imported TensorRT module and what its API offers."""
-    name: str            # FULL, LEAN or RTX
+
+    name: str  # FULL, LEAN or RTX
     trt: ModuleType
 
     @property
@@ -93,8 +96,10 @@ class Library:
             return []
         flag = getattr(self.trt.BuilderFlag, precision.upper(), None)
         if flag is None:
-            raise BackendError(f"{self.title} {self.version} has neither strongly typed networks nor "
-                               f"BuilderFlag.{precision.upper()}, so it cannot build a {precision} engine.")
+            raise BackendError(
+                f"{self.title} {self.version} has neither strongly typed networks nor "
+                f"BuilderFlag.{precision.upper()}, so it cannot build a {precision} engine."
+            )
         return [flag]
 
     def compute_capabilities(self) -> list[str]:
@@ -109,8 +114,7 @@ class Library:
 
     def default_targets(self) -> list[str]:
         """The compute capabilities an ahead-of-time build targets unless told otherwise."""
-        return [cc for cc in self.compute_capabilities()
-                if tuple(int(p) for p in cc.split(".")) >= RTX_DEFAULT_MIN_CC]
+        return [cc for cc in self.compute_capabilities() if tuple(int(p) for p in cc.split(".")) >= RTX_DEFAULT_MIN_CC]
 
     def device_memory(self, engine) -> int:
         """Device memory an engine needs (``device_memory_size_v2`` on TensorRT 10.x+/11, else the old name)."""
@@ -151,16 +155,20 @@ def cuda_device(index: int = 0) -> tuple[str, str]:
         BackendError: cuda-bindings is missing, or CUDA reports no usable device (no driver, no GPU).
     """
     if not has("cuda"):
-        raise BackendError("cuda-bindings is not installed (pip install cuda-bindings), so edgedigits cannot check "
-                           "for an NVIDIA GPU before starting TensorRT")
+        raise BackendError(
+            "cuda-bindings is not installed (pip install cuda-bindings), so edgedigits cannot check "
+            "for an NVIDIA GPU before starting TensorRT"
+        )
     try:
         from cuda.bindings import runtime as cudart
     except ImportError as exc:
         raise BackendError(f"cuda-bindings does not import ({exc}), so no NVIDIA GPU can be found") from exc
     err, count = cudart.cudaGetDeviceCount()
     if int(err) != 0 or count < 1:
-        raise BackendError(f"no NVIDIA GPU is visible to CUDA ({getattr(err, 'name', err)}); TensorRT runs only on "
-                           "an NVIDIA GPU with its driver")
+        raise BackendError(
+            f"no NVIDIA GPU is visible to CUDA ({getattr(err, 'name', err)}); TensorRT runs only on "
+            "an NVIDIA GPU with its driver"
+        )
     err, props = cudart.cudaGetDeviceProperties(index)
     if int(err) != 0:
         raise BackendError(f"cannot query the NVIDIA GPU ({getattr(err, 'name', err)})")

@@ -26,8 +26,15 @@ from ...bundle import Artifact, Bundle
 from ...errors import BackendError
 from .._cache import read_json
 from ..base import Backend, Session
-from ._engine import (BUILDER_TITLES, DEFAULT_MAX_BATCH, MachineFacts, compatibility, engine_cache_dir,
-                      engine_cache_key, host_code_decision)
+from ._engine import (
+    BUILDER_TITLES,
+    DEFAULT_MAX_BATCH,
+    MachineFacts,
+    compatibility,
+    engine_cache_dir,
+    engine_cache_key,
+    host_code_decision,
+)
 from ._library import DISTRIBUTIONS, FULL, LEAN, RTX, Library, cuda_device, first_library
 from .build import build_engine
 
@@ -51,8 +58,16 @@ def build_source(bundle: Bundle, precision: str) -> Artifact | None:
 class TensorRtSession(Session):
     """One deserialized engine with device buffers sized for its largest batch."""
 
-    def __init__(self, lib: Library, path: Path, device: str, precision: str, facts: dict | None = None,
-                 built_here: bool = False, backend: str = "tensorrt"):
+    def __init__(
+        self,
+        lib: Library,
+        path: Path,
+        device: str,
+        precision: str,
+        facts: dict | None = None,
+        built_here: bool = False,
+        backend: str = "tensorrt",
+    ):
         super().__init__(backend, path, device, precision)
         allowed, why = host_code_decision(facts, built_here)
         if not allowed:
@@ -64,20 +79,25 @@ class TensorRtSession(Session):
         except BackendError as exc:
             raise BackendError(f"the {lib.title} engine {path} was not loaded: {str(exc).rstrip('.')}.") from exc
         from cuda.bindings import runtime as cudart
+
         trt, self._cudart = lib.trt, cudart
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         if facts and facts.get("version_compatible"):
             runtime.engine_host_code_allowed = True  # allowed by host_code_decision above
         plan = path.read_bytes()
         if hasattr(runtime, "get_engine_validity"):  # TensorRT-RTX checks the plan's header first
-            validity, diagnostics = runtime.get_engine_validity(plan[:runtime.engine_header_size])
+            validity, diagnostics = runtime.get_engine_validity(plan[: runtime.engine_header_size])
             if validity.name == "INVALID":  # SUBOPTIMAL still runs
-                raise BackendError(f"{lib.title} reports the engine {path} as invalid on this GPU (diagnostics "
-                                   f"{diagnostics}); delete it to have it rebuilt, or re-export the bundle.")
+                raise BackendError(
+                    f"{lib.title} reports the engine {path} as invalid on this GPU (diagnostics "
+                    f"{diagnostics}); delete it to have it rebuilt, or re-export the bundle."
+                )
         self._engine = runtime.deserialize_cuda_engine(plan)
         if self._engine is None:
-            raise BackendError(f"{lib.title} could not load the engine {path}; it was built for another version "
-                               "or GPU: delete it to have it rebuilt, or re-export the bundle.")
+            raise BackendError(
+                f"{lib.title} could not load the engine {path}; it was built for another version "
+                "or GPU: delete it to have it rebuilt, or re-export the bundle."
+            )
         self.device_memory = lib.device_memory(self._engine)
         self._context = self._engine.create_execution_context()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
@@ -87,7 +107,7 @@ class TensorRtSession(Session):
         self._in_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._in)))
         self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._out)))
         self.max_batch = int(self._engine.get_tensor_profile_shape(self._in, 0)[2][0])
-        self._width = int(self._engine.get_tensor_shape(self._out)[1])    # 10 logits, or 11 with a reject class
+        self._width = int(self._engine.get_tensor_shape(self._out)[1])  # 10 logits, or 11 with a reject class
         self._stream = _check(cudart.cudaStreamCreate(), "create a stream")
         self._d_in = self._malloc(self.max_batch * 28 * 28 * self._in_dtype.itemsize)
         self._d_out = self._malloc(self.max_batch * self._width * self._out_dtype.itemsize)
@@ -104,12 +124,20 @@ class TensorRtSession(Session):
         x = x if x.dtype == self._in_dtype else x.astype(self._in_dtype)
         out = np.empty((n, self._width), self._out_dtype)
         self._context.set_input_shape(self._in, (n, 1, 28, 28))
-        _check(cudart.cudaMemcpyAsync(self._d_in, x.ctypes.data, x.nbytes,
-                                      cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream), "copy the batch")
+        _check(
+            cudart.cudaMemcpyAsync(
+                self._d_in, x.ctypes.data, x.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream
+            ),
+            "copy the batch",
+        )
         if not self._context.execute_async_v3(int(self._stream)):
             raise BackendError("TensorRT failed to run the engine (see its log); use another backend.")
-        _check(cudart.cudaMemcpyAsync(out.ctypes.data, self._d_out, out.nbytes,
-                                      cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream), "copy the logits")
+        _check(
+            cudart.cudaMemcpyAsync(
+                out.ctypes.data, self._d_out, out.nbytes, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream
+            ),
+            "copy the logits",
+        )
         _check(cudart.cudaStreamSynchronize(self._stream), "finish the batch")
         return out
 
@@ -124,6 +152,7 @@ class TensorRtSession(Session):
 
 class TensorRtBackend(Backend):
     """Full TensorRT (or its lean runtime): engines for the GPU they were built on."""
+
     name = "tensorrt"
     package = "tensorrt"
     formats = ("tensorrt", "onnx")
@@ -176,31 +205,40 @@ class TensorRtBackend(Backend):
         if artifact.format == "tensorrt":
             fits, why = compatibility(artifact.build, self._here)
             if not fits:
-                raise BackendError(f"the bundle's engine {artifact.file} cannot run here: {why}; "
-                                   "re-export the bundle on this machine, or ask for the ONNX model to be built.")
+                raise BackendError(
+                    f"the bundle's engine {artifact.file} cannot run here: {why}; "
+                    "re-export the bundle on this machine, or ask for the ONNX model to be built."
+                )
             return self._session(bundle.artifact_path(artifact), device, precision, artifact.build)
         return self._from_onnx(bundle.artifact_path(artifact), artifact.sha256, artifact.id, precision, device)
 
     def _session(self, path: Path, device: str, precision: str, facts: dict | None, built_here: bool = False):
         return TensorRtSession(self._lib, path, device, precision, facts, built_here, self.name)
 
-    def _from_onnx(self, onnx_path: Path, sha256: str, source: str, precision: str, device: str,
-                   max_batch: int = DEFAULT_MAX_BATCH) -> Session:
+    def _from_onnx(
+        self, onnx_path: Path, sha256: str, source: str, precision: str, device: str, max_batch: int = DEFAULT_MAX_BATCH
+    ) -> Session:
         engine = self.cached_engine(onnx_path, sha256, source, precision, max_batch)
         return self._session(engine, device, precision, read_json(engine.with_suffix(".json")), built_here=True)
 
-    def cached_engine(self, onnx_path: Path, onnx_sha256: str, source: str, precision: str,
-                      max_batch: int = DEFAULT_MAX_BATCH) -> Path:
+    def cached_engine(
+        self, onnx_path: Path, onnx_sha256: str, source: str, precision: str, max_batch: int = DEFAULT_MAX_BATCH
+    ) -> Path:
         """The cached engine for this ONNX file, GPU and library version; built (with progress) on first use."""
         if not self._lib.can_build:
-            raise BackendError(f"the {self._lib.title} runs engines but cannot build one from {onnx_path.name}; "
-                               "install full TensorRT, or use a bundle with an engine for this GPU.")
+            raise BackendError(
+                f"the {self._lib.title} runs engines but cannot build one from {onnx_path.name}; "
+                "install full TensorRT, or use a bundle with an engine for this GPU."
+            )
         path = engine_cache_dir() / f"{engine_cache_key(onnx_sha256, precision, self._here, max_batch)}.engine"
         facts = read_json(path.with_suffix(".json"))
         if path.is_file() and facts and compatibility(facts, self._here)[0]:
             return path
-        print(f"edgedigits: building a {BUILDER_TITLES[self.builder]} {precision} engine from {onnx_path.name} "
-              f"for this GPU (once; cached in {path.parent})", file=sys.stderr)
+        print(
+            f"edgedigits: building a {BUILDER_TITLES[self.builder]} {precision} engine from {onnx_path.name} "
+            f"for this GPU (once; cached in {path.parent})",
+            file=sys.stderr,
+        )
         targets = [self._here.compute_capability] if self._lib.ahead_of_time else None
         with atomic_path(path) as tmp:
             built = build_engine(onnx_path, tmp, precision, max_batch, source, self._lib, targets)
@@ -214,12 +252,14 @@ class TensorRtBackend(Backend):
             if not fits:
                 raise BackendError(f"the engine {path} cannot run here: {why}; rebuild it on this machine.")
             return self._session(path, device, precision, facts)
-        return self._from_onnx(path, sha256_file(path), path.name, precision, device,
-                               options.get("max_batch", DEFAULT_MAX_BATCH))
+        return self._from_onnx(
+            path, sha256_file(path), path.name, precision, device, options.get("max_batch", DEFAULT_MAX_BATCH)
+        )
 
 
 class TensorRtRtxBackend(TensorRtBackend):
     """TensorRT for RTX: engines compiled ahead of time for RTX-class GPUs, specialised on the device."""
+
     name = "tensorrt_rtx"
     package = "tensorrt_rtx"
     role = "NVIDIA RTX GPUs (SM 7.5-12.x); engines from the bundle, or compiled here from the ONNX model"
@@ -229,8 +269,10 @@ class TensorRtRtxBackend(TensorRtBackend):
     def _unsupported(self, lib, cc):
         offered = lib.compute_capabilities()
         if cc not in offered:
-            return (f"{lib.title} {lib.version} does not target this GPU (compute capability {cc}); it targets "
-                    f"{', '.join(offered)} (RTX-class GPUs): use the tensorrt backend")
+            return (
+                f"{lib.title} {lib.version} does not target this GPU (compute capability {cc}); it targets "
+                f"{', '.join(offered)} (RTX-class GPUs): use the tensorrt backend"
+            )
         return None
 
 

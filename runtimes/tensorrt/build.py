@@ -25,6 +25,7 @@ BUILDERS = (FULL, RTX)
 @dataclass(frozen=True)
 class TensorInfo:
     """One network input or output: name, shape (-1 = dynamic) and numpy dtype name."""
+
     name: str
     shape: tuple[int, ...]
     dtype: str
@@ -36,22 +37,27 @@ class TensorInfo:
 @dataclass(frozen=True)
 class NetworkInfo:
     """What the parser made of an ONNX model: I/O and every layer with its output type."""
+
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
-    layers: tuple[tuple[str, str], ...]      # (layer type, output data type), e.g. ("CONVOLUTION", "HALF")
+    layers: tuple[tuple[str, str], ...]  # (layer type, output data type), e.g. ("CONVOLUTION", "HALF")
 
     def types_of(self, layer_type: str) -> set[str]:
         """The output data types of every layer of ``layer_type``."""
         return {dtype for kind, dtype in self.layers if kind == layer_type}
 
     def to_dict(self) -> dict:
-        return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
-                "layers": len(self.layers)}
+        return {
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "layers": len(self.layers),
+        }
 
 
 @dataclass(frozen=True)
 class Built:
     """A serialized engine written to disk, its build facts and the network it came from."""
+
     path: Path
     facts: EngineFacts
     network: NetworkInfo
@@ -85,6 +91,7 @@ def unavailable_reason() -> str | None:
 
 def _logger(trt):
     """A TensorRT logger that keeps messages (quoted in errors) instead of printing them."""
+
     class Keep(trt.ILogger):
         def __init__(self):
             trt.ILogger.__init__(self)
@@ -112,9 +119,11 @@ def parse_onnx(lib: Library, onnx_path: str | os.PathLike):
         raise BackendError(f"{onnx_path} does not exist; pass the ONNX model of a bundle.")
     if parser.parse_from_file(str(onnx_path)):
         if network.num_inputs != 1 or network.num_outputs != 1:  # bytes protobuf reads as an empty model
-            raise BackendError(f"{onnx_path} is not an edgedigits model ({lib.title} found {network.num_inputs} "
-                               f"inputs and {network.num_outputs} outputs, expected one of each); re-export it or "
-                               "restore the file.")
+            raise BackendError(
+                f"{onnx_path} is not an edgedigits model ({lib.title} found {network.num_inputs} "
+                f"inputs and {network.num_outputs} outputs, expected one of each); re-export it or "
+                "restore the file."
+            )
         return builder, network, parser, logger
     errors = [parser.get_error(i) for i in range(parser.num_errors)]
     raise BackendError(_parse_error(lib, onnx_path, errors))
@@ -128,18 +137,23 @@ def _parse_error(lib: Library, onnx_path, errors) -> str:
     code = getattr(first.code(), "name", str(first.code()))
     more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
     if code == "MODEL_DESERIALIZE_FAILED":
-        return (f"{onnx_path} is not a readable ONNX model ({lib.title} could not deserialize it){more}; "
-                "re-export it or restore the file.")
+        return (
+            f"{onnx_path} is not a readable ONNX model ({lib.title} could not deserialize it){more}; "
+            "re-export it or restore the file."
+        )
     op = first.node_operator() if hasattr(first, "node_operator") else ""
     if op:
-        return (f"{lib.title} cannot build {onnx_path}: node {first.node()} ({op}) is not supported "
-                f"({code}){more}; export the model without that operator.")
+        return (
+            f"{lib.title} cannot build {onnx_path}: node {first.node()} ({op}) is not supported "
+            f"({code}){more}; export the model without that operator."
+        )
     detail = first.desc().strip().splitlines()[0][:200]
     return f"{lib.title} could not parse {onnx_path} ({code}: {detail}){more}; check that it is a valid ONNX model."
 
 
 def describe(lib: Library, network) -> NetworkInfo:
     """The parsed network's I/O (names, shapes, numpy dtypes) and layers (type, output type)."""
+
     def tensor(t):
         return TensorInfo(t.name, tuple(int(d) for d in t.shape), str(lib.trt.nptype(t.dtype).__name__))
 
@@ -148,8 +162,11 @@ def describe(lib: Library, network) -> NetworkInfo:
         layer = network.get_layer(i)
         dtype = layer.get_output_type(0).name if layer.num_outputs else ""
         layers.append((layer.type.name, dtype))
-    return NetworkInfo(tuple(tensor(network.get_input(i)) for i in range(network.num_inputs)),
-                       tuple(tensor(network.get_output(i)) for i in range(network.num_outputs)), tuple(layers))
+    return NetworkInfo(
+        tuple(tensor(network.get_input(i)) for i in range(network.num_inputs)),
+        tuple(tensor(network.get_output(i)) for i in range(network.num_outputs)),
+        tuple(layers),
+    )
 
 
 def profile_shapes(shape: tuple[int, ...], max_batch: int) -> dict[str, list[int]]:
@@ -190,8 +207,10 @@ def _configure_targets(lib: Library, config, targets: list[str] | None, hardware
         offered = lib.compute_capabilities()
         unknown = [t for t in targets if t not in offered]
         if unknown or not targets:
-            raise BackendError(f"{lib.title} {lib.version} cannot target compute capability "
-                               f"{', '.join(unknown) or '(none given)'}; it targets {', '.join(offered)}.")
+            raise BackendError(
+                f"{lib.title} {lib.version} cannot target compute capability "
+                f"{', '.join(unknown) or '(none given)'}; it targets {', '.join(offered)}."
+            )
         config.num_compute_capabilities = len(targets)
         for i, cc in enumerate(targets):
             major, minor = parse_cc(cc)
@@ -200,15 +219,23 @@ def _configure_targets(lib: Library, config, targets: list[str] | None, hardware
     if targets:
         raise BackendError(f"{lib.title} builds for the GPU it runs on; it takes no target compute capabilities.")
     if hardware_compatibility_level != HW_NONE:
-        config.hardware_compatibility_level = getattr(lib.trt.HardwareCompatibilityLevel,
-                                                      hardware_compatibility_level.upper())
+        config.hardware_compatibility_level = getattr(
+            lib.trt.HardwareCompatibilityLevel, hardware_compatibility_level.upper()
+        )
     return []
 
 
-def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, precision: str,
-                 max_batch: int = DEFAULT_MAX_BATCH, source: str = "", lib: Library | None = None,
-                 targets: list[str] | None = None, hardware_compatibility_level: str = HW_NONE,
-                 version_compatible: bool = False) -> Built:
+def build_engine(
+    onnx_path: str | os.PathLike,
+    engine_path: str | os.PathLike,
+    precision: str,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    source: str = "",
+    lib: Library | None = None,
+    targets: list[str] | None = None,
+    hardware_compatibility_level: str = HW_NONE,
+    version_compatible: bool = False,
+) -> Built:
     """Build and serialize an engine from ``onnx_path`` to ``engine_path``.
 
     Args:
@@ -230,8 +257,9 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
         if lib is None:
             raise BackendError(f"no TensorRT engine can be built here: {why}.")
     if hardware_compatibility_level not in HW_LEVELS:
-        raise BackendError(f"unknown hardware compatibility level {hardware_compatibility_level!r}; "
-                           f"use one of {', '.join(HW_LEVELS)}.")
+        raise BackendError(
+            f"unknown hardware compatibility level {hardware_compatibility_level!r}; use one of {', '.join(HW_LEVELS)}."
+        )
     gpu, cc = _build_gpu(lib)
     builder, network, _parser, _logger_kept = parse_onnx(lib, onnx_path)
     info = describe(lib, network)
@@ -249,12 +277,25 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
         config.progress_monitor = _progress_monitor(lib.trt)
     plan = builder.build_serialized_network(network, config)
     if plan is None or plan.nbytes == 0:
-        raise BackendError(f"{lib.title} failed to build the {precision} engine from {onnx_path}"
-                           f"{_first_error(_logger_kept)}; check the model with polygraphy inspect.")
+        raise BackendError(
+            f"{lib.title} failed to build the {precision} engine from {onnx_path}"
+            f"{_first_error(_logger_kept)}; check the model with polygraphy inspect."
+        )
     Path(engine_path).parent.mkdir(parents=True, exist_ok=True)
     Path(engine_path).write_bytes(bytes(plan))
-    facts = EngineFacts(lib.version, gpu, cc, lib.builder, hardware_compatibility_level, version_compatible,
-                        max_batch, precision, source, tuple(chosen), {"input": info.inputs[0].name, **shapes})
+    facts = EngineFacts(
+        lib.version,
+        gpu,
+        cc,
+        lib.builder,
+        hardware_compatibility_level,
+        version_compatible,
+        max_batch,
+        precision,
+        source,
+        tuple(chosen),
+        {"input": info.inputs[0].name, **shapes},
+    )
     return Built(Path(engine_path), facts, info)
 
 
@@ -273,5 +314,15 @@ def _first_error(logger) -> str:
     return f" ({errors[0].strip().splitlines()[0][:200]})" if errors else ""
 
 
-__all__ = ["BUILDERS", "Built", "NetworkInfo", "TensorInfo", "build_engine", "builder_library", "describe",
-           "parse_onnx", "profile_shapes", "unavailable_reason"]
+__all__ = [
+    "BUILDERS",
+    "Built",
+    "NetworkInfo",
+    "TensorInfo",
+    "build_engine",
+    "builder_library",
+    "describe",
+    "parse_onnx",
+    "profile_shapes",
+    "unavailable_reason",
+]

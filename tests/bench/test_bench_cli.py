@@ -61,6 +61,7 @@ def test_quick_writes_json_markdown_and_chart_with_a_status_on_every_row(cli, tm
 
 def test_an_unavailable_backend_is_a_skipped_row_with_its_reason(cli, tmp_path):
     from edgedigits.runtimes import get_backend
+
     trt = get_backend("tensorrt")
     if trt.available:
         pytest.skip("TensorRT is available here")
@@ -79,17 +80,30 @@ def test_a_failing_row_does_not_stop_the_others(cli, tmp_path):
     from onnx import TensorProto, helper
 
     from edgedigits.bundle import default_bundle_path, load_bundle, make_artifact, write_manifest
+
     bundle = tmp_path / "bundle"
     shutil.copytree(default_bundle_path(), bundle)
-    graph = helper.make_graph([helper.make_node("Flatten", ["input"], ["logits"])], "not-a-digit-model",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 28, 28])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 784])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8),
-              str(bundle / "model.int8.onnx"))
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["input"], ["logits"])],
+        "not-a-digit-model",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 784])],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8),
+        str(bundle / "model.int8.onnx"),
+    )
     loaded = load_bundle(bundle, verify=False)
-    write_manifest(bundle, loaded.manifest, [make_artifact(bundle, a.id, a.format, a.precision, a.file,
-                                                           [c.file for c in a.companions], a.accuracy, a.build)
-                                             for a in loaded.artifacts])
+    write_manifest(
+        bundle,
+        loaded.manifest,
+        [
+            make_artifact(
+                bundle, a.id, a.format, a.precision, a.file, [c.file for c in a.companions], a.accuracy, a.build
+            )
+            for a in loaded.artifacts
+        ],
+    )
     out = tmp_path / "results"
     r = _bench(cli, tmp_path, *TINY, "--frames", "0", "--model", bundle, "--backends", "onnxruntime", "--out", out)
     assert r.returncode == 0, r.stderr
@@ -108,19 +122,22 @@ def test_missing_formats_are_exported_once_into_the_cache(cli, tmp_path):
     rows = _rows(tmp_path / "a")
     formats = {(row["format"], row["precision"]): row["status"] for row in rows}
     assert formats[("openvino", "fp32")] == "ok" and formats[("openvino", "int8")] == "ok", rows
-    assert formats[("onnx", "fp32")] == "ok"                  # OpenVINO also reads the shipped ONNX
+    assert formats[("onnx", "fp32")] == "ok"  # OpenVINO also reads the shipped ONNX
     (folder,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
     assert (folder / "manifest.json").is_file()
-    assert list(cache.iterdir()) == [folder]                   # no temporary folder left behind
+    assert list(cache.iterdir()) == [folder]  # no temporary folder left behind
     r = _bench(cli, tmp_path, *args)
     assert r.returncode == 0, r.stderr
     assert "reused from the cache" in r.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--backends", "onnxruntime,warpdrive"), ("--backends", "warpdrive", "choose from")),
-    (("--backends", ","), ("--backends", "no backend given")),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--backends", "onnxruntime,warpdrive"), ("--backends", "warpdrive", "choose from")),
+        (("--backends", ","), ("--backends", "no backend given")),
+    ],
+)
 def test_bad_backend_filter_is_one_clear_sentence(cli, tmp_path, args, words):
     r = _bench(cli, tmp_path, "--quick", *args)
     assert r.returncode != 0
@@ -139,19 +156,28 @@ def test_unwritable_out_is_refused_before_any_work(cli, tmp_path):
         assert len(lines) == 1 and "--out" in lines[0], r.stderr
         assert "Traceback" not in r.stderr
     assert blocker.read_text() == "not a folder"
-    assert not (tmp_path / "cache").exists()                   # nothing was exported or measured
+    assert not (tmp_path / "cache").exists()  # nothing was exported or measured
 
 
 def test_chart_and_markdown_without_any_measured_row(tmp_path):
     from edgedigits.bench import BenchResult, Measurement, chart_png, markdown
+
     rows = [Measurement("tensorrt", status="skipped", reason="backend not available here: no GPU")]
     chart_png(rows, tmp_path / "c.png")
     assert cv2.imread(str(tmp_path / "c.png")) is not None
-    result = BenchResult(rows, {"cpu": "x", "cores": 1, "os": "y", "load_average_start": [0.0],
-                                "load_average_end": [0.0], "libraries": {}},
-                         {"model": "m", "command": "edgedigits bench", "seconds": 1.0, "evaluation": "e",
-                          "settings": {"latency_calls": 1, "throughput_batch": 1, "throughput_windows": 1},
-                          "video": "v", "threads": "t"})
+    result = BenchResult(
+        rows,
+        {"cpu": "x", "cores": 1, "os": "y", "load_average_start": [0.0], "load_average_end": [0.0], "libraries": {}},
+        {
+            "model": "m",
+            "command": "edgedigits bench",
+            "seconds": 1.0,
+            "evaluation": "e",
+            "settings": {"latency_calls": 1, "throughput_batch": 1, "throughput_windows": 1},
+            "video": "v",
+            "threads": "t",
+        },
+    )
     assert "skipped: backend not available here: no GPU" in markdown(result)
 
 

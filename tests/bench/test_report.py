@@ -11,8 +11,17 @@ from edgedigits.bench.report import MIN_ACCURACY_SPAN_PP, _cells, accuracy_limit
 
 
 def _row(backend, precision, accuracy, p50, p99, ips):
-    return Measurement(backend, "cpu", precision, "onnx", artifact=f"onnx-{precision}", accuracy=accuracy,
-                       latency_us_p50=p50, latency_us_p99=p99, throughput_ips=ips)
+    return Measurement(
+        backend,
+        "cpu",
+        precision,
+        "onnx",
+        artifact=f"onnx-{precision}",
+        accuracy=accuracy,
+        latency_us_p50=p50,
+        latency_us_p99=p99,
+        throughput_ips=ips,
+    )
 
 
 def test_tail_latencies_of_a_millisecond_or_more_are_printed_in_ms():
@@ -26,18 +35,20 @@ def test_the_accuracy_axis_is_never_narrower_than_its_minimum_span(accuracies):
     lo, hi = accuracy_limits(accuracies)
     assert hi - lo >= MIN_ACCURACY_SPAN_PP - 1e-9 and hi <= 100
     assert lo < min(accuracies) and max(accuracies) <= hi
-    one_image = 0.1                                            # pp, one image of 1,000
+    one_image = 0.1  # pp, one image of 1,000
     assert one_image / (hi - lo) <= 0.05
 
 
 def test_chart_has_both_panels_drawn_from_the_rows(tmp_path):
-    rows = [_row("onnxruntime", "int8", 0.994, 80.0, 200.0, 90_000.0),
-            _row("opencv", "fp32", 0.995, 300.0, 1500.0, 20_000.0),
-            Measurement("tensorrt", status="skipped", reason="no GPU")]
+    rows = [
+        _row("onnxruntime", "int8", 0.994, 80.0, 200.0, 90_000.0),
+        _row("opencv", "fp32", 0.995, 300.0, 1500.0, 20_000.0),
+        Measurement("tensorrt", status="skipped", reason="no GPU"),
+    ]
     chart_png(rows, tmp_path / "full.png", throughput_batch=256)
     chart_png(rows[2:], tmp_path / "empty.png")
     full, empty = cv2.imread(str(tmp_path / "full.png")), cv2.imread(str(tmp_path / "empty.png"))
     assert full.shape == empty.shape == (500, 1200, 3)
-    right = full[:, 700:]                                       # the throughput panel has coloured bars
+    right = full[:, 700:]  # the throughput panel has coloured bars
     coloured = (right.max(axis=2).astype(int) - right.min(axis=2)) > 60
     assert coloured.sum() > 2000 and not np.array_equal(full, empty)

@@ -14,10 +14,16 @@ import formgen
 def test_ocr_text_boxes_become_digits_and_numbers():
     # "Qty 42" with per-character boxes, and "7-19" split evenly (no character boxes)
     chars = [(0, 0, 10, 20), (10, 0, 10, 20), (20, 0, 10, 20), (40, 0, 10, 20), (50, 0, 12, 20)]
-    digits, numbers = bench_forms.text_boxes_to_reading([(0, 0, 62, 20, "Qty42", chars),
-                                                         (100, 50, 40, 20, "7-19", None)])
-    assert digits == [((40, 0, 10, 20), 4), ((50, 0, 12, 20), 2), ((100, 50, 10, 20), 7),
-                      ((120, 50, 10, 20), 1), ((130, 50, 10, 20), 9)]
+    digits, numbers = bench_forms.text_boxes_to_reading(
+        [(0, 0, 62, 20, "Qty42", chars), (100, 50, 40, 20, "7-19", None)]
+    )
+    assert digits == [
+        ((40, 0, 10, 20), 4),
+        ((50, 0, 12, 20), 2),
+        ((100, 50, 10, 20), 7),
+        ((120, 50, 10, 20), 1),
+        ((130, 50, 10, 20), 9),
+    ]
     assert numbers == [((40, 0, 22, 20), "42"), ((100, 50, 10, 20), "7"), ((120, 50, 20, 20), "19")]
 
 
@@ -35,10 +41,27 @@ def test_an_ocr_reading_of_the_truth_scores_right(mnist_dir, monkeypatch):
 
 def test_a_tiny_run_writes_both_files_with_every_page_scored(mnist_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEDIGITS_DATA", str(mnist_dir))
-    for var in bench_forms.THREAD_VARS:           # the run sets them; leave the session's as they were
+    for var in bench_forms.THREAD_VARS:  # the run sets them; leave the session's as they were
         monkeypatch.setenv(var, "1")
-    assert bench_forms.main(["--scans", "1", "--photos", "1", "--scans300", "0", "--ocr", "none",
-                             "--name", "tiny", "--out", str(tmp_path)]) == 0
+    assert (
+        bench_forms.main(
+            [
+                "--scans",
+                "1",
+                "--photos",
+                "1",
+                "--scans300",
+                "0",
+                "--ocr",
+                "none",
+                "--name",
+                "tiny",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "tiny.json").read_text())
     assert (tmp_path / "tiny.md").read_text().startswith("# Form-page benchmark")
     scan = res["sets"]["scans 150 dpi"]["readers"]["edgedigits"]

@@ -42,10 +42,10 @@ def test_test_split_takes_mnist_test_digits_and_dev_training_digits(form_page, m
         assert 0 <= d.source_index < len(images) and d.label == labels[d.source_index]
     dev = formgen.make_page("dev", seed=5, index=1)
     assert np.array_equal(formgen.mnist_source("dev").images, mnist_train[0])
-    assert any(d.source_index >= len(images) for d in dev.digits)      # indexes only the training set has
+    assert any(d.source_index >= len(images) for d in dev.digits)  # indexes only the training set has
     for d in dev.digits:
         assert d.label == mnist_train[1][d.source_index]
-    assert [d.box for d in dev.digits] != [d.box for d in form_page.digits]   # another page, not the same layout
+    assert [d.box for d in dev.digits] != [d.box for d in form_page.digits]  # another page, not the same layout
 
 
 def test_truth_boxes_lie_on_ink(form_page):
@@ -53,18 +53,19 @@ def test_truth_boxes_lie_on_ink(form_page):
     paper = np.median(gray)
     for d in form_page.digits:
         x, y, w, h = d.box
-        patch = gray[y:y + h, x:x + w]
+        patch = gray[y : y + h, x : x + w]
         assert (patch < paper - 60).mean() > 0.04, d
         # the box is tight: its first and last columns hold ink
         assert (patch[:, 0] < paper - 30).any() or (patch[:, :2] < paper - 30).any(), d
         assert (patch[:, -2:] < paper - 30).any(), d
-    for i, n in enumerate(form_page.numbers):            # a number's box is the union of its digits'
+    for i, n in enumerate(form_page.numbers):  # a number's box is the union of its digits'
         assert n.box == formgen._union([d.box for d in form_page.digits if d.number == i])
     members = {}
     for d in form_page.digits:
         members.setdefault(d.number, []).append(d.label)
-    assert ["".join(map(str, members[i])) for i in range(len(form_page.numbers))] == \
-        [n.value for n in form_page.numbers]
+    assert ["".join(map(str, members[i])) for i in range(len(form_page.numbers))] == [
+        n.value for n in form_page.numbers
+    ]
 
 
 def test_photo_keeps_the_truth_on_the_warped_ink(form_page):
@@ -75,36 +76,44 @@ def test_photo_keeps_the_truth_on_the_warped_ink(form_page):
     on_ink = 0
     for d in photo.digits:
         x, y, w, h = d.box
-        inside = gray[y:y + h, x:x + w]
-        ring = gray[max(0, y - h // 2):y + h + h // 2, max(0, x - w // 2):x + w + w // 2]
+        inside = gray[y : y + h, x : x + w]
+        ring = gray[max(0, y - h // 2) : y + h + h // 2, max(0, x - w // 2) : x + w + w // 2]
         on_ink += inside.min() < np.percentile(ring, 90) - 50
     assert on_ink >= 0.97 * len(photo.digits)
     # and a box shifted off its digit by twice its size is not on ink as often (the check can fail)
-    off = sum(gray[y + 2 * h:y + 3 * h, x:x + w].size > 0 and
-              gray[y + 2 * h:y + 3 * h, x:x + w].min() < np.percentile(gray[y + 2 * h:y + 3 * h, x:x + w], 90) - 50
-              for x, y, w, h in (d.box for d in photo.digits))
+    off = sum(
+        gray[y + 2 * h : y + 3 * h, x : x + w].size > 0
+        and gray[y + 2 * h : y + 3 * h, x : x + w].min()
+        < np.percentile(gray[y + 2 * h : y + 3 * h, x : x + w], 90) - 50
+        for x, y, w, h in (d.box for d in photo.digits)
+    )
     assert off < on_ink
 
 
 def test_scorer_counts_a_perfect_reading_as_perfect(form_page):
-    s = formgen.score_page(form_page, [(d.box, d.label) for d in form_page.digits],
-                           [(n.box, n.value) for n in form_page.numbers])
+    s = formgen.score_page(
+        form_page, [(d.box, d.label) for d in form_page.digits], [(n.box, n.value) for n in form_page.numbers]
+    )
     assert s.digits_right == s.digits == len(form_page.digits)
     assert s.numbers_right == s.numbers and s.false_total == 0 and s.digits_wrong == 0
 
 
 def test_scorer_counts_wrong_labels_broken_numbers_and_structure(form_page):
     digits = [(d.box, d.label) for d in form_page.digits]
-    digits[0] = (digits[0][0], (digits[0][1] + 1) % 10)                 # one wrong label
+    digits[0] = (digits[0][0], (digits[0][1] + 1) % 10)  # one wrong label
     numbers = [(n.box, n.value) for n in form_page.numbers]
-    numbers[0] = (numbers[0][0], numbers[0][1] + "1")                  # a divider read into a number
+    numbers[0] = (numbers[0][0], numbers[0][1] + "1")  # a divider read into a number
     # a detection on a printed stroke far from any handwriting, as a reader that reads a box edge as "1"
-    seg = next(s for s in form_page.structure if s.kind in ("comb", "box", "cell", "checkbox")
-               and all(not formgen._hits_segment(d.box, s) for d in form_page.digits)
-               and all(not formgen._hits_segment(b, s) for b, _ in form_page.marks))
+    seg = next(
+        s
+        for s in form_page.structure
+        if s.kind in ("comb", "box", "cell", "checkbox")
+        and all(not formgen._hits_segment(d.box, s) for d in form_page.digits)
+        and all(not formgen._hits_segment(b, s) for b, _ in form_page.marks)
+    )
     mx, my = (seg.p0[0] + seg.p1[0]) / 2, (seg.p0[1] + seg.p1[1]) / 2
     digits.append(((int(mx) - 3, int(my) - 10, 6, 20), 1))
-    digits.append(((5, 5, 10, 10), 7))                                  # blank margin
+    digits.append(((5, 5, 10, 10), 7))  # blank margin
     s = formgen.score_page(form_page, digits, numbers)
     assert s.digits_right == s.digits - 1 and s.digits_wrong == 1
     assert s.numbers_right == s.numbers - 1
@@ -114,7 +123,7 @@ def test_scorer_counts_wrong_labels_broken_numbers_and_structure(form_page):
 def test_scorer_does_not_count_a_digit_merged_with_its_box_as_right(form_page):
     d = next(d for d in form_page.digits if d.box[2] > 8)
     x, y, w, h = d.box
-    big = (x - 3 * w, y - 3 * h, 7 * w, 7 * h)            # one blob of the digit and everything around it
+    big = (x - 3 * w, y - 3 * h, 7 * w, 7 * h)  # one blob of the digit and everything around it
     s = formgen.score_page(form_page, [(big, d.label)], [])
     assert s.digits_right == 0 and s.false_total == 1
     # an OCR-style character box around a narrow digit (a 1): three times as wide, taller, IoU < 0.3

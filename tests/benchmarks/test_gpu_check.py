@@ -15,8 +15,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
 
 
 def _run(*args, timeout=300):
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _has_cuda() -> bool:
@@ -32,8 +33,11 @@ def test_without_cuda_it_exits_with_one_sentence(tmp_path):
     r = _run("--out", tmp_path)
     assert r.returncode == 2 and r.stdout == ""
     (line,) = r.stderr.splitlines()
-    assert line.startswith("gpu_check: ") and line.endswith("run it on a machine with an NVIDIA GPU and a CUDA "
-                                                             "build of PyTorch.") or "PyTorch is not installed" in line
+    assert (
+        line.startswith("gpu_check: ")
+        and line.endswith("run it on a machine with an NVIDIA GPU and a CUDA build of PyTorch.")
+        or "PyTorch is not installed" in line
+    )
     assert not list(tmp_path.iterdir())
 
 
@@ -56,19 +60,42 @@ def test_every_part_that_needs_no_cuda_runs_on_the_cpu_with_only_torch_and_numpy
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(ONLY_TORCH_AND_NUMPY)
     out = tmp_path / "results"
-    r = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--data", str(mnist_dir), "--limit", "64",
-                        "--batch", "16", "--latency-calls", "5", "--out", str(out)], capture_output=True, text=True,
-                       timeout=300, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--device",
+            "cpu",
+            "--data",
+            str(mnist_dir),
+            "--limit",
+            "64",
+            "--batch",
+            "16",
+            "--latency-calls",
+            "5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads((out / "gpu_check.json").read_text())
     assert report["digits"] == "MNIST test (10,000 digits), first 64"
     c = report["conformance"]
-    assert c["labels_equal"] == 64 and c["max_abs_logit_diff"] == 0.0    # the CPU against itself
+    assert c["labels_equal"] == 64 and c["max_abs_logit_diff"] == 0.0  # the CPU against itself
     assert report["latency_batch1"]["cuda_graph"] == "not measured: CUDA graphs need CUDA"
     f16 = report["throughput"]["fp16_conformance"]
     assert f16["digits"] == 64 and 0 < f16["max_abs_logit_diff"] < 0.1
     assert report["throughput"]["fp32_images_per_s"] > 0
-    assert report["tensorrt"]["tensorrt_rtx"] == {"available": False, "version": None, "reason":
-                                                  "TensorRT-RTX is not installed (pip install 'edgedigits[tensorrt-rtx]')"}
+    assert report["tensorrt"]["tensorrt_rtx"] == {
+        "available": False,
+        "version": None,
+        "reason": "TensorRT-RTX is not installed (pip install 'edgedigits[tensorrt-rtx]')",
+    }
     md = (out / "gpu_check.md").read_text()
     assert "| cpu vs CPU, FP32 | 64/64 labels equal" in md and "| tensorrt_rtx | not run: " in md

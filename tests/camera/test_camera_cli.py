@@ -54,7 +54,7 @@ def test_numbers_in_json_join_digits_of_one_line(tmp_path, heldout, cli):
         tile = images[np.flatnonzero(labels == digit)[0]]
         big = cv2.resize(255 - tile, (84, 84), interpolation=cv2.INTER_CUBIC)
         x = 40 + k * 70
-        sheet[50:134, x:x + 84] = np.minimum(sheet[50:134, x:x + 84], big[:, :, None])
+        sheet[50:134, x : x + 84] = np.minimum(sheet[50:134, x : x + 84], big[:, :, None])
     path = tmp_path / "meter.png"
     cv2.imwrite(str(path), sheet)
     r = cli("camera", "--source", path, "--json", "--headless")
@@ -67,6 +67,7 @@ def test_numbers_in_json_join_digits_of_one_line(tmp_path, heldout, cli):
 def test_folder_of_shipped_examples_light_and_dark_backgrounds(cli):
     """The package's example images: MNIST crops (white on black) and photos (pen on paper)."""
     from importlib import resources
+
     folder = resources.files("edgedigits") / "assets" / "digits"
     r = cli("camera", "--source", folder, "--json", "--headless")
     assert r.returncode == 0, r.stderr
@@ -89,10 +90,15 @@ def test_demo_runs_without_camera_or_display_and_stops_on_duration(cli):
 def test_signal_stops_cleanly_with_summary_and_playable_video(sig, tmp_path, count_frames):
     saved = tmp_path / "demo.avi"
     env = dict(os.environ, **HEADLESS_ENV)
-    proc = subprocess.Popen([sys.executable, "-m", "edgedigits", "camera", "--source", "demo", "--json",
-                             "--save", str(saved)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgedigits", "camera", "--source", "demo", "--json", "--save", str(saved)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     lines = 0
-    for _ in proc.stdout:                     # wait until it is really processing
+    for _ in proc.stdout:  # wait until it is really processing
         lines += 1
         if lines == 15:
             break
@@ -112,12 +118,15 @@ def test_camera_that_cannot_be_opened_is_one_message(cli):
     assert "Traceback" not in r.stderr and "WARN" not in r.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--source", "missing.mp4"], "is not a camera index"),
-    (["--source", "demo", "--save", "out.gif"], "unsupported video type"),
-    (["--source", "demo", "--min-confidence", "1.5"], "between 0 and 1"),
-    (["--source", "demo", "--max-frames", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--source", "missing.mp4"], "is not a camera index"),
+        (["--source", "demo", "--save", "out.gif"], "unsupported video type"),
+        (["--source", "demo", "--min-confidence", "1.5"], "between 0 and 1"),
+        (["--source", "demo", "--max-frames", "0"], "at least 1"),
+    ],
+)
 def test_bad_arguments_fail_clearly(cli, tmp_path, args, message):
     r = cli("camera", *args, "--headless", cwd=tmp_path)
     assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
@@ -129,8 +138,11 @@ def test_min_confidence_drops_low_confidence_results(sheet_video, recognizer):
     counts = {}
     for threshold in (0.0, 0.999):
         out = io.StringIO()
-        run_camera(Options(source=str(path), headless=True, json=True, max_frames=5, min_confidence=threshold),
-                   recognizer, out=out)
+        run_camera(
+            Options(source=str(path), headless=True, json=True, max_frames=5, min_confidence=threshold),
+            recognizer,
+            out=out,
+        )
         counts[threshold] = sum(len(json.loads(line)["digits"]) for line in out.getvalue().splitlines())
     assert counts[0.0] > counts[0.999]
 
@@ -150,8 +162,11 @@ def test_preview_that_raises_falls_back_to_headless(monkeypatch, sheet_video, re
 
 
 def test_save_crops_writes_labelled_crops(sheet_video, recognizer, tmp_path):
-    summary = run_camera(Options(source=str(sheet_video[0]), headless=True, max_frames=2,
-                                 save_crops=tmp_path / "crops"), recognizer, out=io.StringIO())
+    summary = run_camera(
+        Options(source=str(sheet_video[0]), headless=True, max_frames=2, save_crops=tmp_path / "crops"),
+        recognizer,
+        out=io.StringIO(),
+    )
     files = sorted((tmp_path / "crops").glob("*.png"))
     assert len(files) == summary.digits > 0
     assert cv2.imread(str(files[0]), cv2.IMREAD_GRAYSCALE).shape == (28, 28)
@@ -160,6 +175,7 @@ def test_save_crops_writes_labelled_crops(sheet_video, recognizer, tmp_path):
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from Linux /proc")
 def test_memory_stays_flat_over_a_long_run(recognizer):
     """2,000 frames through the pipeline: resident memory does not keep growing."""
+
     def rss_kb():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
@@ -167,6 +183,7 @@ def test_memory_stays_flat_over_a_long_run(recognizer):
     frame = np.full((240, 320, 3), 220, np.uint8)
     cv2.putText(frame, "47", (100, 150), cv2.FONT_HERSHEY_SIMPLEX, 3, (30, 30, 30), 8)
     from edgedigits.camera.loop import Pipeline
+
     pipe = Pipeline(recognizer)
     for _ in range(300):
         pipe(frame)
@@ -174,7 +191,7 @@ def test_memory_stays_flat_over_a_long_run(recognizer):
     for _ in range(2000):
         pipe(frame)
     after = rss_kb()
-    assert after - before < 20_000          # kB
+    assert after - before < 20_000  # kB
 
 
 def test_letters_are_dropped_by_confidence_and_by_the_novelty_check(recognizer, heldout):
@@ -186,6 +203,7 @@ def test_letters_are_dropped_by_confidence_and_by_the_novelty_check(recognizer, 
     """
     from edgedigits.camera.loop import Pipeline
     from edgedigits.novelty import DEFAULT_MAX_NOVELTY
+
     images, labels = heldout
     sheet = np.full((220, 640, 3), 225, np.uint8)
     for k, letter in enumerate("WMH"):
@@ -194,18 +212,19 @@ def test_letters_are_dropped_by_confidence_and_by_the_novelty_check(recognizer, 
         tile = images[np.flatnonzero(labels == digit)[1]]
         big = cv2.resize(255 - tile, (84, 84), interpolation=cv2.INTER_CUBIC)
         x = 380 + 85 * k
-        sheet[40:124, x:x + 84] = np.minimum(sheet[40:124, x:x + 84], big[:, :, None])
+        sheet[40:124, x : x + 84] = np.minimum(sheet[40:124, x : x + 84], big[:, :, None])
     digits_only = [4, 7, 1]
 
     def labels_of(result):
         return [d.label for d in sorted(result.digits, key=lambda d: d.box[0])]
 
     unchecked = Pipeline(recognizer, min_confidence=0.0, max_novelty=None)(sheet)
-    assert sum(d.box[0] < 360 for d in unchecked.digits) == 3          # the letters are found as marks
-    assert labels_of(Pipeline(recognizer, max_novelty=None)(sheet)) == digits_only      # confidence alone
-    assert labels_of(Pipeline(recognizer, min_confidence=0.0,
-                              max_novelty=DEFAULT_MAX_NOVELTY)(sheet)) == digits_only   # novelty alone
-    assert labels_of(Pipeline(recognizer)(sheet)) == digits_only                        # the defaults
+    assert sum(d.box[0] < 360 for d in unchecked.digits) == 3  # the letters are found as marks
+    assert labels_of(Pipeline(recognizer, max_novelty=None)(sheet)) == digits_only  # confidence alone
+    assert (
+        labels_of(Pipeline(recognizer, min_confidence=0.0, max_novelty=DEFAULT_MAX_NOVELTY)(sheet)) == digits_only
+    )  # novelty alone
+    assert labels_of(Pipeline(recognizer)(sheet)) == digits_only  # the defaults
 
 
 def test_truth_helpers_count_false_and_wrong():
@@ -219,8 +238,7 @@ def test_workers_keep_frame_order_and_results(sheet_video, recognizer):
     outputs = []
     for workers in (1, 3):
         out = io.StringIO()
-        summary = run_camera(Options(source=str(path), headless=True, json=True, workers=workers), recognizer,
-                             out=out)
+        summary = run_camera(Options(source=str(path), headless=True, json=True, workers=workers), recognizer, out=out)
         assert summary.frames == len(truth) and summary.stopped == "end of source"
         outputs.append([json.loads(line) for line in out.getvalue().splitlines()])
     strip = [[(r["frame"], r["digits"], r["numbers"]) for r in recs] for recs in outputs]

@@ -64,15 +64,15 @@ class Plan:
         self.steps = deque(steps)
         self.records, self.stop = records, stop
         self.opened = 0
-        self.delivered = 0          # video frames handed to the loop
-        self.bad_since = None       # the camera that began a "bad-until-reopened" step
+        self.delivered = 0  # video frames handed to the loop
+        self.bad_since = None  # the camera that began a "bad-until-reopened" step
         self.reopened = threading.Condition()
 
     def open(self) -> "FaultyCamera":
         with self.reopened:
             self.opened += 1
             self.reopened.notify_all()
-        if self.opened > 5:         # a test gone wrong ends instead of reconnecting for ever
+        if self.opened > 5:  # a test gone wrong ends instead of reconnecting for ever
             self.stop.set()
         return FaultyCamera(self, self.opened)
 
@@ -113,7 +113,7 @@ class FaultyCamera:
                 if self.generation == plan.bad_since:
                     time.sleep(0.01)
                     return True, step[1]
-                plan.steps.popleft()             # this is the reopened camera: it works again
+                plan.steps.popleft()  # this is the reopened camera: it works again
                 continue
             plan.steps.popleft()
             if kind == "frame":
@@ -140,8 +140,12 @@ def run_plan(monkeypatch, video, steps, recognizer, **options):
     records, stop = Records(), threading.Event()
     plan = Plan(video, steps, records, stop)
     monkeypatch.setattr(sources, "camera_opener", lambda spec: plan.open)
-    summary = run_camera(Options(source="7", headless=True, json=True, stall_timeout=STALL_TIMEOUT,
-                                 max_reconnects=2, **options), recognizer, out=records, stop=stop)
+    summary = run_camera(
+        Options(source="7", headless=True, json=True, stall_timeout=STALL_TIMEOUT, max_reconnects=2, **options),
+        recognizer,
+        out=records,
+        stop=stop,
+    )
     return summary, records.lines, plan
 
 
@@ -159,8 +163,8 @@ def clean_labels(sheet_video, recognizer):
 
 def check_every_frame_read(records, plan, clean_labels) -> None:
     assert [r["frame"] for r in records] == list(range(plan.delivered))
-    assert [[d["label"] for d in r["digits"]] for r in records] == clean_labels[:plan.delivered]
-    assert sum(len(r["digits"]) for r in records) > plan.delivered   # the frames do show digits
+    assert [[d["label"] for d in r["digits"]] for r in records] == clean_labels[: plan.delivered]
+    assert sum(len(r["digits"]) for r in records) > plan.delivered  # the frames do show digits
 
 
 def _nan_frame(shape=(48, 64, 3)):
@@ -194,28 +198,36 @@ def test_unusable_frames_are_refused_with_the_reason(name):
         camera_frame(value)
 
 
-@pytest.mark.parametrize("frame,dtype", [
-    (np.full((48, 64, 3), 40000, np.uint16), np.uint16),
-    (np.full((48, 64, 3), 0.5), np.float64),
-    (np.full((48, 64), 128, np.uint8), np.uint8),
-    (np.full((48, 64, 4), 128, np.uint8), np.uint8),
-    (np.full((MIN_FRAME_SIDE, MIN_FRAME_SIDE, 1), 9, np.uint8), np.uint8),
-])
+@pytest.mark.parametrize(
+    "frame,dtype",
+    [
+        (np.full((48, 64, 3), 40000, np.uint16), np.uint16),
+        (np.full((48, 64, 3), 0.5), np.float64),
+        (np.full((48, 64), 128, np.uint8), np.uint8),
+        (np.full((48, 64, 4), 128, np.uint8), np.uint8),
+        (np.full((MIN_FRAME_SIDE, MIN_FRAME_SIDE, 1), 9, np.uint8), np.uint8),
+    ],
+)
 def test_readable_frames_become_8_bit_bgr(frame, dtype):
     out = camera_frame(frame)
     assert out.dtype == np.uint8 and out.shape == frame.shape[:2] + (3,)
 
 
-def test_garbage_frames_are_skipped_counted_and_the_rest_read(monkeypatch, sheet_video, recognizer,
-                                                              clean_labels, capsys, tmp_path, count_frames):
+def test_garbage_frames_are_skipped_counted_and_the_rest_read(
+    monkeypatch, sheet_video, recognizer, clean_labels, capsys, tmp_path, count_frames
+):
     """A 1x1 frame first (it must not set the saved video's size), garbage between good frames, and
     16-bit, float, gray and BGRA frames (converted and read like the 8-bit original)."""
     steps = [("bad", GARBAGE["1x1 frame"][0]), FRAME]
     for value, _ in GARBAGE.values():
         steps += [("bad", value), FRAME]
-    steps += [("frame", lambda im: im.astype(np.uint16) * 257), ("frame", lambda im: im / 255.0),
-              ("frame", lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)),
-              ("frame", lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA)), FRAME]
+    steps += [
+        ("frame", lambda im: im.astype(np.uint16) * 257),
+        ("frame", lambda im: im / 255.0),
+        ("frame", lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)),
+        ("frame", lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA)),
+        FRAME,
+    ]
     saved = tmp_path / "annotated.avi"
     summary, records, plan = run_plan(monkeypatch, sheet_video[0], steps, recognizer, save=saved)
     garbage = len(GARBAGE) + 1
@@ -244,8 +256,13 @@ def test_camera_that_stalls_then_recovers(monkeypatch, sheet_video, recognizer, 
 
 
 def test_camera_that_raises_mid_stream_is_reopened(monkeypatch, sheet_video, recognizer, clean_labels, capsys):
-    steps = ([FRAME] * 3 + [("raise", cv2.error("bad USB transfer"))] + [FRAME] * 3
-             + [("raise", OSError(5, "Input/output error"))] + [FRAME] * 3)
+    steps = (
+        [FRAME] * 3
+        + [("raise", cv2.error("bad USB transfer"))]
+        + [FRAME] * 3
+        + [("raise", OSError(5, "Input/output error"))]
+        + [FRAME] * 3
+    )
     summary, records, plan = run_plan(monkeypatch, sheet_video[0], steps, recognizer)
     assert summary.reconnects == 2 and plan.opened == 3 and summary.frames == 9
     check_every_frame_read(records, plan, clean_labels)
@@ -255,15 +272,16 @@ def test_camera_that_raises_mid_stream_is_reopened(monkeypatch, sheet_video, rec
     assert "Traceback" not in err
 
 
-def test_camera_that_delivers_only_garbage_is_reopened(monkeypatch, sheet_video, recognizer, clean_labels,
-                                                       capsys):
+def test_camera_that_delivers_only_garbage_is_reopened(monkeypatch, sheet_video, recognizer, clean_labels, capsys):
     steps = [FRAME] * 2 + [("bad-until-reopened", None)] + [FRAME] * 2
     summary, records, plan = run_plan(monkeypatch, sheet_video[0], steps, recognizer)
     assert summary.reconnects == 1 and summary.skipped >= 1 and summary.frames == 4
     check_every_frame_read(records, plan, clean_labels)
     err = capsys.readouterr().err
-    assert (f"camera 7: it delivered only unusable frames for {STALL_TIMEOUT:g} s (the device reported a frame "
-            f"but gave no image); reconnecting") in err
+    assert (
+        f"camera 7: it delivered only unusable frames for {STALL_TIMEOUT:g} s (the device reported a frame "
+        f"but gave no image); reconnecting"
+    ) in err
 
 
 class RaisingCapture:
@@ -283,16 +301,23 @@ class RaisingCapture:
 
 
 @pytest.mark.parametrize("realtime", [False, True])
-def test_video_file_whose_decoder_raises_ends_with_one_message(monkeypatch, sheet_video, recognizer, realtime,
-                                                               tmp_path, count_frames):
+def test_video_file_whose_decoder_raises_ends_with_one_message(
+    monkeypatch, sheet_video, recognizer, realtime, tmp_path, count_frames
+):
     """The frames before the failure are read and saved, then one clear SourceError (no hang)."""
     real = cv2.VideoCapture
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a: RaisingCapture(real(*a), 6))
     out, saved = io.StringIO(), tmp_path / "partial.avi"
-    with pytest.raises(SourceError, match=r"decoding failed after \d+ frames \(error: decoder failure\); the file "
-                                          r"may be damaged"):
-        run_camera(Options(source=str(sheet_video[0]), headless=True, json=True, realtime=realtime, save=saved),
-                   recognizer, out=out)
+    with pytest.raises(
+        SourceError,
+        match=r"decoding failed after \d+ frames \(error: decoder failure\); the file "
+        r"may be damaged",
+    ):
+        run_camera(
+            Options(source=str(sheet_video[0]), headless=True, json=True, realtime=realtime, save=saved),
+            recognizer,
+            out=out,
+        )
     read = len(out.getvalue().splitlines())
     assert 1 <= read <= 6 and (read == 6 or realtime)
     monkeypatch.undo()
@@ -310,7 +335,7 @@ def test_truncated_video_file_is_read_up_to_the_cut(sheet_video, recognizer, tmp
         frames += 1
     writer.release()
     data = whole.read_bytes()
-    cut.write_bytes(data[:int(len(data) * 0.6)])
+    cut.write_bytes(data[: int(len(data) * 0.6)])
     summary = run_camera(Options(source=str(cut), headless=True, json=True), recognizer, out=io.StringIO())
     assert frames // 3 <= summary.frames < frames and summary.digits > 0
     assert summary.stopped == "end of source" and "Traceback" not in capsys.readouterr().err

@@ -69,7 +69,7 @@ def test_stalled_live_source_is_reconnected_and_reported(after, capsys):
     stop = threading.Event()
     source = LiveSource(opener, "camera 9", "cannot open", stop, stall_timeout=0.3, max_reconnects=3)
     frames = []
-    for _ in range(50):                  # 3 openings take about 12 reads; a bound, not an endless wait
+    for _ in range(50):  # 3 openings take about 12 reads; a bound, not an endless wait
         if len(opened) >= 3:
             break
         frames.append(source.read())
@@ -102,11 +102,11 @@ def test_live_source_keeps_only_the_newest_frame():
     source = LiveSource(lambda: ScriptedCapture(10_000, "fail", interval=0.001), "fast", "x", stop)
     indices = []
     for _ in range(10):
-        newest_before = source._count - 1   # the newest frame already captured when we ask
+        newest_before = source._count - 1  # the newest frame already captured when we ask
         frame = source.read()
         assert frame.index >= newest_before  # never an older, queued frame
         indices.append(frame.index)
-        time.sleep(0.02)                    # slower than the device
+        time.sleep(0.02)  # slower than the device
     source.close()
     assert indices == sorted(set(indices)) and indices[-1] - indices[0] > 10 * 2
     assert source.dropped > 0
@@ -120,7 +120,7 @@ def test_stop_event_ends_a_waiting_read():
     reader = threading.Thread(target=lambda: result.append(source.read()))
     reader.start()
     stop.set()
-    reader.join(5)                     # the stall timeout is 30 s: only the stop event can end it this soon
+    reader.join(5)  # the stall timeout is 30 s: only the stop event can end it this soon
     assert not reader.is_alive() and result == [None]
     source.close()
 
@@ -133,8 +133,9 @@ def test_camera_that_cannot_be_opened_names_the_likely_causes():
         assert cause in message
 
 
-@pytest.mark.parametrize("spec,match", [("no/such/video.mp4", "not a camera index"),
-                                        ("rtsp://127.0.0.1:9/none", "could not be opened")])
+@pytest.mark.parametrize(
+    "spec,match", [("no/such/video.mp4", "not a camera index"), ("rtsp://127.0.0.1:9/none", "could not be opened")]
+)
 def test_missing_sources_fail_clearly(spec, match):
     with pytest.raises(SourceError, match=match):
         open_source(spec)
@@ -156,7 +157,7 @@ def test_realtime_video_drops_frames_it_is_too_slow_for(sheet_video):
     frames = []
     while (f := source.read()) is not None:
         frames.append(f.index)
-        time.sleep(0.07)                     # ~2 frame intervals of work per frame
+        time.sleep(0.07)  # ~2 frame intervals of work per frame
     source.close()
     assert frames[-1] >= len(truth) - 3 and len(frames) < len(truth) * 0.7 and source.dropped > 0
 
@@ -195,7 +196,7 @@ class VirtualClock:
         self.now, self.slept = 1000.0, []
 
     def perf_counter(self):
-        self.now += 1e-4                  # each look at the clock costs a little, as rendering does
+        self.now += 1e-4  # each look at the clock costs a little, as rendering does
         return self.now
 
     def sleep(self, dt):
@@ -205,12 +206,13 @@ class VirtualClock:
 
 def test_demo_renders_paced_distinct_frames(monkeypatch):
     from edgedigits.camera import demo
+
     clock = VirtualClock()
     monkeypatch.setattr(demo, "time", clock)
     cap = DemoCapture(fps=100, seed=1)
     start = clock.now
     frames = [cap.read()[1] for _ in range(6)]
-    assert clock.now - start >= 5 / 100           # six frames at 100 fps span at least five intervals
+    assert clock.now - start >= 5 / 100  # six frames at 100 fps span at least five intervals
     assert len(clock.slept) == 5 and all(0 < dt <= 1 / 100 for dt in clock.slept)
     assert frames[0].shape == (480, 640, 3) and not np.array_equal(frames[0], frames[1])
     assert cap.get(cv2.CAP_PROP_FPS) == 100

@@ -53,7 +53,7 @@ def test_no_suffix_means_a_video_browsers_play(tmp_path):
 
 def test_a_codec_the_container_cannot_hold_is_refused():
     assert video.writes(".avi", "MJPG")
-    assert not video.writes(".webm", "MJPG")           # WebM holds only VP8/VP9/AV1
+    assert not video.writes(".webm", "MJPG")  # WebM holds only VP8/VP9/AV1
 
 
 def test_slow_codec_keeps_ten_frames_a_second_at_most_480_wide():
@@ -63,6 +63,7 @@ def test_slow_codec_keeps_ten_frames_a_second_at_most_480_wide():
 
 def _result(digits, numbers):
     from edgedigits.camera.loop import FrameResult
+
     return FrameResult(digits, numbers)
 
 
@@ -76,7 +77,7 @@ def test_overlay_text_scales_with_the_frame(size):
     (_, th), _ = cv2.getTextSize("4", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     assert 0.025 * h <= th <= 0.05 * h or h < 300
     green = np.all(out == (0, 200, 0), axis=2)
-    above = green[:box[1]].any(axis=1).sum()          # the label's band above the digit box
+    above = green[: box[1]].any(axis=1).sum()  # the label's band above the digit box
     assert above >= 0.8 * th
 
 
@@ -85,17 +86,17 @@ def test_lone_digit_gets_a_number_box_too():
     box = (300, 200, 30, 50)
     out = draw(frame, _result([Digit(box, 7, 0.9)], [Number(box, "7", [0])]), "hud")
     blue = np.all(out == (255, 120, 0), axis=2)
-    assert blue[box[1] + box[3]:].any() and blue[:, :box[0]].any()   # box outline and the value under it
+    assert blue[box[1] + box[3] :].any() and blue[:, : box[0]].any()  # box outline and the value under it
 
 
 def test_label_and_confidence_are_apart():
     frame = np.full((480, 640, 3), 128, np.uint8)
     box = (300, 200, 30, 50)
     out = draw(frame, _result([Digit(box, 4, 0.93)], []), "hud")
-    band = np.all(out[150:200 - 2, 290:420] == (255, 255, 255), axis=2)   # white text inside the green tag
+    band = np.all(out[150 : 200 - 2, 290:420] == (255, 255, 255), axis=2)  # white text inside the green tag
     columns = np.flatnonzero(band.any(axis=0))
     gaps = np.diff(columns)
-    assert gaps.max() >= 6                      # a clear gap between "4" and "93%", not "40.93"
+    assert gaps.max() >= 6  # a clear gap between "4" and "93%", not "40.93"
 
 
 def test_judge_scores_only_frames_it_delivered():
@@ -104,9 +105,9 @@ def test_judge_scores_only_frames_it_delivered():
     truth = [Truth((10, 10, 20, 30), 3, 0), Truth((50, 10, 20, 30), 5, 0)]
     judge.expect(a, truth)
     assert judge.add(a, [Digit((11, 10, 20, 30), 3, 0.9), Digit((50, 11, 20, 30), 8, 0.9)])
-    assert not judge.add(a.copy(), [])                  # a copy is not the frame that was shown
+    assert not judge.add(a.copy(), [])  # a copy is not the frame that was shown
     judge.expect(b, truth)
-    judge.expect(c, truth)                              # a falls out of the window of 2
+    judge.expect(c, truth)  # a falls out of the window of 2
     assert not judge.add(a, [])
     s = judge.total
     assert (s.frames, s.digits, s.correct, s.wrong, s.false) == (1, 2, 1, 1, 0)
@@ -114,8 +115,20 @@ def test_judge_scores_only_frames_it_delivered():
 
 
 def test_demo_run_ends_with_its_score_and_a_video_browsers_play(cli, tmp_path, count_frames):
-    r = cli("camera", "--source", "demo", "--max-frames", "20", "--stall-timeout", "60", "--save",
-            str(tmp_path / "demo"), env=HEADLESS_ENV, timeout=300, cwd=tmp_path)   # frames, not seconds: load-proof
+    r = cli(
+        "camera",
+        "--source",
+        "demo",
+        "--max-frames",
+        "20",
+        "--stall-timeout",
+        "60",
+        "--save",
+        str(tmp_path / "demo"),
+        env=HEADLESS_ENV,
+        timeout=300,
+        cwd=tmp_path,
+    )  # frames, not seconds: load-proof
     assert r.returncode == 0, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     path, fourcc = video.resolve(tmp_path / "demo")
@@ -127,15 +140,27 @@ def test_demo_run_ends_with_its_score_and_a_video_browsers_play(cli, tmp_path, c
 
 
 def test_stream_that_cannot_connect_is_one_line(cli):
-    r = cli("camera", "--source", "rtsp://127.0.0.1:9/none", "--headless", "--max-frames", "1",
-            "--stall-timeout", "1", "--reconnects", "1", timeout=120)
+    r = cli(
+        "camera",
+        "--source",
+        "rtsp://127.0.0.1:9/none",
+        "--headless",
+        "--max-frames",
+        "1",
+        "--stall-timeout",
+        "1",
+        "--reconnects",
+        "1",
+        timeout=120,
+    )
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "could not be opened" in r.stderr, r.stderr
 
 
 def test_json_mode_reports_the_score_on_stderr_only(cli):
-    r = cli("camera", "--source", "demo", "--max-frames", "5", "--stall-timeout", "60", "--json", "--headless",
-            timeout=300)
+    r = cli(
+        "camera", "--source", "demo", "--max-frames", "5", "--stall-timeout", "60", "--json", "--headless", timeout=300
+    )
     assert r.returncode == 0, r.stderr
     assert all(json.loads(line) for line in r.stdout.splitlines())
     assert "demo: read " in r.stderr.strip().splitlines()[-1]

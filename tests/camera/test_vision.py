@@ -40,8 +40,14 @@ def test_reads_rendered_sheets_of_mnist_test_digits(mnist_test, recognizer):
 
 def test_empty_sheets_under_uneven_light_give_nothing(rng):
     for _ in range(5):
-        scene = render_scene(rng, np.zeros((1, 28, 28), np.uint8), np.zeros(1, int), n_digits=0, n_marks=0,
-                             style=Style(light_min=(0.3, 0.5), blur_sigma=(0.8, 1.5)))
+        scene = render_scene(
+            rng,
+            np.zeros((1, 28, 28), np.uint8),
+            np.zeros(1, int),
+            n_digits=0,
+            n_marks=0,
+            style=Style(light_min=(0.3, 0.5), blur_sigma=(0.8, 1.5)),
+        )
         frame, _ = FrameJitter(rng, (640, 480), noise_sigma=5).apply(scene)
         assert find_digits(frame) == []
 
@@ -58,8 +64,8 @@ def test_holes_are_not_separate_digits(heldout):
 
 def test_broken_stroke_is_joined_into_one_digit():
     sheet = np.full((160, 160), 225, np.uint8)
-    cv2.line(sheet, (50, 40), (110, 40), 30, 6)                 # the bar of a 7 ...
-    cv2.line(sheet, (108, 46), (70, 125), 30, 6)                 # ... its stem, 2 px below: broken
+    cv2.line(sheet, (50, 40), (110, 40), 30, 6)  # the bar of a 7 ...
+    cv2.line(sheet, (108, 46), (70, 125), 30, 6)  # ... its stem, 2 px below: broken
     found = find_digits(sheet)
     assert len(found) == 1
     x, y, w, h = found[0].box
@@ -68,20 +74,21 @@ def test_broken_stroke_is_joined_into_one_digit():
 
 def test_a_thin_tall_one_is_kept_and_thin_strokes_are_thickened(recognizer):
     sheet = np.full((200, 200), 225, np.uint8)
-    cv2.line(sheet, (100, 40), (96, 150), 40, 2)               # a hairline 1, 110 px tall
+    cv2.line(sheet, (100, 40), (96, 150), 40, 2)  # a hairline 1, 110 px tall
     cands, labels, _ = _read(recognizer, sheet)
     assert len(cands) == 1 and labels[0] == 1
     assert cands[0].crop.max() == 255 and (cands[0].crop > 128).sum() >= 25
 
 
-@pytest.mark.parametrize("mark", ["horizontal line", "slanted line", "filled smudge", "specks", "cut off at the edge",
-                                  "huge"])
+@pytest.mark.parametrize(
+    "mark", ["horizontal line", "slanted line", "filled smudge", "specks", "cut off at the edge", "huge"]
+)
 def test_non_digit_blobs_are_rejected_by_shape(mark):
     sheet = np.full((240, 320), 225, np.uint8)
     if mark == "horizontal line":
         cv2.line(sheet, (40, 120), (260, 130), 30, 4)
     elif mark == "slanted line":
-        cv2.line(sheet, (60, 150), (200, 60), 30, 4)               # 33 degrees: flatter than any 1
+        cv2.line(sheet, (60, 150), (200, 60), 30, 4)  # 33 degrees: flatter than any 1
     elif mark == "filled smudge":
         cv2.ellipse(sheet, (160, 120), (40, 30), 20, 0, 360, 90, -1)
         sheet = cv2.GaussianBlur(sheet, (0, 0), 3)
@@ -101,11 +108,11 @@ def test_crops_are_normalised_like_mnist(heldout):
     for c in find_digits(scene.image):
         assert c.crop.shape == (28, 28) and c.crop.dtype == np.uint8
         ys, xs = np.nonzero(c.crop)
-        assert max(ys.max() - ys.min(), xs.max() - xs.min()) <= 21          # fitted into 20x20 (+AA)
+        assert max(ys.max() - ys.min(), xs.max() - xs.min()) <= 21  # fitted into 20x20 (+AA)
         m = c.crop.astype(float)
         cy, cx = (m.sum(1) * np.arange(28)).sum() / m.sum(), (m.sum(0) * np.arange(28)).sum() / m.sum()
-        assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1                    # centre of mass centred
-        assert c.crop.max() >= 230 and c.crop[0].max() == 0                  # MNIST intensity, dark border
+        assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1  # centre of mass centred
+        assert c.crop.max() >= 230 and c.crop[0].max() == 0  # MNIST intensity, dark border
 
 
 def test_rendered_numbers_are_grouped(heldout, recognizer):
@@ -122,9 +129,14 @@ def test_rendered_numbers_are_grouped(heldout, recognizer):
 
 
 def test_group_numbers_lines_and_gaps():
-    boxes = [(10, 10, 20, 40), (34, 12, 22, 40), (60, 8, 20, 42),   # "471" on one line
-             (200, 10, 20, 40),                                       # far away: its own number
-             (12, 100, 20, 40), (36, 104, 20, 38)]                    # next line: "52"
+    boxes = [
+        (10, 10, 20, 40),
+        (34, 12, 22, 40),
+        (60, 8, 20, 42),  # "471" on one line
+        (200, 10, 20, 40),  # far away: its own number
+        (12, 100, 20, 40),
+        (36, 104, 20, 38),
+    ]  # next line: "52"
     labels = [4, 7, 1, 9, 5, 2]
     numbers = group_numbers(boxes, labels)
     assert [n.value for n in numbers] == ["471", "9", "52"]
@@ -155,11 +167,11 @@ def test_touching_digits_are_split(heldout, recognizer):
         tile = 255 - cv2.resize(images[np.flatnonzero(labels == digit)[0]], (84, 84), interpolation=cv2.INTER_CUBIC)
         ys, xs = np.nonzero(tile < 100)
         left = x - xs.min()
-        sheet[40:124, left:left + 84] = np.minimum(sheet[40:124, left:left + 84], tile)
+        sheet[40:124, left : left + 84] = np.minimum(sheet[40:124, left : left + 84], tile)
         placed.append(((left + xs.min(), 40 + ys[xs.argmin()]), (left + xs.max(), 40 + ys[xs.argmax()])))
         x = left + xs.max() + 6
-    cv2.line(sheet, placed[0][1], placed[1][0], 40, 2)                          # the joining stroke
-    assert len(find_digits(sheet, FinderConfig(split_aspect=99))) == 1           # one blob ...
+    cv2.line(sheet, placed[0][1], placed[1][0], 40, 2)  # the joining stroke
+    assert len(find_digits(sheet, FinderConfig(split_aspect=99))) == 1  # one blob ...
     cands = sorted(find_digits(sheet), key=lambda c: c.box[0])
-    assert len(cands) == 2                                                       # ... two digits
+    assert len(cands) == 2  # ... two digits
     assert list(recognizer.classify(np.stack([c.crop for c in cands])).labels) == [4, 7]

@@ -29,7 +29,7 @@ def stretched_one(rng) -> np.ndarray:
     ink = glyphs._raster(str(rng.choice(fonts)), "1")
     canvas = glyphs._place(ink, rng, 96, handwriting=True, split="eval")
     ys, xs = np.nonzero(canvas > 40)
-    box = canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    box = canvas[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     scan = (cv2.resize(box, (16, 16), interpolation=cv2.INTER_AREA) > 100).astype(np.uint8) * 255
     return mnist_normalize(scan)
 

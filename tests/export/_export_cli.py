@@ -10,8 +10,13 @@ import sys
 def export_cli(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
     """Run the real `edgedigits export ...` in a subprocess (text output)."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "edgedigits", "export", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edgedigits", "export", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def error_line(result: subprocess.CompletedProcess) -> str:

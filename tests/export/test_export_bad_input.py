@@ -54,9 +54,14 @@ def test_corrupted_model_file_with_a_consistent_manifest(tmp_path):
     bundle = _copy_default(tmp_path)
     (bundle / "model.onnx").write_bytes(b"this is not an ONNX model\n" * 20)
     loaded = load_bundle(bundle, verify=False)
-    write_manifest(bundle, loaded.manifest, [make_artifact(bundle, a.id, a.format, a.precision, a.file,
-                                                           accuracy=a.accuracy, build=a.build)
-                                             for a in loaded.artifacts])
+    write_manifest(
+        bundle,
+        loaded.manifest,
+        [
+            make_artifact(bundle, a.id, a.format, a.precision, a.file, accuracy=a.accuracy, build=a.build)
+            for a in loaded.artifacts
+        ],
+    )
     line = _refused(tmp_path, "--model", bundle, "--formats", "onnx")
     assert "model.onnx" in line and "not a valid ONNX model" in line
 
@@ -79,9 +84,9 @@ def test_checkpoint_whose_weights_belong_to_another_architecture(tmp_path):
     import torch
 
     from edgedigits.models import create_model
+
     ckpt = tmp_path / "checkpoint.pt"
-    torch.save({"config": {"model": "digitnet_s"}, "model": create_model("digitnet_xs").state_dict(), "epoch": 1},
-               ckpt)
+    torch.save({"config": {"model": "digitnet_s"}, "model": create_model("digitnet_xs").state_dict(), "epoch": 1}, ckpt)
     line = _refused(tmp_path, "--model", ckpt)
     assert "do not fit the digitnet_s architecture" in line and "size mismatch" in line
 
@@ -89,6 +94,7 @@ def test_checkpoint_whose_weights_belong_to_another_architecture(tmp_path):
 @requires_torch
 def test_checkpoint_of_an_unknown_architecture(tmp_path):
     import torch
+
     ckpt = tmp_path / "checkpoint.pt"
     torch.save({"config": {"model": "resnet50"}, "model": {}, "epoch": 1}, ckpt)
     line = _refused(tmp_path, "--model", ckpt)
@@ -124,8 +130,14 @@ def test_too_little_calibration_data(tmp_path, size):
 
 def test_more_calibration_images_than_the_shipped_sample(tmp_path):
     """Without MNIST the calibration sample shipped in the package (1,000 images) is all there is."""
-    result = export_cli("--int8", "--calib-size", "5000", "--out", tmp_path / "out",
-                        env={"EDGEDIGITS_DATA": "", "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    result = export_cli(
+        "--int8",
+        "--calib-size",
+        "5000",
+        "--out",
+        tmp_path / "out",
+        env={"EDGEDIGITS_DATA": "", "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
     line = error_line(result)
     assert result.returncode == 2 and "at most 1000" in line and "--data" in line
     assert not (tmp_path / "out").exists()
@@ -164,6 +176,7 @@ def test_int8_without_the_onnx_package_writes_nothing_and_names_the_package(tmp_
     kept = export_cli("--int8", "--formats", "onnx", "--partial", "--out", out, env=env)
     assert kept.returncode == 1 and "partial bundle" in error_line(kept)
     bundle = load_bundle(out, verify=True)
-    assert [a.id for a in bundle.artifacts] == ["onnx-fp32", "torch-fp32"] or \
-        [a.id for a in bundle.artifacts] == ["onnx-fp32"]
+    assert [a.id for a in bundle.artifacts] == ["onnx-fp32", "torch-fp32"] or [a.id for a in bundle.artifacts] == [
+        "onnx-fp32"
+    ]
     assert "onnx-int8" in bundle.manifest["export"]["partial"]

@@ -15,10 +15,11 @@ from edgedigits.export.tensorrt import check_explicit_quantization
 
 from _export_cli import export_cli
 
-requires_openvino = pytest.mark.skipif(not has("openvino"), reason="OpenVINO is not installed "
-                                       "(pip install 'edgedigits[openvino]')")
+requires_openvino = pytest.mark.skipif(
+    not has("openvino"), reason="OpenVINO is not installed (pip install 'edgedigits[openvino]')"
+)
 requires_torch = pytest.mark.skipif(not has("torch"), reason="PyTorch is not installed (pip install torch==2.13.0)")
-PARITY_PP = 0.1      # the issue's target: INT8 within 0.1 percentage points of FP32
+PARITY_PP = 0.1  # the issue's target: INT8 within 0.1 percentage points of FP32
 MAX_SIZE_RATIO = 0.4
 
 
@@ -34,6 +35,7 @@ def full_export(tmp_path_factory, mnist_dir):
 def exported(full_export):
     """The bundle written by :func:`full_export`, loaded and checksum-verified."""
     from edgedigits.bundle import load_bundle
+
     result, out = full_export
     assert result.returncode == 0, result.stdout + result.stderr
     return load_bundle(out, verify=True)
@@ -66,17 +68,18 @@ def test_export_shows_its_own_progress_one_line_per_artifact(full_export):
     result, _ = full_export
     steps = [line.split()[:2] for line in result.stderr.splitlines() if line.startswith("[")]
     total = len(steps)
-    assert total >= 4                                     # onnx and openvino, fp32 and int8 at least
+    assert total >= 4  # onnx and openvino, fp32 and int8 at least
     assert [s[0] for s in steps] == [f"[{i}/{total}]" for i in range(1, total + 1)]
     assert {"onnx-fp32", "onnx-int8"} <= {s[1] for s in steps}
     lines = result.stderr.splitlines()
-    for _, target in steps:                               # each step's start comes before its result
+    for _, target in steps:  # each step's start comes before its result
         start = next(i for i, ln in enumerate(lines) if ln.startswith("[") and ln.split()[1] == target)
-        assert any(ln.startswith(f"{target}: ") for ln in lines[start + 1:]), target
+        assert any(ln.startswith(f"{target}: ") for ln in lines[start + 1 :]), target
 
 
 def test_tensorrt_engines_are_built_or_skipped_with_one_line_reason(full_export):
     from edgedigits.export.tensorrt import unavailable_reason, unmeasured_note
+
     rows = _rows(full_export[0].stdout)
     reason = unavailable_reason()
     for precision in ("fp32", "int8"):
@@ -89,6 +92,7 @@ def test_tensorrt_engines_are_built_or_skipped_with_one_line_reason(full_export)
 
 def test_tensorrt_rtx_engines_are_in_the_bundle_with_their_build_facts(exported):
     from _support import tensorrt_library
+
     if has("tensorrt"):
         pytest.skip("full TensorRT builds the engines here")
     rtx = tensorrt_library("tensorrt_rtx")
@@ -113,7 +117,7 @@ def test_openvino_artifacts_are_written(full_export, exported):
 def test_manifest_records_every_artifact(exported, manifest):
     for artifact in exported.artifacts:
         assert len(artifact.sha256) == 64 and artifact.size > 0
-        if artifact.accuracy is None:      # an engine no backend here can run: the note says why
+        if artifact.accuracy is None:  # an engine no backend here can run: the note says why
             assert artifact.build["accuracy"].startswith("not measured here"), artifact.id
         else:
             assert 0.98 < artifact.accuracy <= 1.0, artifact.id
@@ -139,8 +143,10 @@ def _check_int8(exported, fmt, record_property):
     record_property(f"{fmt}_fp32_accuracy", fp32.accuracy)
     record_property(f"{fmt}_int8_accuracy", int8.accuracy)
     record_property(f"{fmt}_int8_size_ratio", round(ratio, 3))
-    print(f"{fmt}: FP32 {fp32.accuracy:.4%} ({fp32.total_size:,} B), INT8 {int8.accuracy:.4%} "
-          f"({int8.total_size:,} B, {ratio:.0%}), drop {drop_pp:+.2f} pp")
+    print(
+        f"{fmt}: FP32 {fp32.accuracy:.4%} ({fp32.total_size:,} B), INT8 {int8.accuracy:.4%} "
+        f"({int8.total_size:,} B, {ratio:.0%}), drop {drop_pp:+.2f} pp"
+    )
     assert drop_pp <= PARITY_PP + 1e-9
     assert ratio <= MAX_SIZE_RATIO
 
@@ -150,8 +156,10 @@ def test_onnx_int8_is_within_parity_and_small(exported, record_property):
 
 
 @requires_openvino
-@pytest.mark.skipif(not has("nncf"), reason="nncf is not installed: the Q/DQ-only OpenVINO INT8 IR is larger "
-                    "than 40% of FP32 (pip install nncf)")
+@pytest.mark.skipif(
+    not has("nncf"),
+    reason="nncf is not installed: the Q/DQ-only OpenVINO INT8 IR is larger than 40% of FP32 (pip install nncf)",
+)
 def test_openvino_int8_is_within_parity_and_small(exported, record_property):
     _check_int8(exported, "openvino", record_property)
 
@@ -171,19 +179,23 @@ def test_int8_onnx_meets_tensorrt_rules(exported):
 def test_shipped_int8_is_what_the_export_command_writes(exported, default_bundle):
     """The shipped model.int8.onnx is reproducible: the same command writes the same bytes."""
     import onnxruntime
+
     shipped = default_bundle.find("onnx", "int8")
     assert shipped is not None and shipped.file == "model.int8.onnx"
     assert check_explicit_quantization(default_bundle.artifact_path(shipped)) == []
     if shipped.build["onnxruntime"] != onnxruntime.__version__:
-        pytest.skip(f"the shipped INT8 model was quantized with onnxruntime {shipped.build['onnxruntime']}, "
-                    f"this is {onnxruntime.__version__}; byte equality holds only for the same quantizer")
+        pytest.skip(
+            f"the shipped INT8 model was quantized with onnxruntime {shipped.build['onnxruntime']}, "
+            f"this is {onnxruntime.__version__}; byte equality holds only for the same quantizer"
+        )
     assert exported.find("onnx", "int8").sha256 == shipped.sha256
 
 
 def _logits(path, fmt, precision, images):
     from edgedigits.runtimes import open_file
+
     with open_file(path, fmt, precision) as session:
-        return np.concatenate([session.run(images[i:i + 1000]) for i in range(0, len(images), 1000)])
+        return np.concatenate([session.run(images[i : i + 1000]) for i in range(0, len(images), 1000)])
 
 
 @requires_torch
@@ -191,6 +203,7 @@ def _logits(path, fmt, precision, images):
 def test_fp32_agrees_with_pytorch_on_every_test_digit(exported, mnist_test, fmt, record_property):
     """ONNX Runtime and OpenVINO FP32 give PyTorch's label for each of the 10,000 MNIST test digits."""
     from edgedigits.export.datasets import to_input
+
     images = to_input(mnist_test[0])
     torch_logits = _logits(exported.artifact_path("torch-fp32"), "torch", "fp32", images)
     artifact = exported.find(fmt, "fp32")

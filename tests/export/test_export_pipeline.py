@@ -26,8 +26,12 @@ def test_registry_is_the_one_list_of_targets():
     assert FORMATS == ("onnx", "openvino", "tensorrt")
     assert len({t.id for t in TARGETS}) == len(TARGETS)
     assert [t.id for t in select(("onnx",), int8=False, fp16=False)] == ["onnx-fp32"]
-    assert [t.id for t in select(("onnx", "openvino"), int8=True, fp16=False)] == \
-        ["onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8"]
+    assert [t.id for t in select(("onnx", "openvino"), int8=True, fp16=False)] == [
+        "onnx-fp32",
+        "onnx-int8",
+        "openvino-fp32",
+        "openvino-int8",
+    ]
 
 
 def test_parse_formats():
@@ -56,6 +60,7 @@ def test_evaluation_set_is_the_full_test_set(mnist_dir):
 
 def test_validation_names_the_output_and_the_difference(default_bundle):
     from edgedigits.runtimes import open_file
+
     images, _ = _heldout()
     with open_file(default_bundle.artifact_path("onnx-fp32"), "onnx", "fp32") as s:
         reference = s.run(images)
@@ -73,6 +78,7 @@ def test_validation_names_the_output_and_the_difference(default_bundle):
 
 def _heldout():
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("heldout")
     return datasets.to_input(images), labels.astype(np.int64)
 
@@ -82,14 +88,21 @@ def context(tmp_path_factory):
     """A real pipeline context on the shipped bundle and the shipped held-out sample."""
     images, labels = _heldout()
     work = tmp_path_factory.mktemp("work")
-    ctx = Context(load_model_source(None, work), datasets.ImageSet(images, labels, "shipped-heldout-sample"), None, work,
-                  64, log=lambda *_: None)
+    ctx = Context(
+        load_model_source(None, work),
+        datasets.ImageSet(images, labels, "shipped-heldout-sample"),
+        None,
+        work,
+        64,
+        log=lambda *_: None,
+    )
     return ctx
 
 
 def test_miscalibrated_int8_is_rejected_by_the_gate(context, tmp_path):
     """A real INT8 model calibrated on over-dark images loses accuracy; the gate keeps it out."""
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("calibration")
     dim = datasets.ImageSet(datasets.to_input(images[:200]) * 0.05, labels[:200].astype(np.int64), "dimmed")
 
@@ -100,8 +113,9 @@ def test_miscalibrated_int8_is_rejected_by_the_gate(context, tmp_path):
     reference, name, baseline = _baseline(context)
     root = tmp_path / "bundle"
     root.mkdir()
-    row, artifact = _export_target(context, Target("onnx", "int8", "model.int8.onnx", build), root, reference,
-                                   name, baseline, max_drop=0.3)
+    row, artifact = _export_target(
+        context, Target("onnx", "int8", "model.int8.onnx", build), root, reference, name, baseline, max_drop=0.3
+    )
     assert artifact is None and row.status == "rejected"
     assert row.drop_pp > 0.3 and f"{row.drop_pp:.2f} pp > --max-drop 0.3 pp" in row.reason
     assert list(root.iterdir()) == []
@@ -123,21 +137,27 @@ def test_well_calibrated_int8_passes_the_gate(context, tmp_path):
 
 def _calibration(n):
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("calibration")
     return datasets.ImageSet(datasets.to_input(images[:n]), labels[:n].astype(np.int64), "shipped-calibration-sample")
 
 
 def test_report_without_problems_does_not_raise(tmp_path):
-    ExportReport(tmp_path, [Row("onnx-fp32", "onnx", "fp32", "ok"),
-                            Row("tensorrt-int8", "tensorrt", "int8", "skipped", "no GPU")], 0.99, {}, 1.0) \
-        .raise_for_problems()
+    ExportReport(
+        tmp_path,
+        [Row("onnx-fp32", "onnx", "fp32", "ok"), Row("tensorrt-int8", "tensorrt", "int8", "skipped", "no GPU")],
+        0.99,
+        {},
+        1.0,
+    ).raise_for_problems()
 
 
 def test_export_without_mnist_uses_the_shipped_samples(tmp_path):
     """A fresh install has no MNIST: calibration and the gate use the samples shipped in the package."""
     out = tmp_path / "out"
-    result = export_cli("--formats", "onnx", "--int8", "--out", out,
-                        env={**NO_MNIST, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    result = export_cli(
+        "--formats", "onnx", "--int8", "--out", out, env={**NO_MNIST, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["export"]["evaluation"] == {"images": 1000, "source": "shipped-heldout-sample"}
@@ -149,6 +169,7 @@ def test_export_without_mnist_uses_the_shipped_samples(tmp_path):
 def test_export_from_a_training_checkpoint_is_checked_against_pytorch(tmp_path, mnist_dir, default_bundle):
     """A checkpoint is exported with torch.onnx and its ONNX compared with PyTorch on every MNIST test digit."""
     import torch
+
     weights = torch.load(default_bundle.artifact_path("torch-fp32"), weights_only=True)
     ckpt = tmp_path / "checkpoint.pt"
     torch.save({"config": {"model": default_bundle.model_name, "epochs": 30}, "model": weights, "epoch": 30}, ckpt)
@@ -168,11 +189,19 @@ def test_int8_method_is_chosen_on_validation_images_never_on_the_evaluation_set(
     """Every INT8 candidate the chooser measures runs on the validation images; the evaluation set only gates."""
     from edgedigits.export import pipeline
     from edgedigits.export.quantize import CANDIDATES
+
     images, labels = _heldout()
     evaluation = datasets.ImageSet(images, labels, "shipped-heldout-sample")
     validation = _calibration(300)
-    ctx = Context(load_model_source(None, tmp_path), evaluation, _calibration(200), tmp_path, 64, log=lambda *_: None,
-                  validation=validation)
+    ctx = Context(
+        load_model_source(None, tmp_path),
+        evaluation,
+        _calibration(200),
+        tmp_path,
+        64,
+        log=lambda *_: None,
+        validation=validation,
+    )
     seen, real_open = [], pipeline.open_file
 
     def spying_open(path, format, precision, *args, **kwargs):
@@ -182,18 +211,19 @@ def test_int8_method_is_chosen_on_validation_images_never_on_the_evaluation_set(
         return session
 
     monkeypatch.setattr(pipeline, "open_file", spying_open)
-    ctx.parity = 1.01                      # unreachable, so every calibration method is tried and compared
+    ctx.parity = 1.01  # unreachable, so every calibration method is tried and compared
     _, facts = ctx.int8_onnx()
     assert list(facts["tried"]) == list(CANDIDATES)
     int8_runs = [x for precision, x in seen if precision == "int8"]
-    assert int8_runs                       # candidates whose files are identical share one (cached) run
+    assert int8_runs  # candidates whose files are identical share one (cached) run
     for x in int8_runs:
         assert np.array_equal(x, validation.images)
-        assert not any(np.array_equal(x, evaluation.images[i:i + len(x)]) for i in range(0, len(evaluation), 1000))
+        assert not any(np.array_equal(x, evaluation.images[i : i + len(x)]) for i in range(0, len(evaluation), 1000))
 
 
 def test_validation_set_is_the_split_training_holds_out(mnist_dir):
     from edgedigits.train import split_indices, validation_split
+
     val = datasets.validation_set(2000, mnist_dir)
     images, labels = validation_split(2000, mnist_dir)
     assert len(val) == 2000 and val.source == "mnist-train-validation-split-2000"

@@ -63,8 +63,11 @@ def test_export_recipe_meets_every_rule(qdq):
 
 def test_recipe_is_signed_symmetric_per_channel(qdq):
     inits = _inits(qdq)
-    zps = [numpy_helper.to_array(inits[n.input[2]]) for n in qdq.graph.node
-           if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    zps = [
+        numpy_helper.to_array(inits[n.input[2]])
+        for n in qdq.graph.node
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+    ]
     assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
     dq = _weight_dq(qdq)
     scale = numpy_helper.to_array(inits[dq.input[1]])
@@ -98,6 +101,7 @@ def test_unsigned_activation_is_refused(qdq):
     def to_uint8(m):
         init = _inits(m)[q.input[2]]
         init.CopyFrom(numpy_helper.from_array(np.array(0, dtype=np.uint8), init.name))
+
     assert any("signed INT8" in p for p in _broken(qdq, to_uint8))
 
 
@@ -107,6 +111,7 @@ def test_missing_zero_point_is_refused(qdq):
     def drop(m):
         node = next(n for n in m.graph.node if n.name == name)
         del node.input[2]
+
     assert any("no INT8 zero point" in p for p in _broken(qdq, drop))
 
 
@@ -122,6 +127,7 @@ def test_weight_scales_must_run_along_output_channels(qdq):
     def axis1(m):
         node = next(n for n in m.graph.node if n.name == name)
         next(a for a in node.attribute if a.name == "axis").i = 1
+
     assert any("axis 1" in p for p in _broken(qdq, axis1))
 
 
@@ -142,10 +148,18 @@ def test_int32_bias_dequantization_is_refused(tmp_path, fp32_path, calibration):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     from edgedigits.export.quantize import _reader
+
     path = tmp_path / "bias.onnx"
-    quantize_static(str(fp32_path), str(path), _reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    quantize_static(
+        str(fp32_path),
+        str(path),
+        _reader(calibration),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
     assert any("int32 constant" in p for p in check_explicit_quantization(path))
 
 
@@ -154,6 +168,7 @@ def test_onnxruntime_defaults_are_refused(tmp_path, fp32_path, calibration):
     from onnxruntime.quantization import QuantFormat, quantize_static
 
     from edgedigits.export.quantize import _reader
+
     path = tmp_path / "default.onnx"
     quantize_static(str(fp32_path), str(path), _reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True)
     assert any("non-zero zero points" in p or "signed INT8" in p for p in check_explicit_quantization(path))
@@ -166,9 +181,8 @@ def test_q_must_feed_only_dq(qdq):
     def rewire(m):
         consumer = next(n for n in m.graph.node if dq.output[0] in n.input)
         consumer.input[list(consumer.input).index(dq.output[0])] = q.output[0]
+
     assert any("Q/DQ must come in pairs" in p for p in _broken(qdq, rewire))
-
-
 
 
 # -- engines built into a bundle ------------------------------------------------------------------------------
@@ -176,6 +190,7 @@ def test_q_must_feed_only_dq(qdq):
 def rtx_builder():
     """TensorRT-RTX, the builder of this machine (full TensorRT cannot be installed here)."""
     from _support import has_module, tensorrt_library
+
     if has_module("tensorrt"):
         pytest.skip("full TensorRT is installed here: it is the builder, and it needs the GPU")
     return tensorrt_library("tensorrt_rtx")
@@ -184,11 +199,15 @@ def rtx_builder():
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_engines_are_built_into_the_bundle_by_tensorrt_rtx(tmp_path, default_bundle, rtx_builder, precision):
     from edgedigits.export.onnx import convert_to_fp16
-    sources = {"fp32": lambda: default_bundle.artifact_path("onnx-fp32"),
-               "fp16": lambda: convert_to_fp16(default_bundle.artifact_path("onnx-fp32"), tmp_path / "fp16.onnx"),
-               "int8": lambda: default_bundle.artifact_path("onnx-int8")}
-    relative, facts = trt_export.build_into(sources[precision](), tmp_path / "bundle", "tensorrt/model.{sm}.engine",
-                                            precision, 64, f"onnx-{precision}")
+
+    sources = {
+        "fp32": lambda: default_bundle.artifact_path("onnx-fp32"),
+        "fp16": lambda: convert_to_fp16(default_bundle.artifact_path("onnx-fp32"), tmp_path / "fp16.onnx"),
+        "int8": lambda: default_bundle.artifact_path("onnx-int8"),
+    }
+    relative, facts = trt_export.build_into(
+        sources[precision](), tmp_path / "bundle", "tensorrt/model.{sm}.engine", precision, 64, f"onnx-{precision}"
+    )
     assert relative == "tensorrt/model.rtx.engine" and (tmp_path / "bundle" / relative).stat().st_size > 100_000
     assert facts["builder"] == "tensorrt_rtx" and facts["trt_version"] == rtx_builder.version
     assert facts["targets"] == rtx_builder.default_targets() and facts["precision"] == precision
@@ -197,7 +216,7 @@ def test_engines_are_built_into_the_bundle_by_tensorrt_rtx(tmp_path, default_bun
 
 
 def test_rtx_engines_are_measured_by_the_rtx_backend_or_carry_a_note(rtx_builder):
-    assert trt_export.unavailable_reason() is None            # no GPU needed to build
+    assert trt_export.unavailable_reason() is None  # no GPU needed to build
     assert trt_export.engine_backend() == "tensorrt_rtx"
     assert trt_export.unmeasured_note() == "not measured here: needs an RTX GPU"
 
@@ -206,6 +225,7 @@ def test_export_writes_unmeasured_rtx_engines_into_a_verified_bundle(tmp_path, r
     from edgedigits.bundle import load_bundle
 
     from _export_cli import export_cli
+
     out = tmp_path / "bundle"
     r = export_cli("--fp16", "--formats", "tensorrt", "--out", out, env={"EDGEDIGITS_DATA": str(tmp_path / "none")})
     assert r.returncode == 0, r.stdout + r.stderr
@@ -224,8 +244,9 @@ def test_an_unmeasured_engine_is_not_built_from_a_model_that_failed_its_checks(t
 
     from edgedigits.export.pipeline import Row, _export_unmeasured
     from edgedigits.export.targets import TARGETS
+
     target = next(t for t in TARGETS if t.id == "tensorrt-int8")
-    ctx = SimpleNamespace(failed={"onnx-int8"})   # the pipeline records each rejected or failed target here
+    ctx = SimpleNamespace(failed={"onnx-int8"})  # the pipeline records each rejected or failed target here
     row, artifact = _export_unmeasured(ctx, target, tmp_path, Row(target.id, "tensorrt", "int8", "ok"))
     assert artifact is None and row.status == "skipped"
     assert row.reason == "its source onnx-int8 did not pass its checks, and it cannot be measured here"

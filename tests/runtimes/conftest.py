@@ -35,6 +35,7 @@ def digits(request):
         source = f"MNIST test ({len(images):,} images)"
     except pytest.skip.Exception:
         from edgedigits.samples import load_sample
+
         images, labels = load_sample("heldout")
         source = f"shipped held-out MNIST test sample ({len(images):,} images)"
     x = np.ascontiguousarray(images[:, None], dtype=np.float32) / np.float32(255)
@@ -42,7 +43,7 @@ def digits(request):
 
 
 def _run_all(session, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    return np.concatenate([session.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return np.concatenate([session.run(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +58,7 @@ def int8_bundle(tmp_path_factory, default_bundle, digits):
     from edgedigits import runtimes
     from edgedigits.bundle import Bundle, make_artifact, write_manifest
     from edgedigits.samples import load_sample
+
     root = tmp_path_factory.mktemp("int8-bundle")
     for a in default_bundle.artifacts:
         for f in a.files:
@@ -66,18 +68,33 @@ def int8_bundle(tmp_path_factory, default_bundle, digits):
     if default_bundle.find("onnx", "int8") is None:
         from edgedigits.export.datasets import ImageSet, to_input
         from edgedigits.export.quantize import quantize_int8
+
         calib, calib_labels = load_sample("calibration")
-        quantize_int8(root / "model.onnx", root / "model.int8.onnx",
-                      ImageSet(to_input(calib), calib_labels.astype(np.int64), "shipped-calibration-sample"))
+        quantize_int8(
+            root / "model.onnx",
+            root / "model.int8.onnx",
+            ImageSet(to_input(calib), calib_labels.astype(np.int64), "shipped-calibration-sample"),
+        )
         added.append(("onnx-int8", "onnx", "int8", "model.int8.onnx", ()))
     if has("openvino") and not default_bundle.select("openvino"):
         import openvino as ov
+
         (root / "openvino").mkdir()
         for precision, source in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
-            ov.save_model(ov.convert_model(str(root / source)), str(root / f"openvino/model.{precision}.xml"),
-                          compress_to_fp16=False)
-            added.append((f"openvino-{precision}", "openvino", precision, f"openvino/model.{precision}.xml",
-                          (f"openvino/model.{precision}.bin",)))
+            ov.save_model(
+                ov.convert_model(str(root / source)),
+                str(root / f"openvino/model.{precision}.xml"),
+                compress_to_fp16=False,
+            )
+            added.append(
+                (
+                    f"openvino-{precision}",
+                    "openvino",
+                    precision,
+                    f"openvino/model.{precision}.xml",
+                    (f"openvino/model.{precision}.bin",),
+                )
+            )
     if not added:
         return default_bundle
     x, labels, _ = digits
@@ -85,16 +102,27 @@ def int8_bundle(tmp_path_factory, default_bundle, digits):
     for id_, fmt, precision, file, companions in added:
         with runtimes.open_file(root / file, fmt, precision) as s:
             acc = float((_run_all(s, x).argmax(1) == labels).mean())
-        artifacts.append(make_artifact(root, id_, fmt, precision, file, companions, accuracy=acc,
-                                       build={"method": "qdq-onnx", "made_by": "tests/runtimes fixture"}))
+        artifacts.append(
+            make_artifact(
+                root,
+                id_,
+                fmt,
+                precision,
+                file,
+                companions,
+                accuracy=acc,
+                build={"method": "qdq-onnx", "made_by": "tests/runtimes fixture"},
+            )
+        )
     # Every accuracy measured on the same images, so the INT8 gate compares like with like.
     for i, a in enumerate(artifacts):
         if a.precision == "fp32" and a.format in ("onnx", "openvino"):
             fmt = a.format
             with runtimes.open_file(root / a.file, fmt, "fp32") as s:
                 acc = float((_run_all(s, x).argmax(1) == labels).mean())
-            artifacts[i] = make_artifact(root, a.id, a.format, a.precision, a.file, [c.file for c in a.companions],
-                                         acc, a.build)
+            artifacts[i] = make_artifact(
+                root, a.id, a.format, a.precision, a.file, [c.file for c in a.companions], acc, a.build
+            )
     manifest = {k: v for k, v in default_bundle.manifest.items() if k != "export"}
     write_manifest(root, manifest, artifacts)
     return Bundle.load(root)
@@ -104,6 +132,7 @@ def int8_bundle(tmp_path_factory, default_bundle, digits):
 def reference(int8_bundle, digits):
     """(FP32 logits of ``digits``, name): PyTorch on CPU when installed, else ONNX Runtime FP32."""
     from edgedigits import runtimes
+
     name = "torch" if runtimes.get_backend("torch").available else "onnxruntime"
     backend = runtimes.get_backend(name)
     artifact = backend.artifact_for(int8_bundle, "fp32", "cpu")
@@ -128,4 +157,7 @@ def lean():
 def fp16_onnx(tmp_path_factory, default_bundle):
     """The shipped FP32 model cast to FP16 by the exporter's own conversion (float32 I/O)."""
     from edgedigits.export.onnx import convert_to_fp16
-    return convert_to_fp16(default_bundle.artifact_path("onnx-fp32"), tmp_path_factory.mktemp("fp16") / "model.fp16.onnx")
+
+    return convert_to_fp16(
+        default_bundle.artifact_path("onnx-fp32"), tmp_path_factory.mktemp("fp16") / "model.fp16.onnx"
+    )

@@ -51,4 +51,6 @@ def test_a_bad_backend_variable_is_named_and_not_sent_back_to_itself(cli, tmp_pa
     assert ", ".join(runtimes.NAMES) in r.stdout and "run 'edgedigits backends'" not in r.stdout
     digit = default_bundle_path().parent / "digits" / "mnist_0.png"
     p = cli("predict", digit, env={**env, "EDGEDIGITS_BACKEND": "onnxruntime:cpu:int4"})
-    assert p.returncode == 1 and "EDGEDIGITS_BACKEND='onnxruntime:cpu:int4' names an unknown precision 'int4'" in p.stderr
+    assert (
+        p.returncode == 1 and "EDGEDIGITS_BACKEND='onnxruntime:cpu:int4' names an unknown precision 'int4'" in p.stderr
+    )

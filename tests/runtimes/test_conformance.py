@@ -46,20 +46,27 @@ def test_backend_matches_reference(name, precision, int8_bundle, digits, referen
         key = f"{name}/{device}/{precision}"
         record_property(f"{key} max_abs_logit_diff", diff)
         record_property(f"{key} accuracy", acc)
-        print(f"{key} ({artifact.id}) on {source}: accuracy {acc:.2%} (reference {ref_name} {ref_acc:.2%}), "
-              f"max abs logit difference {diff:.2e}")
+        print(
+            f"{key} ({artifact.id}) on {source}: accuracy {acc:.2%} (reference {ref_name} {ref_acc:.2%}), "
+            f"max abs logit difference {diff:.2e}"
+        )
         if precision == "fp32":
             mismatches = np.flatnonzero(logits.argmax(1) != ref_labels)
-            assert mismatches.size == 0, (f"{key} disagrees with {ref_name} on {mismatches.size} digits "
-                                          f"(first indices {mismatches[:5].tolist()}); max abs diff {diff:.2e}")
+            assert mismatches.size == 0, (
+                f"{key} disagrees with {ref_name} on {mismatches.size} digits "
+                f"(first indices {mismatches[:5].tolist()}); max abs diff {diff:.2e}"
+            )
             assert diff < FP32_MAX_ABS_DIFF, f"{key} logits differ from {ref_name} by {diff:.2e}"
         else:
-            assert acc >= ref_acc - INT8_MAX_DROP, (f"{key} accuracy {acc:.2%} is more than "
-                                                    f"{INT8_MAX_DROP:.1%} below FP32 {ref_acc:.2%}")
+            assert acc >= ref_acc - INT8_MAX_DROP, (
+                f"{key} accuracy {acc:.2%} is more than {INT8_MAX_DROP:.1%} below FP32 {ref_acc:.2%}"
+            )
         ran.append(key)
     if not ran:
-        pytest.skip(f"{name} offers no device for {precision} here, or the bundle has no {precision} artifact "
-                    f"it can load (devices: {', '.join(backend.devices())})")
+        pytest.skip(
+            f"{name} offers no device for {precision} here, or the bundle has no {precision} artifact "
+            f"it can load (devices: {', '.join(backend.devices())})"
+        )
 
 
 @pytest.mark.parametrize("name", runtimes.NAMES)

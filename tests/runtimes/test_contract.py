@@ -23,6 +23,7 @@ def onnx_path(default_bundle):
 @pytest.fixture(scope="module")
 def batch():
     from edgedigits.samples import load_sample
+
     images, labels = load_sample("heldout")
     return np.ascontiguousarray(images[:10, None], dtype=np.float32) / 255, labels[:10]
 
@@ -68,8 +69,10 @@ def test_backends_import_without_their_libraries():
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(BackendError, match="unknown backend 'onnx'; the backends are: tensorrt, tensorrt_rtx, openvino, "
-                                           "onnxruntime, opencv, torch"):
+    with pytest.raises(
+        BackendError,
+        match="unknown backend 'onnx'; the backends are: tensorrt, tensorrt_rtx, openvino, onnxruntime, opencv, torch",
+    ):
         runtimes.get_backend("onnx")
 
 
@@ -87,15 +90,18 @@ def test_open_file_uses_the_natural_backend_of_the_format(onnx_path, batch):
     assert session.closed
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((1, 28, 28), np.float32), r"shape \(1, 28, 28\)"),
-    (np.zeros((2, 1, 28, 28), np.float64), "dtype float64"),
-    (np.zeros((2, 1, 28, 28), np.uint8), "dtype uint8"),
-    (np.zeros((0, 1, 28, 28), np.float32), r"shape \(0, 1, 28, 28\)"),
-    (np.zeros((2, 3, 28, 28), np.float32), r"shape \(2, 3, 28, 28\)"),
-    (np.zeros((2, 1, 28, 56), np.float32)[:, :, :, ::2], "non-contiguous"),
-    ([[0.0]], "given a list"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((1, 28, 28), np.float32), r"shape \(1, 28, 28\)"),
+        (np.zeros((2, 1, 28, 28), np.float64), "dtype float64"),
+        (np.zeros((2, 1, 28, 28), np.uint8), "dtype uint8"),
+        (np.zeros((0, 1, 28, 28), np.float32), r"shape \(0, 1, 28, 28\)"),
+        (np.zeros((2, 3, 28, 28), np.float32), r"shape \(2, 3, 28, 28\)"),
+        (np.zeros((2, 1, 28, 56), np.float32)[:, :, :, ::2], "non-contiguous"),
+        ([[0.0]], "given a list"),
+    ],
+)
 def test_sessions_check_their_input_once_in_the_base(onnx_path, bad, message):
     with runtimes.open_file(onnx_path, "onnx", "fp32") as session:
         with pytest.raises(InputError, match=message) as err:
@@ -112,15 +118,18 @@ def test_a_closed_session_refuses_to_run(onnx_path, batch):
         session.run(batch[0])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(backend="nope"), "unknown backend 'nope'"),
-    (dict(backend="tensorrt"), "the tensorrt backend is not available here"),
-    (dict(device="cuda"), "the onnxruntime backend has no device 'cuda' here; it has: cpu"),
-    (dict(precision="fp16"), "the onnxruntime backend cannot run fp16 on cpu; it can run: int8, fp32"),
-    (dict(format="openvino", backend="onnxruntime"), "the onnxruntime backend cannot load openvino files"),
-    (dict(format="caffe"), "no backend loads the 'caffe' format"),
-    (dict(threads=0), "threads must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(backend="nope"), "unknown backend 'nope'"),
+        (dict(backend="tensorrt"), "the tensorrt backend is not available here"),
+        (dict(device="cuda"), "the onnxruntime backend has no device 'cuda' here; it has: cpu"),
+        (dict(precision="fp16"), "the onnxruntime backend cannot run fp16 on cpu; it can run: int8, fp32"),
+        (dict(format="openvino", backend="onnxruntime"), "the onnxruntime backend cannot load openvino files"),
+        (dict(format="caffe"), "no backend loads the 'caffe' format"),
+        (dict(threads=0), "threads must be at least 1"),
+    ],
+)
 def test_open_file_refuses_what_it_cannot_do(onnx_path, kwargs, message):
     if kwargs.get("backend") == "tensorrt" and runtimes.get_backend("tensorrt").available:
         pytest.skip("TensorRT is available here")

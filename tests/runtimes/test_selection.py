@@ -69,9 +69,14 @@ def test_int8_gate_uses_recorded_accuracies(int8_bundle, tmp_path):
     assert not ok and "too inaccurate" in why and "drop 1.00 pp, gate 0.30 pp" in why
     unknown = _with_manifest(int8_bundle, tmp_path / "unknown", lambda m: _set_int8_accuracy(m, None))
     assert int8_gate(unknown, unknown.find("onnx", "int8")) == (
-        False, "its INT8 model onnx-int8 has no recorded accuracy, so it is not trusted by default")
-    loose = _with_manifest(int8_bundle, tmp_path / "loose", lambda m: (
-        _set_int8_accuracy(m, fp32 - 0.01), m.update(export={"max_drop_pp": 2.0, "fp32_accuracy": fp32})))
+        False,
+        "its INT8 model onnx-int8 has no recorded accuracy, so it is not trusted by default",
+    )
+    loose = _with_manifest(
+        int8_bundle,
+        tmp_path / "loose",
+        lambda m: (_set_int8_accuracy(m, fp32 - 0.01), m.update(export={"max_drop_pp": 2.0, "fp32_accuracy": fp32})),
+    )
     assert int8_gate(loose, loose.find("onnx", "int8"))[0]
 
 
@@ -101,23 +106,29 @@ def test_explicit_unavailable_backend_lists_what_is_available(default_bundle):
     assert "; available: " in msg and "onnxruntime (cpu: int8/fp32)" in msg and "opencv (cpu: int8/fp32)" in msg
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(backend="caffe"), "unknown backend 'caffe'"),
-    (dict(precision="fp64"), "unknown precision 'fp64'; precisions are: auto, fp32, fp16, int8"),
-    (dict(device="npu"), "no device 'npu' for auto/npu/auto: the available backends have cpu here"),
-    (dict(backend="onnxruntime", device="cuda"), "the onnxruntime backend has cpu here"),
-    (dict(backend="torch", precision="int8"), "torch/auto/int8 cannot run int8 here; it offers: fp32"),
-    (dict(device=None), "device must be a name such as 'auto', got None"),
-    (dict(backend=""), "backend must be a name such as 'auto', got ''"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(backend="caffe"), "unknown backend 'caffe'"),
+        (dict(precision="fp64"), "unknown precision 'fp64'; precisions are: auto, fp32, fp16, int8"),
+        (dict(device="npu"), "no device 'npu' for auto/npu/auto: the available backends have cpu here"),
+        (dict(backend="onnxruntime", device="cuda"), "the onnxruntime backend has cpu here"),
+        (dict(backend="torch", precision="int8"), "torch/auto/int8 cannot run int8 here; it offers: fp32"),
+        (dict(device=None), "device must be a name such as 'auto', got None"),
+        (dict(backend=""), "backend must be a name such as 'auto', got ''"),
+    ],
+)
 def test_impossible_requests_are_refused_with_what_exists(default_bundle, kwargs, message):
     with pytest.raises(BackendError, match=message):
         choose(default_bundle, **kwargs)
 
 
 def test_missing_artifact_for_a_precision_names_what_the_bundle_has(default_bundle, tmp_path):
-    fp32_only = _with_manifest(default_bundle, tmp_path / "fp32", lambda m: m.update(
-        artifacts=[a for a in m["artifacts"] if a["precision"] != "int8"]))
+    fp32_only = _with_manifest(
+        default_bundle,
+        tmp_path / "fp32",
+        lambda m: m.update(artifacts=[a for a in m["artifacts"] if a["precision"] != "int8"]),
+    )
     with pytest.raises(BackendError, match=r"has no artifact for onnxruntime/auto/int8 \(it has: onnx-fp32"):
         choose(fp32_only, backend="onnxruntime", precision="int8")
 

@@ -34,9 +34,16 @@ BUILDS = Library("tensorrt", SimpleNamespace(Builder=object, OnnxParser=object))
 
 
 def _facts(**over):
-    facts = {"trt_version": "10.13.0", "gpu_name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0",
-             "hardware_compatibility_level": "none", "version_compatible": False, "max_batch": 256,
-             "precision": "int8", "source": "onnx-int8"}
+    facts = {
+        "trt_version": "10.13.0",
+        "gpu_name": "NVIDIA H100 80GB HBM3",
+        "compute_capability": "9.0",
+        "hardware_compatibility_level": "none",
+        "version_compatible": False,
+        "max_batch": 256,
+        "precision": "int8",
+        "source": "onnx-int8",
+    }
     facts.update(over)
     return facts
 
@@ -50,12 +57,14 @@ def test_unavailable_with_a_reason_and_refused_when_asked_for(default_bundle, ba
     assert "not installed" in reason or reason.startswith("no NVIDIA GPU is visible to CUDA")
     assert backend.devices() == []
     from edgedigits.runtimes.select import choose
+
     with pytest.raises(BackendError, match=f"the {backend.name} backend is not available here: "):
         choose(default_bundle, backend=backend.name)
 
 
 def test_backends_table_lists_both_with_their_reasons():
     from edgedigits.cli.backends_cmd import _table, describe_backends
+
     lines = _table(describe_backends()).splitlines()
     for backend in (TRT, RTX):
         line = next(line for line in lines if line.split()[:1] == [backend.name])
@@ -65,27 +74,36 @@ def test_backends_table_lists_both_with_their_reasons():
 
 def test_rtx_is_unavailable_on_a_gpu_it_does_not_target(monkeypatch):
     from edgedigits.runtimes.tensorrt import _library
+
     lib, why = _library.load_library(_library.RTX)
     if lib is None:
         pytest.skip(why)
     backend = TensorRtRtxBackend()
     assert backend._unsupported(lib, "8.9") is None
     reason = backend._unsupported(lib, "9.0")
-    assert reason.startswith(f"TensorRT-RTX {lib.version} does not target this GPU (compute capability 9.0); "
-                             "it targets 7.5, 8.0") and reason.endswith("use the tensorrt backend")
+    assert reason.startswith(
+        f"TensorRT-RTX {lib.version} does not target this GPU (compute capability 9.0); it targets 7.5, 8.0"
+    ) and reason.endswith("use the tensorrt backend")
 
 
-@pytest.mark.parametrize("built, fits, why", [
-    (_facts(), True, "built for SM 9.0 with TensorRT 10.13.0"),
-    (_facts(trt_version="10.12.0"), False, "built with TensorRT 10.12.0 but this machine has 10.13.0"),
-    (_facts(trt_version="10.12.0", version_compatible=True), True, ""),
-    (_facts(trt_version="10.14.0", version_compatible=True), False, "runs only on that version or later"),
-    (_facts(compute_capability="8.9", gpu_name="NVIDIA L4"), False, "built for compute capability 8.9"),
-    (_facts(compute_capability="8.0", gpu_name="NVIDIA A100", hardware_compatibility_level="ampere_plus"), True, ""),
-    (_facts(gpu_name="NVIDIA H100 PCIe"), False, "but this GPU is a NVIDIA H100 80GB HBM3"),
-    (_facts(gpu_name="NVIDIA H100 PCIe", hardware_compatibility_level="same_compute_capability"), True, ""),
-    ({"gpu_name": "NVIDIA H100 80GB HBM3"}, False, "lacks the build fact 'trt_version'"),
-])
+@pytest.mark.parametrize(
+    "built, fits, why",
+    [
+        (_facts(), True, "built for SM 9.0 with TensorRT 10.13.0"),
+        (_facts(trt_version="10.12.0"), False, "built with TensorRT 10.12.0 but this machine has 10.13.0"),
+        (_facts(trt_version="10.12.0", version_compatible=True), True, ""),
+        (_facts(trt_version="10.14.0", version_compatible=True), False, "runs only on that version or later"),
+        (_facts(compute_capability="8.9", gpu_name="NVIDIA L4"), False, "built for compute capability 8.9"),
+        (
+            _facts(compute_capability="8.0", gpu_name="NVIDIA A100", hardware_compatibility_level="ampere_plus"),
+            True,
+            "",
+        ),
+        (_facts(gpu_name="NVIDIA H100 PCIe"), False, "but this GPU is a NVIDIA H100 80GB HBM3"),
+        (_facts(gpu_name="NVIDIA H100 PCIe", hardware_compatibility_level="same_compute_capability"), True, ""),
+        ({"gpu_name": "NVIDIA H100 80GB HBM3"}, False, "lacks the build fact 'trt_version'"),
+    ],
+)
 def test_recorded_engine_facts_decide_use_or_rebuild(built, fits, why):
     ok, reason = trt.compatibility(built, H100)
     assert ok is fits and why in reason
@@ -94,10 +112,13 @@ def test_recorded_engine_facts_decide_use_or_rebuild(built, fits, why):
 def test_engine_cache_key_changes_with_everything_that_makes_an_engine_valid():
     base = trt.engine_cache_key("a" * 64, "int8", H100, 256)
     assert base == trt.engine_cache_key("a" * 64, "int8", H100, 256)
-    others = {trt.engine_cache_key("b" * 64, "int8", H100, 256), trt.engine_cache_key("a" * 64, "fp32", H100, 256),
-              trt.engine_cache_key("a" * 64, "int8", MachineFacts("10.14.0", H100.gpu_name, "9.0"), 256),
-              trt.engine_cache_key("a" * 64, "int8", MachineFacts("10.13.0", "NVIDIA L4", "8.9"), 256),
-              trt.engine_cache_key("a" * 64, "int8", H100, 64)}
+    others = {
+        trt.engine_cache_key("b" * 64, "int8", H100, 256),
+        trt.engine_cache_key("a" * 64, "fp32", H100, 256),
+        trt.engine_cache_key("a" * 64, "int8", MachineFacts("10.14.0", H100.gpu_name, "9.0"), 256),
+        trt.engine_cache_key("a" * 64, "int8", MachineFacts("10.13.0", "NVIDIA L4", "8.9"), 256),
+        trt.engine_cache_key("a" * 64, "int8", H100, 64),
+    }
     assert base not in others and len(others) == 5
 
 
@@ -115,8 +136,11 @@ def engine_bundle(int8_bundle, tmp_path):
     artifacts = list(Bundle.load(root).artifacts)
     for name, facts in (("sm89", _facts(compute_capability="8.9", gpu_name="NVIDIA L4")), ("sm90", _facts())):
         (root / f"tensorrt/model.int8.{name}.engine").write_bytes(b"engine " + name.encode())
-        artifacts.append(make_artifact(root, f"tensorrt-int8-{name}", "tensorrt", "int8",
-                                       f"tensorrt/model.int8.{name}.engine", build=facts))
+        artifacts.append(
+            make_artifact(
+                root, f"tensorrt-int8-{name}", "tensorrt", "int8", f"tensorrt/model.int8.{name}.engine", build=facts
+            )
+        )
     write_manifest(root, json.loads((root / "manifest.json").read_text()), artifacts)
     return Bundle.load(root)
 
@@ -156,38 +180,46 @@ def rtx_bundle(engine_bundle, tmp_path):
     root = tmp_path / "rtx"
     shutil.copytree(engine_bundle.path, root)
     (root / "tensorrt/model.int8.rtx.engine").write_bytes(b"rtx engine")
-    facts = _facts(builder="tensorrt_rtx", trt_version="1.7.1.116", gpu_name="", compute_capability="",
-                   targets=["8.6", "8.9"])
+    facts = _facts(
+        builder="tensorrt_rtx", trt_version="1.7.1.116", gpu_name="", compute_capability="", targets=["8.6", "8.9"]
+    )
     artifacts = list(Bundle.load(root).artifacts) + [
-        make_artifact(root, "tensorrt-int8-rtx", "tensorrt", "int8", "tensorrt/model.int8.rtx.engine", build=facts)]
+        make_artifact(root, "tensorrt-int8-rtx", "tensorrt", "int8", "tensorrt/model.int8.rtx.engine", build=facts)
+    ]
     write_manifest(root, json.loads((root / "manifest.json").read_text()), artifacts)
     return Bundle.load(root)
 
 
 def test_each_backend_picks_only_its_own_builders_engines(rtx_bundle, monkeypatch):
     l4 = dict(gpu_name="NVIDIA L4", compute_capability="8.9")
-    rtx = _pretend_gpu(monkeypatch, MachineFacts("1.7.1.116", l4["gpu_name"], "8.9", "tensorrt_rtx"),
-                       TensorRtRtxBackend)
+    rtx = _pretend_gpu(
+        monkeypatch, MachineFacts("1.7.1.116", l4["gpu_name"], "8.9", "tensorrt_rtx"), TensorRtRtxBackend
+    )
     assert rtx.artifact_for(rtx_bundle, "int8", "cuda").id == "tensorrt-int8-rtx"
     full = _pretend_gpu(monkeypatch, MachineFacts("10.13.0", l4["gpu_name"], "8.9"))
     assert full.artifact_for(rtx_bundle, "int8", "cuda").id == "tensorrt-int8-sm89"
-    newer_rtx = _pretend_gpu(monkeypatch, MachineFacts("1.8.0.0", "NVIDIA L4", "8.9", "tensorrt_rtx"),
-                             TensorRtRtxBackend)
-    assert newer_rtx.artifact_for(rtx_bundle, "int8", "cuda").id == "onnx-int8"   # rebuilt for its version
+    newer_rtx = _pretend_gpu(
+        monkeypatch, MachineFacts("1.8.0.0", "NVIDIA L4", "8.9", "tensorrt_rtx"), TensorRtRtxBackend
+    )
+    assert newer_rtx.artifact_for(rtx_bundle, "int8", "cuda").id == "onnx-int8"  # rebuilt for its version
 
 
 def test_cache_keys_of_the_two_builders_differ():
     assert trt.engine_cache_key("a" * 64, "fp32", H100, 256) != trt.engine_cache_key(
-        "a" * 64, "fp32", MachineFacts(H100.trt_version, H100.gpu_name, H100.compute_capability, "tensorrt_rtx"), 256)
+        "a" * 64, "fp32", MachineFacts(H100.trt_version, H100.gpu_name, H100.compute_capability, "tensorrt_rtx"), 256
+    )
 
 
-@pytest.mark.parametrize("vc, built_here, trust, allowed", [
-    (False, False, "", True),      # no host code in the engine
-    (True, True, "", True),        # version-compatible, built by edgedigits on this machine
-    (True, False, "", False),      # version-compatible, from a bundle: its code is not run ...
-    (True, False, "1", True),      # ... unless the user trusts the bundle's author
-    (True, False, "yes", False),   # only the documented value counts
-])
+@pytest.mark.parametrize(
+    "vc, built_here, trust, allowed",
+    [
+        (False, False, "", True),  # no host code in the engine
+        (True, True, "", True),  # version-compatible, built by edgedigits on this machine
+        (True, False, "", False),  # version-compatible, from a bundle: its code is not run ...
+        (True, False, "1", True),  # ... unless the user trusts the bundle's author
+        (True, False, "yes", False),  # only the documented value counts
+    ],
+)
 def test_engine_host_code_runs_only_from_our_own_builds_or_when_trusted(monkeypatch, vc, built_here, trust, allowed):
     monkeypatch.setenv(trt.ENV_TRUST_ENGINE_CODE, trust)
     ok, why = trt.host_code_decision(_facts(version_compatible=vc), built_here)
@@ -219,8 +251,10 @@ def test_auto_prefers_building_over_an_untrusted_version_compatible_engine(engin
     assert backend.artifact_for(Bundle.load(root), "int8", "cuda").id == "tensorrt-int8-sm90"
 
 
-@pytest.mark.parametrize("backend", [pytest.param(TRT, marks=needs_tensorrt, id="tensorrt"),
-                                     pytest.param(RTX, marks=needs_rtx, id="tensorrt_rtx")])
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param(TRT, marks=needs_tensorrt, id="tensorrt"), pytest.param(RTX, marks=needs_rtx, id="tensorrt_rtx")],
+)
 def test_engines_run_the_bundle_like_the_reference(backend, int8_bundle, digits, reference, run_all):
     x, labels, _ = digits
     for precision in ("fp32", "int8"):

@@ -21,8 +21,9 @@ from edgedigits.runtimes.tensorrt._library import Library, cuda_device
 
 def test_rtx_builder_surface(rtx):
     assert rtx.can_build and rtx.ahead_of_time and rtx.strongly_typed and rtx.builder == "tensorrt_rtx"
-    assert not hasattr(rtx.trt.BuilderFlag, "FP16") and not hasattr(rtx.trt.NetworkDefinitionCreationFlag,
-                                                                    "EXPLICIT_BATCH")
+    assert not hasattr(rtx.trt.BuilderFlag, "FP16") and not hasattr(
+        rtx.trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH"
+    )
     assert rtx.network_flags() == 1 << int(rtx.trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     assert rtx.precision_flags("fp16") == [] and rtx.precision_flags("int8") == []
 
@@ -30,7 +31,7 @@ def test_rtx_builder_surface(rtx):
 def test_rtx_targets_come_from_the_module(rtx):
     offered = rtx.compute_capabilities()
     assert offered == sorted(offered, key=lambda cc: tuple(map(int, cc.split("."))))
-    assert {"7.5", "8.6", "12.0"} <= set(offered) and "9.0" not in offered   # Hopper is not an RTX target
+    assert {"7.5", "8.6", "12.0"} <= set(offered) and "9.0" not in offered  # Hopper is not an RTX target
     assert rtx.default_targets() == [cc for cc in offered if cc != "7.5"]
 
 
@@ -45,9 +46,12 @@ def _trt10_like():
     flags, EXPLICIT_BATCH, the old ``device_memory_size``."""
     return SimpleNamespace(
         __version__="10.8.0",
-        Builder=object, OnnxParser=object, IBuilderConfig=SimpleNamespace(),
+        Builder=object,
+        OnnxParser=object,
+        IBuilderConfig=SimpleNamespace(),
         NetworkDefinitionCreationFlag=SimpleNamespace(EXPLICIT_BATCH=0),
-        BuilderFlag=SimpleNamespace(FP16="FP16", INT8="INT8"))
+        BuilderFlag=SimpleNamespace(FP16="FP16", INT8="INT8"),
+    )
 
 
 def test_weakly_typed_tensorrt_10_uses_explicit_batch_and_precision_flags():
@@ -115,7 +119,7 @@ def test_asking_for_tensorrt_without_a_gpu_gives_the_reason_and_does_not_crash(l
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"a plan would crash a runtime made without a GPU" * 100)
     r = subprocess.run([sys.executable, "-c", code, str(engine)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)     # not -11 (SIGSEGV) nor 139
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)  # not -11 (SIGSEGV) nor 139
     ok, reason = r.stdout.splitlines()[0].split("|")
     assert ok == "False" and reason.startswith("no NVIDIA GPU is visible to CUDA")
     lines = r.stdout.splitlines()
@@ -126,6 +130,7 @@ def test_asking_for_tensorrt_without_a_gpu_gives_the_reason_and_does_not_crash(l
 def test_a_folder_named_tensorrt_on_the_path_is_not_taken_for_tensorrt(tmp_path, monkeypatch):
     """An empty folder called ``tensorrt`` imports as a namespace package; it must not pass for TensorRT."""
     from edgedigits.runtimes.tensorrt._library import load_library
+
     (tmp_path / "tensorrt").mkdir()
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "tensorrt", raising=False)

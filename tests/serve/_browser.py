@@ -1,8 +1,8 @@
 """Headless Debian chromium driven over its DevTools protocol on a pipe (no port, no browser download).
 
-    with Browser(tmp_path) as b:
-        b.goto("http://127.0.0.1:8000/")
-        b.wait_for("document.title") == "edgedigits live"
+with Browser(tmp_path) as b:
+    b.goto("http://127.0.0.1:8000/")
+    b.wait_for("document.title") == "edgedigits live"
 """
 
 from __future__ import annotations
@@ -14,9 +14,17 @@ import subprocess
 import time
 
 # The flags the machine notes give for a browser that stays off the network (see the README of tests/serve).
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-pipe",
+)
 
 
 def chromium_path() -> str | None:
@@ -34,9 +42,14 @@ class Browser:
             os.dup2(to_browser_r, 3)
             os.dup2(from_browser_w, 4)
 
-        self.process = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={profile_dir}", *args],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, pass_fds=(3, 4), preexec_fn=as_fds_3_and_4)
+        self.process = subprocess.Popen(
+            [chromium_path(), *FLAGS, f"--user-data-dir={profile_dir}", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(3, 4),
+            preexec_fn=as_fds_3_and_4,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -63,6 +76,7 @@ class Browser:
 
     def _next(self, deadline: float) -> dict:
         import select
+
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
@@ -78,8 +92,9 @@ class Browser:
         self.call("Page.navigate", session=True, url=url)
 
     def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate", session=True, expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")

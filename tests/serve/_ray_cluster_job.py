@@ -43,9 +43,28 @@ def _cli_on_the_cluster(address: str, png: bytes) -> dict:
     HTTP, then SIGTERM stops it cleanly."""
     import os
     import subprocess
+
     port = _free_port()
-    cmd = [sys.executable, "-m", "edgedigits", "serve", "--engine", "ray", "--address", address, "--host",
-           "127.0.0.1", "--port", str(port), "--token", TOKEN, "--backend", "onnxruntime", "--precision", "fp32"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgedigits",
+        "serve",
+        "--engine",
+        "ray",
+        "--address",
+        address,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--token",
+        TOKEN,
+        "--backend",
+        "onnxruntime",
+        "--precision",
+        "fp32",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
     out: dict = {}
     try:
@@ -55,7 +74,7 @@ def _cli_on_the_cluster(address: str, png: bytes) -> dict:
                 out["health"] = _request(port, "GET", "/v1/health")
                 if out["health"][0] == 200:
                     break
-            except (OSError, ValueError):     # not listening yet, or Serve's proxy up before the app
+            except (OSError, ValueError):  # not listening yet, or Serve's proxy up before the app
                 pass
             time.sleep(0.5)
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
@@ -73,13 +92,14 @@ def _cli_on_the_cluster(address: str, png: bytes) -> dict:
 
 
 def main(result_path: str, images: str, out: str) -> None:
-    signal.alarm(540)        # a hard stop even if Ray hangs (the test's timeout then ends the whole namespace)
+    signal.alarm(540)  # a hard stop even if Ray hangs (the test's timeout then ends the whole namespace)
     import numpy as np
     import ray
     from ray.cluster_utils import Cluster
 
     from edgedigits.batch import Model, run_batch
     from edgedigits.samples import load_sample
+
     result: dict = {}
     t0 = time.perf_counter()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -90,31 +110,38 @@ def main(result_path: str, images: str, out: str) -> None:
     result["start_s"] = round(time.perf_counter() - t0, 1)
     try:
         t0 = time.perf_counter()
-        summary = run_batch([images], out, engine="ray", workers=2, progress=False,
-                            model=Model(backend="onnxruntime", precision="fp32"))
-        result["batch"] = {"found": summary.found, "read": summary.read, "errors": summary.errors,
-                           "nodes": len(summary.nodes), "seconds": round(time.perf_counter() - t0, 1)}
+        summary = run_batch(
+            [images], out, engine="ray", workers=2, progress=False, model=Model(backend="onnxruntime", precision="fp32")
+        )
+        result["batch"] = {
+            "found": summary.found,
+            "read": summary.read,
+            "errors": summary.errors,
+            "nodes": len(summary.nodes),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         from ray import serve
 
         from edgedigits.serve.ray_app import build
+
         t0 = time.perf_counter()
         port = _free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build({"replicas": 2, "token": TOKEN, "batch_wait_s": 0.05}), name="edgedigits",
-                  route_prefix="/")
+        serve.run(build({"replicas": 2, "token": TOKEN, "batch_wait_s": 0.05}), name="edgedigits", route_prefix="/")
         result["serve_start_s"] = round(time.perf_counter() - t0, 1)
         auth = {"Authorization": f"Bearer {TOKEN}"}
         result["health"] = _request(port, "GET", "/v1/health")
         result["no_token"] = _request(port, "GET", "/v1/info")
         png = open(sorted(__import__("pathlib").Path(images).glob("sheet*.png"))[0], "rb").read()
         result["read"] = _request(port, "POST", "/v1/read", png, dict(auth, **{"Content-Type": "image/png"}))
-        result["bad_image"] = _request(port, "POST", "/v1/read", b"\xff\xd8junk", dict(auth, **{"Content-Type":
-                                                                                                "image/jpeg"}))
+        result["bad_image"] = _request(
+            port, "POST", "/v1/read", b"\xff\xd8junk", dict(auth, **{"Content-Type": "image/jpeg"})
+        )
         crops, labels = load_sample("heldout")
         bodies = []
         for i in range(16):
             buf = io.BytesIO()
-            np.save(buf, crops[i * 8:(i + 1) * 8])
+            np.save(buf, crops[i * 8 : (i + 1) * 8])
             bodies.append(buf.getvalue())
         headers = dict(auth, **{"Content-Type": "application/x-npy"})
         with ThreadPoolExecutor(16) as pool:
@@ -125,8 +152,10 @@ def main(result_path: str, images: str, out: str) -> None:
         infos = [_request(port, "GET", "/v1/info", headers=auth)[1] for _ in range(12)]
         result["replicas_seen"] = len({i["replica"] for i in infos})
         stats = {i["replica"]: i["batching"] for i in infos}
-        result["batching"] = {"requests": sum(s["requests"] for s in stats.values()),
-                              "inference_calls": sum(s["inference_calls"] for s in stats.values())}
+        result["batching"] = {
+            "requests": sum(s["requests"] for s in stats.values()),
+            "inference_calls": sum(s["inference_calls"] for s in stats.values()),
+        }
         serve.shutdown()
         result["cli"] = _cli_on_the_cluster(cluster.address, png)
     finally:

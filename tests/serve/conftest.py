@@ -22,6 +22,7 @@ TOKEN = "s3cret-token-for-tests"
 @dataclass
 class Server:
     """A running ``edgedigits serve`` subprocess."""
+
     process: subprocess.Popen
     url: str
     stderr_path: str
@@ -38,8 +39,9 @@ class Server:
         with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 30):
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
+    ):
         """(status, headers, body bytes) of one request on a fresh connection."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
@@ -70,8 +72,12 @@ def start_server(tmp_path, *args, env: dict | None = None, wait: float = 60.0) -
     stderr_path = str(tmp_path / f"serve-{time.monotonic_ns()}.log")
     full_env = {**os.environ, "EDGEDIGITS_TOKEN": "", **(env or {})}
     with open(stderr_path, "wb") as err:
-        process = subprocess.Popen([sys.executable, "-m", "edgedigits", "serve", "--port", "0", *map(str, args)],
-                                   stdout=subprocess.DEVNULL, stderr=err, env=full_env)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edgedigits", "serve", "--port", "0", *map(str, args)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=full_env,
+        )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         with open(stderr_path, encoding="utf-8", errors="replace") as f:
@@ -89,8 +95,9 @@ def start_server(tmp_path, *args, env: dict | None = None, wait: float = 60.0) -
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A server with the demo as its live source, no token, a 1 MB body limit and a 4 Mpx image limit."""
-    s = start_server(tmp_path_factory.mktemp("serve"), "--source", "demo", "--max-bytes", 1_000_000,
-                     "--max-pixels", 4_000_000)
+    s = start_server(
+        tmp_path_factory.mktemp("serve"), "--source", "demo", "--max-bytes", 1_000_000, "--max-pixels", 4_000_000
+    )
     yield s
     s.stop()
 
@@ -107,6 +114,7 @@ def token_server(tmp_path_factory):
 def heldout():
     """The shipped 1,000 MNIST *test* digits (never trained on)."""
     from edgedigits.samples import load_sample
+
     return load_sample("heldout")
 
 
@@ -116,4 +124,5 @@ def sheet(heldout):
     import numpy as np
 
     from edgedigits.camera.render import render_scene
+
     return render_scene(np.random.default_rng(5), *heldout, n_digits=6, n_marks=0)

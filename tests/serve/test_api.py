@@ -37,8 +37,14 @@ def multipart(files: list[tuple[str, bytes, str]]) -> tuple[bytes, str]:
     boundary = "edgedigits-test-boundary"
     out = b""
     for i, (name, data, kind) in enumerate(files):
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file{i}\"; filename=\"{name}\"\r\n"
-                f"Content-Type: {kind}\r\n\r\n").encode() + data + b"\r\n"
+        out += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file{i}"; filename="{name}"\r\n'
+                f"Content-Type: {kind}\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
     return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -57,6 +63,7 @@ def local_reading(sheet):
     """What the in-process reader says about the sheet: the HTTP answer must be the same."""
     from edgedigits.recognizer import Recognizer
     from edgedigits.serve.core import read_json
+
     with Recognizer() as rec:
         return read_json(rec, cv2.imdecode(np.frombuffer(_png(sheet.image), np.uint8), cv2.IMREAD_COLOR))
 
@@ -87,15 +94,17 @@ def test_read_gives_the_one_readers_digits_and_numbers(server, sheet, local_read
     truth = sorted(d.label for d in sheet.digits)
     read = sorted(d["label"] for d in reading["digits"])
     assert len(read) >= len(truth) - 1 and sum(a == b for a, b in zip(read, truth)) >= len(truth) - 2, (read, truth)
-    assert "".join(n["value"] for n in reading["numbers"]) and all(set(n) >= {"box", "value"}
-                                                                  for n in reading["numbers"])
-    if encoding != "jpeg-body":        # the same pixels give the same answer as Recognizer.read in-process
+    assert "".join(n["value"] for n in reading["numbers"]) and all(
+        set(n) >= {"box", "value"} for n in reading["numbers"]
+    )
+    if encoding != "jpeg-body":  # the same pixels give the same answer as Recognizer.read in-process
         assert [d["label"] for d in reading["digits"]] == [d["label"] for d in local_reading["digits"]]
         assert [n["value"] for n in reading["numbers"]] == [n["value"] for n in local_reading["numbers"]]
 
 
 def test_classify_npy_and_pngs(server, heldout):
     from edgedigits.recognizer import Recognizer
+
     images, labels = heldout
     status, answer = server.json("POST", "/v1/classify", _npy(images[:200]), {"Content-Type": "application/x-npy"})
     assert status == 200 and len(answer["labels"]) == 200
@@ -110,8 +119,9 @@ def test_classify_npy_and_pngs(server, heldout):
 
 def test_classify_float_npy(server, heldout):
     images, labels = heldout
-    status, answer = server.json("POST", "/v1/classify", _npy(images[:50].astype(np.float32) / 255),
-                                 {"Content-Type": "application/octet-stream"})
+    status, answer = server.json(
+        "POST", "/v1/classify", _npy(images[:50].astype(np.float32) / 255), {"Content-Type": "application/octet-stream"}
+    )
     assert status == 200 and np.mean(np.array(answer["labels"]) == labels[:50]) > 0.95
 
 
@@ -120,8 +130,9 @@ def test_wrong_content_type(server, sheet):
     assert "(none)" in _refused(server, 415, "/v1/read", _png(sheet.image))
     _refused(server, 415, "/v1/classify", b"{}", {"Content-Type": "application/json"})
     # the declared type is not trusted: the bytes must be a JPEG or PNG
-    assert "not a JPEG or PNG" in _refused(server, 415, "/v1/read", b"GIF89a" + b"\0" * 50,
-                                           {"Content-Type": "image/png"})
+    assert "not a JPEG or PNG" in _refused(
+        server, 415, "/v1/read", b"GIF89a" + b"\0" * 50, {"Content-Type": "image/png"}
+    )
 
 
 def test_empty_body(server):
@@ -131,7 +142,7 @@ def test_empty_body(server):
 
 def test_corrupt_images(server, sheet):
     jpeg = _jpeg(sheet.image)
-    _refused(server, 400, "/v1/read", jpeg[:2] + bytes(200), {"Content-Type": "image/jpeg"})   # no frame header
+    _refused(server, 400, "/v1/read", jpeg[:2] + bytes(200), {"Content-Type": "image/jpeg"})  # no frame header
     png = _png(sheet.image)
     assert "truncated or corrupt" in _refused(server, 400, "/v1/read", png[:20], {"Content-Type": "image/png"})
     garbage = png[:33] + np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes()
@@ -143,8 +154,16 @@ def _png_header_only(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     idat = zlib.compress(b"\0" * 1000)
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-            + struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(idat))
+        + b"IDAT"
+        + idat
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    )
 
 
 def test_decode_bomb_refused_before_decoding(server):
@@ -153,19 +172,19 @@ def test_decode_bomb_refused_before_decoding(server):
 
 
 def test_too_large_by_content_length(server):
-    assert "too large" in _refused(server, 413, "/v1/read", b"\xff\xd8" + bytes(1_000_000),
-                                   {"Content-Type": "image/jpeg"})
+    assert "too large" in _refused(
+        server, 413, "/v1/read", b"\xff\xd8" + bytes(1_000_000), {"Content-Type": "image/jpeg"}
+    )
 
 
 def test_too_large_while_streaming(server):
     """A chunked body (no Content-Length) is cut off as soon as it passes the limit."""
     conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
-    chunks = (b"\xff\xd8" + bytes(65_534) for _ in range(40))          # 2.6 MB in 64 KiB chunks
+    chunks = (b"\xff\xd8" + bytes(65_534) for _ in range(40))  # 2.6 MB in 64 KiB chunks
     try:
-        conn.request("POST", "/v1/read", body=chunks, headers={"Content-Type": "image/jpeg"},
-                     encode_chunked=True)
+        conn.request("POST", "/v1/read", body=chunks, headers={"Content-Type": "image/jpeg"}, encode_chunked=True)
     except (BrokenPipeError, ConnectionResetError):
-        pass                                                              # the server stopped reading
+        pass  # the server stopped reading
     r = conn.getresponse()
     answer = json.loads(r.read())
     conn.close()
@@ -213,9 +232,10 @@ def test_token(token_server, sheet):
     status, reading = token_server.json("POST", "/v1/read", png, dict(kind, Authorization=f"Bearer {TOKEN}"))
     assert status == 200 and reading["digits"]
     assert token_server.json("GET", f"/v1/info?access_token={TOKEN}")[0] == 200
-    assert token_server.json("GET", "/v1/health")[0] == 200            # open: liveness probes carry no token
-    assert "live source" in _refused(token_server, 404, "/v1/live/frame.jpg", method="GET",
-                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    assert token_server.json("GET", "/v1/health")[0] == 200  # open: liveness probes carry no token
+    assert "live source" in _refused(
+        token_server, 404, "/v1/live/frame.jpg", method="GET", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
 
 
 def test_live_snapshot_stream_and_events(server):
@@ -257,9 +277,14 @@ def test_sigterm_stops_cleanly_with_a_stream_open(tmp_path):
     conn.close()
 
 
-@pytest.mark.parametrize("args, words", [(["--port", "70000"], "is not a TCP port"),
-                                         (["--source", "/no/such/file.mp4"], "not a camera index"),
-                                         (["--max-bytes", "0"], "expected a whole number")])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--port", "70000"], "is not a TCP port"),
+        (["--source", "/no/such/file.mp4"], "not a camera index"),
+        (["--max-bytes", "0"], "expected a whole number"),
+    ],
+)
 def test_bad_flags_exit_with_one_sentence(cli, args, words):
     r = cli("serve", *args, timeout=60)
     assert r.returncode != 0 and words in r.stderr and "Traceback" not in r.stderr

@@ -63,11 +63,15 @@ def test_upload_and_browser_webcam_read_the_sheet(tmp_path, sheet):
     truth = sorted(d.label for d in sheet.digits)
     server = start_server(tmp_path)
     try:
-        with Browser(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-video-capture={video}") as browser:
+        with Browser(
+            tmp_path / "profile",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ) as browser:
             browser.goto(server.url + "/")
             browser.wait_for("((document.getElementById('info') || {}).textContent || '').includes('/')")
-            assert browser.evaluate("document.getElementById('device').hidden") is True   # no --source
+            assert browser.evaluate("document.getElementById('device').hidden") is True  # no --source
             # a photo chosen in the file input
             document = browser.call("DOM.getDocument", session=True)["root"]["nodeId"]
             node = browser.call("DOM.querySelector", session=True, nodeId=document, selector="#file")["nodeId"]
@@ -86,4 +90,5 @@ def test_upload_and_browser_webcam_read_the_sheet(tmp_path, sheet):
 def _close(read: list[int], truth: list[int]) -> bool:
     """At most one digit missed, added or misread."""
     from collections import Counter
+
     return sum((Counter(read) & Counter(truth)).values()) >= len(truth) - 1 and len(read) <= len(truth) + 1

@@ -25,8 +25,9 @@ HIDE = textwrap.dedent("""
 
 
 def _cli(hidden: str, *args, tmp_path=None):
-    return subprocess.run([sys.executable, "-c", HIDE, hidden, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-c", HIDE, hidden, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
 
 
 def test_help_and_batch_without_web_stack_ray_or_pyarrow(tmp_path):
@@ -35,6 +36,7 @@ def test_help_and_batch_without_web_stack_ray_or_pyarrow(tmp_path):
     assert r.returncode == 0 and "serve" in r.stdout and "batch" in r.stdout
     import cv2
     import numpy as np
+
     cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 60), 255, np.uint8))
     r = _cli(hidden, "batch", tmp_path / "a.png", "--out", tmp_path / "out", "--no-progress")
     assert r.returncode == 0, r.stderr
@@ -43,12 +45,19 @@ def test_help_and_batch_without_web_stack_ray_or_pyarrow(tmp_path):
 def test_each_missing_dependency_is_one_sentence(tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
     for hidden, args, install in [
-            ("starlette", ["serve"], "pip install 'edgedigits[serve]'"),
-            ("ray", ["serve", "--engine", "ray"], "pip install 'edgedigits[ray]'"),
-            ("ray", ["batch", tmp_path / "a.png", "--out", tmp_path / "o1", "--engine", "ray"],
-             "pip install 'edgedigits[ray]'"),
-            ("pyarrow", ["batch", tmp_path / "a.png", "--out", tmp_path / "o2", "--format", "parquet"],
-             "pip install 'edgedigits[parquet]'")]:
+        ("starlette", ["serve"], "pip install 'edgedigits[serve]'"),
+        ("ray", ["serve", "--engine", "ray"], "pip install 'edgedigits[ray]'"),
+        (
+            "ray",
+            ["batch", tmp_path / "a.png", "--out", tmp_path / "o1", "--engine", "ray"],
+            "pip install 'edgedigits[ray]'",
+        ),
+        (
+            "pyarrow",
+            ["batch", tmp_path / "a.png", "--out", tmp_path / "o2", "--format", "parquet"],
+            "pip install 'edgedigits[parquet]'",
+        ),
+    ]:
         r = _cli(hidden, *args)
         assert r.returncode == 1 and install in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr

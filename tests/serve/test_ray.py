@@ -43,12 +43,14 @@ def _netns_works() -> bool:
 def cluster_run(tmp_path_factory):
     """Run the cluster job once; its JSON result, the images it read and its output folder."""
     from edgedigits._deps import has
+
     if not has("ray"):
         _missing("Ray is not installed (pip install 'edgedigits[ray]')")
     if not _netns_works():
         _missing("cannot make a loopback-only network namespace here (needs root, unshare and ip)")
     from edgedigits.camera.render import render_scene
     from edgedigits.samples import load_sample
+
     root = tmp_path_factory.mktemp("ray")
     images = root / "images"
     images.mkdir()
@@ -59,8 +61,7 @@ def cluster_run(tmp_path_factory):
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     result = root / "result.json"
     env = {**os.environ, "HOME": str(root / "home"), "RAY_USAGE_STATS_ENABLED": "0"}
-    script = (f"ip link set lo up && {sys.executable} {HERE / '_ray_cluster_job.py'} "
-              f"{result} {images} {root / 'out'}")
+    script = f"ip link set lo up && {sys.executable} {HERE / '_ray_cluster_job.py'} {result} {images} {root / 'out'}"
     r = subprocess.run([*NAMESPACE, "sh", "-c", script], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0 and result.exists(), f"the cluster job failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     return json.loads(result.read_text()), images, root / "out"
@@ -68,17 +69,25 @@ def cluster_run(tmp_path_factory):
 
 def test_two_nodes_run_the_batch_job(cluster_run, tmp_path):
     from edgedigits.batch import Model, run_batch
+
     result, images, out = cluster_run
     assert result["cluster_nodes"] == 2
     assert result["batch"] == {**result["batch"], "found": 41, "read": 40, "errors": 1, "nodes": 2}
     # the rows Ray wrote are the rows a local run writes (backend and precision named: 'auto' decides
     # by a per-machine timing cache, and INT8 and FP32 confidences differ)
-    run_batch([str(images)], tmp_path / "local", workers=1, progress=False,
-              model=Model(backend="onnxruntime", precision="fp32"))
+    run_batch(
+        [str(images)],
+        tmp_path / "local",
+        workers=1,
+        progress=False,
+        model=Model(backend="onnxruntime", precision="fp32"),
+    )
 
     def rows(folder):
-        return sorted((json.loads(line) for p in Path(folder).glob("part-*.jsonl") for line in p.open()),
-                      key=lambda r: r["file"])
+        return sorted(
+            (json.loads(line) for p in Path(folder).glob("part-*.jsonl") for line in p.open()), key=lambda r: r["file"]
+        )
+
     assert rows(out) == rows(tmp_path / "local")
 
 
