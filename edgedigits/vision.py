@@ -237,14 +237,19 @@ def _across_rule(a, b, rules) -> bool:
     return any(top <= ry + rh / 2 <= bottom and rx <= x1 and x0 <= rx + rw for rx, ry, rw, rh in rules)
 
 
-def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rules=()) -> list[list[int]]:
+def _merge_pieces(
+    boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rules=(), frame_height: int | None = None
+) -> list[list[int]]:
     """Group component indices whose boxes are pieces of one digit.
 
     Only near neighbours are compared (a sweep along x), a merge is made only while the union
-    can still be one digit (at most ``config.max_aspect`` wide for its height), so pieces never
-    chain-react across a page, and never across a printed rule (``rules``: digits in two rows
-    of squared paper or a table are two digits).
+    can still be one digit (at most ``config.max_aspect`` wide for its height, and no taller
+    than ``config.max_height_fraction`` of ``frame_height``: a desk around the page, one
+    component as tall as the frame, would otherwise take in every digit inside its box), so
+    pieces never chain-react across a page, and never across a printed rule (``rules``: digits
+    in two rows of squared paper or a table are two digits).
     """
+    tallest = config.max_height_fraction * frame_height if frame_height else float("inf")
     parent = list(range(len(boxes)))
 
     def root(i):
@@ -270,7 +275,9 @@ def _merge_pieces(boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rul
                 if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
                 u = _union(merged[ri], merged[rj])
-                if u[2] > config.max_aspect * u[3] or rules and _across_rule(merged[ri], merged[rj], rules):
+                if u[2] > config.max_aspect * u[3] or u[3] > tallest:
+                    continue
+                if rules and _across_rule(merged[ri], merged[rj], rules):
                     continue
                 parent[rj] = ri
                 merged[ri] = u
@@ -521,7 +528,7 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
             contours, hierarchy, outer = _components(mask, smallest)
     boxes = [b for _, b in outer]
     out = []
-    for group in _merge_pieces(boxes, config, structure.rules):
+    for group in _merge_pieces(boxes, config, structure.rules, work.shape[0]):
         box = boxes[group[0]]
         for g in group[1:]:
             box = _union(box, boxes[g])

@@ -334,3 +334,13 @@ def test_a_digit_lying_on_the_rule_of_squared_paper_is_not_joined_to_the_one_abo
     stamp(page, pick(images, labels, 0), 20 + 5 * 40 + 4, 20 + 4 * 40 - 3, 36)  # top stroke along it
     reading = rec.read(page)
     assert sorted(d.label for d in reading.accepted) == [0, 8]
+
+
+def test_a_component_as_tall_as_the_frame_takes_in_no_digit():
+    """A desk seen all round a page whose outline was not found is one component as tall as the
+    frame, and its box holds every digit: merging a digit into it would drop the digit with it."""
+    from edgedigits.vision import _merge_pieces
+
+    desk, digit, flag = (0, 0, 700, 500), (300, 200, 30, 50), (331, 204, 9, 14)
+    groups = sorted(sorted(g) for g in _merge_pieces([desk, digit, flag], frame_height=500))
+    assert groups == [[0], [1, 2]]  # the 5's flag still joins its digit
