@@ -602,7 +602,7 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
     cells = _cells(whole, min_height)
     if residual.any():
         kept = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
-        bands = _rule_bands(hlines, hboxes, 1) if several else None
+        bands = _rule_bands(hlines, hboxes, 1) if several and len(cells) >= 4 else None
         residual = _no_stacked_joins(residual, kept, cells, bands) if several and cells else kept
     return Lines(residual, hboxes, vboxes, cells)
 
