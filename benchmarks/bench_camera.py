@@ -180,8 +180,8 @@ def _draw_boxes(rng, scene, share: float) -> list[tuple[int, str]]:
         half_w = max(w, h) / 2 + m if kind == "clear" else w / 2 + m  # a clear box is square
         cx, cy = x + w / 2, y + h / 2
         x0, y0, x1, y1 = int(cx - half_w), int(cy - h / 2 - m), int(cx + half_w), int(cy + h / 2 + m)
-        if x0 < 2 or y0 < 2 or x1 >= w_img - 2 or y1 >= h_img - 2:
-            continue
+        if x0 < 2 or y0 < 2 or x1 >= w_img - 2 or y1 >= h_img - 2 or x1 <= x0:
+            continue  # x1 <= x0: a box crossing a thin 1 would have no width
         if any(_iou((x0, y0, x1 - x0, y1 - y0), o.box) > 0 for j, o in enumerate(scene.digits) if j != i):
             continue
         paper_level = float(np.median(image[max(0, y0 - 4) : y0, x0:x1]))
