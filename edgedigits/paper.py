@@ -604,7 +604,35 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
         kept = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
         bands = _rule_bands(hlines, hboxes, 1) if several and len(cells) >= 4 else None
         residual = _no_stacked_joins(residual, kept, cells, bands) if several and cells else kept
+        if several and len(cells) >= 2:
+            residual = _no_rule_remnants(residual, cells)
     return Lines(residual, hboxes, vboxes, cells)
+
+
+def _no_rule_remnants(residual: np.ndarray, cells: list[Box]) -> np.ndarray:
+    """``residual`` without the thin upright pieces standing on a cell edge: what is left of a
+    vertical rule that broke up (a light line in a photo's shadow) and was not found as a line.
+
+    A piece is a remnant when it is at most a fifth of a cell wide (3 px at least), at least a
+    third of a cell tall, and its centre lies within a tenth of a cell (2 px at least) of the
+    left or right edge of a cell (for a table's wide cells, a fifth and a tenth of their height).
+    A 1 written inside its cell stands away from the edges."""
+    ch = float(np.median([c[3] for c in cells]))
+    cw = min(ch, float(np.median([c[2] for c in cells])))  # a table's wide cells: their height sets the scale
+    edges = np.array(sorted({c[0] for c in cells} | {c[0] + c[2] for c in cells}), np.float64)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(residual, connectivity=8)
+    if n < 2:
+        return residual
+    x, w, h = stats[1:, 0], stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    centre = x + w / 2.0
+    near = np.abs(centre[:, None] - edges[None, :]).min(axis=1) <= max(2.0, 0.1 * cw)
+    drop = (w <= max(3.0, 0.2 * cw)) & (h >= ch / 3.0) & near
+    if not drop.any():
+        return residual
+    lut = np.full(n, 255, np.uint8)
+    lut[0] = 0
+    lut[1:][drop] = 0
+    return cv2.bitwise_and(residual, lut[labels])
 
 
 def _rule_bands(lines: np.ndarray, boxes: list[Box], along: int) -> np.ndarray:

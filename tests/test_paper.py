@@ -344,3 +344,19 @@ def test_a_component_as_tall_as_the_frame_takes_in_no_digit():
     desk, digit, flag = (0, 0, 700, 500), (300, 200, 30, 50), (331, 204, 9, 14)
     groups = sorted(sorted(g) for g in _merge_pieces([desk, digit, flag], frame_height=500))
     assert groups == [[0], [1, 2]]  # the 5's flag still joins its digit
+
+
+def test_remnants_of_a_broken_rule_on_a_cell_edge_are_dropped_and_a_1_inside_a_cell_is_kept():
+    """What is left of a vertical rule that broke up (a light line in a photo's shadow, not found
+    as a line) stands on the edge of the cells beside it: thin, upright, centred on the edge. A 1
+    written in its cell stands away from the edges, and a digit across an edge is not thin."""
+    from edgedigits.paper import _no_rule_remnants
+
+    residual = np.zeros((200, 400), np.uint8)
+    cells = [(10 + 40 * c, 10 + 40 * r, 38, 38) for r in range(4) for c in range(9)]
+    residual[92:118, 128:131] = 255  # on the edge at x = 128-130: a remnant
+    residual[52:80, 175:179] = 255  # a 1 in the middle of its cell (x 170-208)
+    cv2.circle(residual, (249, 105), 12, 255, 3)  # a 0 written across an edge
+    kept = _no_rule_remnants(residual, cells)
+    assert not kept[92:118, 128:131].any()
+    assert kept[52:80, 175:179].all() and kept[93:118, 237:262].any()
