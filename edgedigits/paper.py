@@ -465,11 +465,6 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
     bottom = max(b[1] + b[3] for b in hboxes)
     height = bottom - top
     xs = np.sort([stats[i, 0] + stats[i, 2] / 2.0 for i in keep])
-    gaps = np.diff(xs)
-    gaps = gaps[gaps >= 0.4 * height]
-    pitch = float(gaps.min()) if gaps.size else float(height)
-    if pitch < k0:
-        return []
     pieces, kept = [], set(keep)
     for i in range(1, len(stats)):
         if i in kept or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
@@ -482,6 +477,16 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
         if near_top or near_bottom:
             pieces.append((x + w / 2.0, i))
     if not pieces or not len(xs):
+        return []
+    gaps = np.diff(xs)
+    gaps = gaps[gaps >= 0.4 * height]
+    if gaps.size:
+        pitch = float(gaps.min())
+    else:  # one whole divider: the spacing of the pieces around it, when they keep one
+        steps = np.diff(np.sort(np.concatenate([xs, [c for c, _ in pieces]])))
+        steps = steps[steps >= 0.6 * height]
+        pitch = float(steps.min()) if steps.size >= 2 and steps.max() <= 2.1 * steps.min() else float(height)
+    if pitch < k0:
         return []
     near = max(2.0, 0.06 * pitch)
     return [i for c, i in pieces if any(abs((c - r) / pitch - round((c - r) / pitch)) * pitch <= near for r in xs)]

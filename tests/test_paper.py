@@ -360,3 +360,19 @@ def test_remnants_of_a_broken_rule_on_a_cell_edge_are_dropped_and_a_1_inside_a_c
     kept = _no_rule_remnants(residual, cells)
     assert not kept[92:118, 128:131].any()
     assert kept[52:80, 175:179].all() and kept[93:118, 237:262].any()
+
+
+def test_a_comb_with_half_height_dividers_and_one_whole_one(rec, hand):
+    """A comb whose dividers rise half way from the bottom line, with only the middle one drawn
+    whole, and boxes a little narrower than tall: the half dividers stand on the spacing the
+    pieces themselves keep (not on the comb's height) and are not read as 1s."""
+    images, labels = hand
+    page = blank(700, 300)
+    x0, y0, cw, ch, n = 100, 100, 90, 100, 4
+    cv2.line(page, (x0, y0), (x0 + n * cw, y0), PRINT, 3)
+    cv2.line(page, (x0, y0 + ch), (x0 + n * cw, y0 + ch), PRINT, 3)
+    for k in range(n + 1):
+        top = y0 if k == n // 2 else y0 + ch // 2
+        cv2.line(page, (x0 + k * cw, top), (x0 + k * cw, y0 + ch), PRINT, 3)
+    write_in_cells(page, images, labels, "2375", [(x0 + k * cw, y0, cw, ch) for k in range(n)], fill=0.6)
+    assert _values(rec.read(page)) == ["2375"]
