@@ -56,7 +56,7 @@ INPUT_SPEC = {
 DEFAULT_MIN_CONFIDENCE = 0.5
 OUTPUT_SPEC = {"name": "logits", "shape": ["batch", 10], "dtype": "float32"}
 LABELS = [str(i) for i in range(10)]
-DIGITS = len(LABELS)
+DIGITS = len(LABELS)  # logit columns 0-9 are the digits; an 11th column is a reject class ("not a digit")
 
 
 @dataclass

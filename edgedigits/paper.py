@@ -156,7 +156,6 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, reach: int = 32, inset
     keeps its coarse position. The corners are where the sides meet.
     """
     h, w = gray.shape
-    smooth = cv2.GaussianBlur(gray, (5, 5), 0).astype(np.float32)
     centre = corners.mean(axis=0)
     lines = []
     for k in range(4):
@@ -171,7 +170,7 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, reach: int = 32, inset
         xs = pts[:, None, 0] + s[None, :] * n[0]
         ys = pts[:, None, 1] + s[None, :] * n[1]
         inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
-        profile = cv2.remap(smooth, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR)
+        profile = _blurred_samples(gray, xs, ys)
         fall = profile[:, :-4] - profile[:, 4:]  # brightness lost 4 px further out
         fall[~(inside[:, :-4] & inside[:, 4:])] = 0
         j = fall.argmax(axis=1)
@@ -194,6 +193,24 @@ def refine_corners(gray: np.ndarray, corners: np.ndarray, reach: int = 32, inset
     if np.abs(out - corners).max() > 2 * reach:
         return corners  # the fit went astray: keep the coarse corners
     return out
+
+
+def _blurred_samples(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """``gray`` blurred (5 x 5 Gaussian) and sampled bilinearly at ``xs``, ``ys`` (float32), blurring
+    only the strip the samples lie in (with the blur's margin, so the values are those of the
+    whole frame blurred) instead of the whole frame."""
+    h, w = gray.shape
+    pad = 4  # the blur's radius (2) and the bilinear neighbour, with room to spare
+    x0 = int(np.clip(np.floor(xs.min()) - pad, 0, w))
+    x1 = int(np.clip(np.ceil(xs.max()) + pad + 1, 0, w))
+    y0 = int(np.clip(np.floor(ys.min()) - pad, 0, h))
+    y1 = int(np.clip(np.ceil(ys.max()) + pad + 1, 0, h))
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros(xs.shape, np.float32)
+    bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)  # the blur's own margin around the strip
+    bx1, by1 = min(w, x1 + pad), min(h, y1 + pad)
+    blurred = cv2.GaussianBlur(gray[by0:by1, bx0:bx1], (5, 5), 0).astype(np.float32)
+    return cv2.remap(blurred, (xs - bx0).astype(np.float32), (ys - by0).astype(np.float32), cv2.INTER_LINEAR)
 
 
 def _percentile(values: np.ndarray, mask: np.ndarray, q: float) -> float:
@@ -607,7 +624,7 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int) -> Lines:
     cells = _cells(whole, min_height)
     if residual.any():
         kept = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
-        bands = _rule_bands(hlines, hboxes, 1) if several and len(cells) >= 4 else None
+        bands = _rule_bands(hlines, hboxes) if several and len(cells) >= 4 else None
         residual = _no_stacked_joins(residual, kept, cells, bands) if several and cells else kept
         if several and len(cells) >= 2:
             residual = _no_rule_remnants(residual, cells)
@@ -640,20 +657,14 @@ def _no_rule_remnants(residual: np.ndarray, cells: list[Box]) -> np.ndarray:
     return cv2.bitwise_and(residual, lut[labels])
 
 
-def _rule_bands(lines: np.ndarray, boxes: list[Box], along: int) -> np.ndarray:
-    """The rows (``along`` = 1; columns for 0) each straight line piece fills across at least half
-    its length: where the printed line itself runs, without a pen stroke lying along part of it.
-    A tilted line fills no row that far and gets no band."""
+def _rule_bands(lines: np.ndarray, boxes: list[Box]) -> np.ndarray:
+    """The rows each straight horizontal line piece fills across at least half its width: where
+    the printed line itself runs, without a pen stroke lying along part of it. A tilted line
+    fills no row that far and gets no band."""
     out = np.zeros_like(lines)
     for x, y, w, h in boxes:
-        part = lines[y : y + h, x : x + w]
-        counts = cv2.reduce(part, along, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
-        full = np.nonzero(counts >= 0.5 * (w if along == 1 else h))[0]
-        for k in full:
-            if along == 1:
-                out[y + k, x : x + w] = 255
-            else:
-                out[y : y + h, x + k] = 255
+        counts = cv2.reduce(lines[y : y + h, x : x + w], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+        out[y + np.nonzero(counts >= 0.5 * w)[0], x : x + w] = 255
     return out
 
 

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .bundle import Bundle, load_bundle
+from .bundle import DIGITS, Bundle, load_bundle
 from .errors import InputError
 from .reader import Digit, Reader, Reading  # noqa: F401  (Digit: re-exported, as before the reader)
-from .rejection import DIGITS, check_min_confidence, min_confidence_for, predicted, softmax
+from .rejection import check_min_confidence, min_confidence_for, predicted, softmax
 from .runtimes.select import choose
 
 EXPECTED = (

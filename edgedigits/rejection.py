@@ -24,12 +24,11 @@ import numpy as np
 
 from . import runtimes
 from ._io import write_json_atomic
-from .bundle import DEFAULT_MIN_CONFIDENCE, LABELS, MANIFEST, load_bundle
+from .bundle import DEFAULT_MIN_CONFIDENCE, DIGITS, MANIFEST, load_bundle
 from .data import bundle_val_size, validation_split
 from .errors import BundleError, InputError
 
 SCORE = "max_softmax"
-DIGITS = len(LABELS)  # logit columns 0-9; an 11th column is the reject class
 # Calibration: the share of held-out real digits the threshold may reject.
 TARGET_FALSE_REJECT = 0.005
 

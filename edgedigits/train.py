@@ -20,10 +20,9 @@ from .data import DEFAULT_VAL_SIZE, bundle_val_size, split_indices, validation_s
 from ._deps import need
 from ._io import atomic_path
 from ._progress import Progress
-from .bundle import resolve_bundle_path, write_training_bundle
+from .bundle import DIGITS, resolve_bundle_path, write_training_bundle
 from .errors import EdgeDigitsError, UsageError
 
-DIGITS = 10  # outputs 0-9; a model with an 11th output has a reject class there
 
 CHECKPOINT = "checkpoint.pt"
 
