@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch is pinned to the CPU build (an unpinned torch pulls a multi-GB CUDA build).
 TORCH ?= torch==2.13.0
+# Test processes (pytest-xdist); whole test files go to one process, so a file's fixtures run once.
+TEST_WORKERS ?= 2
 # More extras for setup-dev, e.g. MORE_EXTRAS=,ray (CI adds Ray: about 1 GB, 3-4 minutes to install).
 MORE_EXTRAS ?=
 
@@ -32,7 +34,7 @@ demo: setup
 test: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -ra tests
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile tests
 
 clean:
 	rm -rf $(VENV) .venv-lowest build *.egg-info .pytest_cache edgedigits-demo.mp4 edgedigits-demo.webm

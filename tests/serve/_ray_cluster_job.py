@@ -38,6 +38,24 @@ def _request(port, method, path, body=None, headers=None):
         conn.close()
 
 
+def _until_healthy(port, seconds, alive=lambda: True):
+    """GET /v1/health until it answers 200 (or ``seconds`` pass); the last answer, or None.
+
+    Serve's HTTP proxy can answer before the application's routes reach it (a plain-text 404 or
+    503 from the proxy, not our JSON), more often on a busy machine: a readiness probe waits.
+    """
+    deadline, last = time.monotonic() + seconds, None
+    while time.monotonic() < deadline and alive():
+        try:
+            last = _request(port, "GET", "/v1/health")
+            if last[0] == 200:
+                break
+        except (OSError, ValueError):  # not listening yet, or the proxy up before the app
+            pass
+        time.sleep(0.5)
+    return last
+
+
 def _cli_on_the_cluster(address: str, png: bytes) -> dict:
     """``edgedigits serve --engine ray`` started as a user would, on this cluster: it answers over
     HTTP, then SIGTERM stops it cleanly."""
@@ -68,15 +86,7 @@ def _cli_on_the_cluster(address: str, png: bytes) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
     out: dict = {}
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                out["health"] = _request(port, "GET", "/v1/health")
-                if out["health"][0] == 200:
-                    break
-            except (OSError, ValueError):  # not listening yet, or Serve's proxy up before the app
-                pass
-            time.sleep(0.5)
+        out["health"] = _until_healthy(port, 120, alive=lambda: proc.poll() is None)
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
         out["read_status"] = _request(port, "POST", "/v1/read", png, auth)[0] if proc.poll() is None else None
     finally:
@@ -130,7 +140,7 @@ def main(result_path: str, images: str, out: str) -> None:
         serve.run(build({"replicas": 2, "token": TOKEN, "batch_wait_s": 0.05}), name="edgedigits", route_prefix="/")
         result["serve_start_s"] = round(time.perf_counter() - t0, 1)
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        result["health"] = _request(port, "GET", "/v1/health")
+        result["health"] = _until_healthy(port, 60)
         result["no_token"] = _request(port, "GET", "/v1/info")
         png = open(sorted(__import__("pathlib").Path(images).glob("sheet*.png"))[0], "rb").read()
         result["read"] = _request(port, "POST", "/v1/read", png, dict(auth, **{"Content-Type": "image/png"}))
