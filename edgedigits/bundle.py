@@ -525,7 +525,7 @@ def write_training_bundle(
     with atomic_dir(dest, force=True) as tmp:
         torch.save(model.state_dict(), tmp / "weights.pt")
         export_onnx(model, tmp / "model.onnx")
-        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model), model.head.out_features)
+        manifest = base_manifest(recipe["model"], count_params(model), count_macs(model), model.outputs)
         manifest["training"] = {"recipe": recipe, "mnist_sha256": checksums()}
         manifest["metrics"] = {
             "mnist_test_accuracy": test_accuracy,

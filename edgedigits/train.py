@@ -89,6 +89,9 @@ class TrainConfig:
     # so that a fine-tune towards heavy augmentation keeps seeing digits as clean as MNIST's.
     clean_fraction: float = 0.0
     clean_augment: Augment | None = None
+    # Train only the model's parts of these names (e.g. ("gate",)); the rest stays as loaded from
+    # init_from, in eval mode (BatchNorm statistics and dropout frozen too). Empty: train everything.
+    train_only: tuple = ()
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -368,14 +371,13 @@ def train(
     xtr, ytr, outliers = _extra_sources(cfg, xtr, ytr, log)
 
     model = create_model(cfg.model)
-    reject_class = model.head.out_features > DIGITS
+    reject_class = model.outputs > DIGITS
     if reject_class and not cfg.outlier_weight:
         raise UsageError(
             f"{cfg.model} has a reject class, which needs non-digits to learn from; set outlier_weight above 0."
         )
-    opt = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
-    )
+    trained = _trainable(model, cfg.train_only)
+    opt = torch.optim.SGD(trained, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history, start_epoch = [], 0
     if cfg.init_from and state is None:
@@ -411,6 +413,9 @@ def train(
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
+        for name, part in model.named_children():
+            if cfg.train_only and name not in cfg.train_only:
+                part.eval()
         perm = torch.randperm(len(xtr), generator=gen)
         bar = Progress(steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress)
         run_loss = run_acc = 0.0
@@ -519,12 +524,32 @@ def _initial_weights(torch, source: str) -> dict:
         raise UsageError(f"init_from {path} is not a readable state dict ({type(exc).__name__}).") from exc
 
 
+def _trainable(model, parts: tuple) -> list:
+    """The parameters to train: all of them, or only those of the named child modules ``parts``."""
+    if not parts:
+        return list(model.parameters())
+    children = dict(model.named_children())
+    unknown = [p for p in parts if p not in children]
+    if unknown:
+        raise UsageError(
+            f"train_only names {', '.join(unknown)}, which the model does not have; it has {', '.join(children)}."
+        )
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.split(".", 1)[0] in parts)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def _with_reject_output(torch, state: dict, model) -> dict:
-    """``state`` of a 10-output model widened for ``model``'s reject output (zero weights), else as it is.
+    """``state`` of a 10-output model widened for ``model``'s reject output, else as it is.
 
     A fine-tune that adds the reject class starts from a trained digit model: its digit outputs
-    are kept and the new output starts at logit 0 for every input.
+    are kept. A reject row of the linear head starts at zero weights (logit 0 for every input);
+    a gate (:class:`~edgedigits.models.digitnet.GatedDigitNet`) keeps its own fresh initialisation.
     """
+    own = model.state_dict()
+    missing_gate = {k: v for k, v in own.items() if k.startswith("gate.") and k not in state}
+    if missing_gate:
+        state = {**state, **missing_gate}
     head_w, head_b = state.get("head.weight"), state.get("head.bias")
     want = model.head.out_features
     if head_w is None or head_b is None or head_w.shape[0] != DIGITS or want == DIGITS:
@@ -667,6 +692,18 @@ def reject_config(**overrides) -> TrainConfig:
     return _with(replace(base, model="digitnet_sfr", seed=7, augment=replace(base.augment, box_scan_p=0.15)), overrides)
 
 
+def gate_config(**overrides) -> TrainConfig:
+    """Stage 3 as a second-stage check: stage 2's network, frozen, plus a trained "not a digit" gate.
+
+    ``digitnet_sfg`` (:class:`~edgedigits.models.digitnet.GatedDigitNet`) on the data of
+    ``reject`` (non-digits at weight 1.0 on half of every batch, stretched digits and box scans);
+    only the gate learns, so the digit read with rejection off stays stage 2's exactly. Start it
+    from stage 2: ``edgedigits train --recipe gate --init-from runs/shipped/bundle``.
+    """
+    base = reject_config()
+    return _with(replace(base, model="digitnet_sfg", lr=0.05, train_only=("gate",)), overrides)
+
+
 # Named recipes for `edgedigits train --recipe`.
 RECIPES = {
     "base": base_config,
@@ -674,10 +711,11 @@ RECIPES = {
     "refuse": refuse_config,
     "robust": robust_config,
     "reject": reject_config,
+    "gate": gate_config,
     "basic": lambda **o: _with(TrainConfig(), o),
 }
 # Recipes that fine-tune a trained model and need ``init_from``.
-FINE_TUNES = ("shipped", "refuse", "robust", "reject")
+FINE_TUNES = ("shipped", "refuse", "robust", "reject", "gate")
 
 
 def _jsonable(obj):

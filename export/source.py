@@ -134,7 +134,7 @@ def _from_checkpoint(path: Path, work: Path) -> Source:
     torch.save(model.state_dict(), weights)
     manifest = {
         k: v
-        for k, v in base_manifest(name, count_params(model), count_macs(model), model.head.out_features).items()
+        for k, v in base_manifest(name, count_params(model), count_macs(model), model.outputs).items()
         if k != "artifacts"
     }
     manifest["training"] = {"checkpoint": path.name, "epoch": state["epoch"], "recipe": config}

@@ -19,7 +19,8 @@ def add_arguments(p) -> None:
         help="training recipe: 'base' (default; from scratch), then 'shipped' (a robust "
         "fine-tune of it, --init-from the base bundle), then a third stage --init-from the "
         "'shipped' bundle: 'refuse' (non-digits of many scripts pushed to a flat softmax, "
-        "stretched digits) or 'reject' (the same with a reject class, an 11th output); both "
+        "stretched digits), 'reject' (the same with a reject class, an 11th output) or 'gate' "
+        "(the 'shipped' network frozen, plus a trained not-a-digit check); these "
         "need Pillow and fonts (README: which stages the shipped model took). 'robust': the "
         "second without clean replay; 'basic': the first recipe ever. "
         "The options below override the recipe's values",

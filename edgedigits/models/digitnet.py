@@ -49,6 +49,11 @@ class DigitNet(nn.Module):
         self.head = nn.Linear(cin if head == "gap" else cin * side * side, num_classes)
         self.widths, self.strides = tuple(widths), tuple(strides)
 
+    @property
+    def outputs(self) -> int:
+        """How many logits the model returns: the ten digits, or 11 with "not a digit" last."""
+        return self.head.out_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.features(x)).flatten(1)
         return self.head(self.dropout(x))
@@ -70,6 +75,34 @@ class DigitNet(nn.Module):
                 i += 1
         model.features = nn.Sequential(*fused)
         return model
+
+
+class GatedDigitNet(DigitNet):
+    """DigitNet-SF plus a second-stage "not a digit" check on the same features.
+
+    The ten digit logits ``z`` come from the trunk and linear head as in DigitNet-SF. A small
+    gate (two linear layers) reads the same 64 x 7 x 7 features and gives ``h``; the 11th logit
+    is ``max(z) + h``. In the softmax over all eleven, a large ``h`` takes the probability away
+    from every digit at once, and the order of the ten digit logits - so the digit read with
+    rejection off - is exactly that of the network without the gate. Trained with the trunk and
+    digit head frozen (recipe ``gate``), the gate is a check added to a finished digit model.
+    """
+
+    def __init__(self, gate_hidden: int = 64, **kwargs):
+        kwargs.setdefault("head", "flatten")
+        super().__init__(num_classes=DIGITS, **kwargs)
+        n = self.head.in_features
+        self.gate = nn.Sequential(nn.Linear(n, gate_hidden), nn.ReLU(inplace=True), nn.Linear(gate_hidden, 1))
+
+    @property
+    def outputs(self) -> int:
+        return DIGITS + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.pool(self.features(x)).flatten(1)
+        z = self.head(self.dropout(f))
+        reject = z.max(dim=1, keepdim=True).values + self.gate(f)
+        return torch.cat([z, reject], dim=1)
 
 
 def _copy(model: nn.Module) -> nn.Module:
@@ -112,6 +145,12 @@ def digitnet_sfr(**kwargs) -> DigitNet:
     return DigitNet(
         widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), head="flatten", num_classes=DIGITS + 1, **kwargs
     )
+
+
+@register_model
+def digitnet_sfg(**kwargs) -> GatedDigitNet:
+    """digitnet_sf with a second-stage "not a digit" gate (:class:`GatedDigitNet`): 11 outputs."""
+    return GatedDigitNet(widths=(16, 24, 32, 64, 64), strides=(1, 2, 1, 2, 1), **kwargs)
 
 
 @register_model
