@@ -69,6 +69,10 @@ class FinderConfig:
         split_aspect / split_ink: a blob at least ``split_aspect`` times wider than tall is
             split at its emptiest column when that column holds at most ``split_ink`` of the
             fullest one (touching digits; on MNIST this splits 0.06 % of single digits).
+        recut_aspect: a blob at least this many times wider than tall that is not split also
+            gets a cut in two at its emptiest column between 30 % and 70 % of its width
+            (:attr:`InkBlob.parts`); the reader reads the two parts instead when the whole is
+            not read as a digit but both parts are (two digits joined by ink). 0 = off.
         line_aspect / line_elongation: a straight stroke (its minimum-area rectangle this many
             times longer than wide) lying flatter than this width / height is a line, not a 1
             (no MNIST training digit is both).
@@ -101,6 +105,7 @@ class FinderConfig:
     min_density: float = 0.06
     split_aspect: float = 1.25
     split_ink: float = 0.12
+    recut_aspect: float = 1.1
     line_aspect: float = 1.2
     line_elongation: float = 5.0
     reject_border: bool = True
@@ -125,11 +130,15 @@ class InkBlob:
         box: (x, y, w, h) in the pixels of the frame given to :func:`find_digits`.
         crop: 28x28 uint8, white digit on black, normalised like MNIST.
         density: fraction of the box covered by ink.
+        parts: the blob cut in two (left, right) where it may be two digits joined by ink
+            (``FinderConfig.recut_aspect``), else empty; read in its place only when the whole
+            blob is not read as a digit but both parts are.
     """
 
     box: tuple[int, int, int, int]
     crop: np.ndarray = field(repr=False)
     density: float = 0.0
+    parts: tuple = field(default=(), repr=False)
 
 
 @dataclass
@@ -390,6 +399,28 @@ def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
     return parts
 
 
+def _recut(box, own: np.ndarray, config: FinderConfig) -> list:
+    """[(box, own ink)] of a wide blob's two halves, cut at its emptiest column between 30 %
+    and 70 % of its width; [] when the blob is not that wide, or a half holds no ink or is
+    less than three quarters of the blob's height (a tick, a stroke beside a digit)."""
+    x, y, w, h = box
+    if not config.recut_aspect or w < config.recut_aspect * h:
+        return []
+    lo, hi = int(0.3 * w), int(np.ceil(0.7 * w))
+    cols = cv2.reduce(own, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[0]
+    j = lo + int(np.argmin(cols[lo:hi]))
+    parts = []
+    for x0, x1 in ((0, j), (j + 1, w)):
+        piece = own[:, x0:x1]
+        if not piece.any():
+            return []
+        bx, by, bw, bh = cv2.boundingRect(piece)
+        if bh < 0.75 * h:  # two digits side by side are about as tall as their union
+            return []
+        parts.append(((x + x0 + bx, y + by, bw, bh), piece[by : by + bh, bx : bx + bw]))
+    return parts
+
+
 def _candidate(
     box, own: np.ndarray, smooth: np.ndarray, paper: np.ndarray, shape, config: FinderConfig
 ) -> InkBlob | None:
@@ -537,8 +568,12 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
         own = _own_ink(mask, [contours[outer[g][0]] for g in group], box)
         for part, part_own in _split_touching(box, own, config):
             found = _candidate(part, part_own, smooth, paper, work.shape, config)
-            if found is not None:
-                out.append(found)
+            if found is None:
+                continue
+            halves = [_candidate(b, o, smooth, paper, work.shape, config) for b, o in _recut(part, part_own, config)]
+            if len(halves) == 2 and None not in halves:
+                found.parts = tuple(halves)
+            out.append(found)
     if scale != 1.0 or back is not None:
 
         def to_input(box):
@@ -546,6 +581,8 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
 
         for blob in out:
             blob.box = to_input(blob.box)
+            for half in blob.parts:
+                half.box = to_input(half.box)
         structure.boxes = [to_input(b) for b in structure.boxes]
         structure.rules = [to_input(b) for b in structure.rules]
         structure.fields = [

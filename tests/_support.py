@@ -54,3 +54,22 @@ def tensorrt_library(name: str):
             pytest.fail(f"{why} (required under CI: make test installs it)")
         pytest.skip(why)
     return lib
+
+
+def shipped_variant_bundle(root, model_name: str, edit):
+    """A bundle at ``root`` of ``model_name`` holding the shipped weights, widened for its extra
+    outputs (:func:`edgedigits.train._with_reject_output`) and then changed by ``edit(state)``."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from edgedigits.bundle import default_bundle_path, write_training_bundle
+    from edgedigits.models import create_model
+    from edgedigits.train import _with_reject_output
+
+    model = create_model(model_name)
+    shipped = torch.load(default_bundle_path() / "weights.pt", map_location="cpu", weights_only=True)
+    state = _with_reject_output(torch, shipped, model)
+    edit(state)
+    model.load_state_dict(state)
+    return write_training_bundle(
+        model, root, recipe={"model": model_name}, test_accuracy=0.0, val_accuracy=0.0, log=lambda *_: None
+    )

@@ -28,20 +28,15 @@ def _shipped_state(torch):
 
 
 def _gated_bundle(root, gate_bias: float):
+    """The shipped network with a gate whose output is ``gate_bias`` on every input."""
     torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
-    from edgedigits.bundle import write_training_bundle
-    from edgedigits.models import create_model
-    from edgedigits.train import _with_reject_output
+    from _support import shipped_variant_bundle
 
-    model = create_model("digitnet_sfg")
-    state = _with_reject_output(torch, _shipped_state(torch), model)
-    state["gate.2.weight"] = torch.zeros_like(state["gate.2.weight"])
-    state["gate.2.bias"] = torch.full_like(state["gate.2.bias"], gate_bias)
-    model.load_state_dict(state)
-    return write_training_bundle(
-        model, root, recipe={"model": "digitnet_sfg"}, test_accuracy=0.0, val_accuracy=0.0, log=lambda *_: None
-    )
+    def edit(state):
+        state["gate.2.weight"] = torch.zeros_like(state["gate.2.weight"])
+        state["gate.2.bias"] = torch.full_like(state["gate.2.bias"], gate_bias)
+
+    return shipped_variant_bundle(root, "digitnet_sfg", edit)
 
 
 @pytest.fixture(scope="module")

@@ -122,3 +122,40 @@ def test_empty_and_tiny_images_read_as_nothing(rec):
     ):
         reading = rec.read(image)
         assert isinstance(reading, Reading) and reading.digits == () and reading.numbers == ()
+
+
+@pytest.mark.parametrize("value", ["28", "34"])
+def test_two_digits_joined_by_ink_are_read_as_two(rec, value):
+    from dataclasses import replace
+
+    from edgedigits.vision import DEFAULT_CONFIG
+
+    images, labels = handwriting()
+    page = blank(300, 160)
+    write_number(page, images, labels, value, 40, 50, 50, gap=-5)  # the second digit overlaps the first
+    joined = Reader(rec).read(page)
+    assert [n.value for n in joined.numbers] == [value]
+    assert [d.rejected for d in joined.digits] == [None, None]
+    # Without the recut the pair is one blob, and it is not read as a digit.
+    whole = Reader(rec, config=replace(DEFAULT_CONFIG, recut_aspect=0)).read(page)
+    assert len(whole.digits) == 1 and whole.digits[0].rejected is not None and not whole.numbers
+
+
+def test_a_wide_blob_is_cut_only_into_two_digit_tall_halves():
+    from edgedigits.vision import DEFAULT_CONFIG, _recut
+
+    tick = np.zeros((40, 60), np.uint8)
+    cv2.line(tick, (2, 26), (18, 38), 255, 4)  # the short stroke of a tick
+    cv2.line(tick, (18, 38), (57, 2), 255, 4)
+    assert _recut((0, 0, 60, 40), tick, DEFAULT_CONFIG) == []
+    pair = np.zeros((40, 60), np.uint8)
+    cv2.ellipse(pair, (15, 20), (12, 18), 0, 0, 360, 255, 4)  # "00" touching in the middle
+    cv2.ellipse(pair, (44, 20), (12, 18), 0, 0, 360, 255, 4)
+    halves = _recut((100, 50, 60, 40), pair, DEFAULT_CONFIG)
+    assert len(halves) == 2
+    (left, _), (right, _) = halves
+    assert left[0] == 100 + 1 and left[0] + left[2] <= right[0] and right[0] + right[2] <= 160
+    assert min(left[3], right[3]) >= 0.75 * 40
+    narrow = np.zeros((40, 40), np.uint8)
+    cv2.ellipse(narrow, (20, 20), (17, 18), 0, 0, 360, 255, 4)  # a round 0: not wide enough
+    assert _recut((0, 0, 40, 40), narrow, DEFAULT_CONFIG) == []

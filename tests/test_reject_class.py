@@ -38,20 +38,12 @@ def test_confidence_and_label_of_eleven_logits_leave_the_reject_column_out():
 
 
 def _reject_bundle(root, reject_bias: float):
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
-    from edgedigits.bundle import default_bundle_path, write_training_bundle
-    from edgedigits.models import create_model
-    from edgedigits.train import _with_reject_output
+    from _support import shipped_variant_bundle
 
-    model = create_model("digitnet_sfr")
-    shipped = torch.load(default_bundle_path() / "weights.pt", map_location="cpu", weights_only=True)
-    state = _with_reject_output(torch, shipped, model)
-    state["head.bias"][10] = reject_bias
-    model.load_state_dict(state)
-    return write_training_bundle(
-        model, root, recipe={"model": "digitnet_sfr"}, test_accuracy=0.0, val_accuracy=0.0, log=lambda *_: None
-    )
+    def edit(state):
+        state["head.bias"][10] = reject_bias
+
+    return shipped_variant_bundle(root, "digitnet_sfr", edit)
 
 
 @pytest.fixture(scope="module")
