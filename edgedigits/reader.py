@@ -169,15 +169,15 @@ class Reader:
         gray = to_gray(image)
         size = (int(gray.shape[1]), int(gray.shape[0]))
         if gray.shape == (28, 28) and np.median(gray) < 64:
-            blobs, fields = ([InkBlob((0, 0, 28, 28), gray)] if gray.any() else []), []
+            blobs, fields, others = ([InkBlob((0, 0, 28, 28), gray)] if gray.any() else []), [], []
         else:
             found = locate(gray, self.config)
-            blobs, fields = found.blobs, found.structure.fields
+            blobs, fields, others = found.blobs, found.structure.fields, found.others
         if not blobs:
             return Reading((), (), size)
         blobs, labels, confidences, why = self._classify(blobs)
         where = [_field_of(b.box, fields) if fields else None for b in blobs]
-        why = _among_letters([b.box for b in blobs], why, fields, where)
+        why = _among_letters([b.box for b in blobs], why, fields, where, others)
         digits = [Digit(b.box, int(k), float(c), w) for b, k, c, w in zip(blobs, labels, confidences, why)]
         return _assemble(digits, [b.crop for b in blobs], fields, size, where)
 
@@ -230,14 +230,23 @@ class Reader:
 
 
 def _among_letters(
-    boxes: list[Box], why: list[str | None], fields: list[Field], where: list[int | None]
+    boxes: list[Box], why: list[str | None], fields: list[Field], where: list[int | None], others=()
 ) -> list[str | None]:
     """``why`` with the accepted marks of a word rejected too: in a run of at least four marks on
     one line, close together (a printed label, a name), or in one comb field or box, where at
     least half the marks are not digits, the few read as digits are letters (an l or an I read
     as 1, an O as 0). Four and a half were chosen on formgen dev pages and the dev camera video
     (with three, a digit beside two rejected fragments of a drawn box was lost). ``where``: the
-    field of each mark (:func:`_field_of`, None outside every field)."""
+    field of each mark (:func:`_field_of`, None outside every field). ``others``: boxes of ink
+    that was never a candidate (:attr:`~edgedigits.vision.Found.others`: the small letters of a
+    printed word, letters that touch); outside every field they count as marks that are not
+    digits, when at least half as tall as the run's candidates (so a few specks or the broken
+    pieces of a drawn box beside one digit do not make a word of it)."""
+    count = len(boxes)
+    loose = [b for b in others if not fields or _field_of(b, fields) is None]
+    boxes = list(boxes) + loose
+    why = list(why) + [LOW_CONFIDENCE] * len(loose)
+    where = list(where) + [None] * len(loose)
     groups: dict[int, list[int]] = {}
     free = []
     for i, f in enumerate(where):
@@ -251,12 +260,16 @@ def _among_letters(
     runs += [[free[k] for k in n.members] for n in group_numbers([boxes[i] for i in free], [0] * len(free))]
     out = list(why)
     for run in runs:
+        tall = [boxes[i][3] for i in run if i < count]
+        if not tall:
+            continue
+        run = [i for i in run if i < count or boxes[i][3] >= 0.5 * float(np.median(tall))]
         rejected = sum(why[i] is not None for i in run)
         if len(run) >= 4 and rejected >= 0.5 * len(run):
             for i in run:
                 if out[i] is None:
                     out[i] = AMONG_LETTERS
-    return out
+    return out[:count]
 
 
 def _centre(box: Box) -> tuple[float, float]:

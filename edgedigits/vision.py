@@ -445,11 +445,15 @@ class Found:
         blobs: the blobs that may be digits (boxes in the input's pixels), in reading order.
         structure: the printed structure set aside (boxes and fields in the input's pixels).
         scale: input pixels per working pixel (1.0 unless the frame was over ``max_pixels``).
+        others: boxes (input pixels) of the ink that is neither structure nor a possible digit
+            but is at least half a digit's smallest height: small letters beside tall ones, a
+            word whose letters touch. The reader counts them when it looks for words.
     """
 
     blobs: list[InkBlob]
     structure: Structure
     scale: float = 1.0
+    others: list = field(default_factory=list)
 
 
 def _working_copy(gray: np.ndarray, max_pixels: int) -> tuple[np.ndarray, float]:
@@ -558,17 +562,20 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
         if structure.boxes:
             contours, hierarchy, outer = _components(mask, smallest)
     boxes = [b for _, b in outer]
-    out = []
+    out, others = [], []
     for group in _merge_pieces(boxes, config, structure.rules, work.shape[0]):
         box = boxes[group[0]]
         for g in group[1:]:
             box = _union(box, boxes[g])
         if not _plausible(box, None, work.shape, config, split_ok=True):
+            if config.min_height // 2 <= box[3] <= 0.1 * work.shape[0]:
+                others.append(box)
             continue
         own = _own_ink(mask, [contours[outer[g][0]] for g in group], box)
         for part, part_own in _split_touching(box, own, config):
             found = _candidate(part, part_own, smooth, paper, work.shape, config)
             if found is None:
+                others.append(part)
                 continue
             halves = [_candidate(b, o, smooth, paper, work.shape, config) for b, o in _recut(part, part_own, config)]
             if len(halves) == 2 and None not in halves:
@@ -583,13 +590,14 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
             blob.box = to_input(blob.box)
             for half in blob.parts:
                 half.box = to_input(half.box)
+        others = [to_input(b) for b in others]
         structure.boxes = [to_input(b) for b in structure.boxes]
         structure.rules = [to_input(b) for b in structure.rules]
         structure.fields = [
             Field(to_input(f.box), f.kind, tuple(to_input(c) for c in f.cells)) for f in structure.fields
         ]
     out.sort(key=lambda c: (c.box[1] + c.box[3] // 2, c.box[0]))
-    return Found(out, structure, scale)
+    return Found(out, structure, scale, others)
 
 
 def _flattened(gray: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -159,3 +160,34 @@ def test_a_wide_blob_is_cut_only_into_two_digit_tall_halves():
     narrow = np.zeros((40, 40), np.uint8)
     cv2.ellipse(narrow, (20, 20), (17, 18), 0, 0, 360, 255, 4)  # a round 0: not wide enough
     assert _recut((0, 0, 40, 40), narrow, DEFAULT_CONFIG) == []
+
+
+def _label(text: str) -> np.ndarray:
+    page = blank(400, 120)
+    cv2.putText(page, text, (20, 60), cv2.FONT_HERSHEY_DUPLEX, 0.6, 40, 1, cv2.LINE_AA)
+    return page
+
+
+def test_the_small_letters_of_a_printed_word_make_its_tall_letters_a_word(rec, monkeypatch):
+    import edgedigits.reader as reader_module
+    from edgedigits.vision import locate
+
+    page = _label("Weight (kg)")
+    found = locate(page)
+    assert found.others  # the small letters: ink, but no candidate
+    assert [d for d in Reader(rec).read(page).digits if d.rejected is None] == []
+    # Counting only the candidates (the i, h, t and brackets), the word is too short to be one.
+    monkeypatch.setattr(reader_module, "locate", lambda gray, config: replace(locate(gray, config), others=[]))
+    assert [d.label for d in Reader(rec).read(page).digits if d.rejected is None] == [1, 1, 1, 1]
+
+
+def test_a_smudge_beside_a_digit_and_two_boxed_ones_does_not_make_a_word():
+    from edgedigits.reader import LOW_CONFIDENCE, _among_letters
+
+    # A camera frame (dev video): a 5, two hand-drawn boxes read whole at low confidence, and a
+    # blurred smudge that was never a candidate, 60 px tall beside candidates of 99-130 px.
+    boxes = [(408, 84, 84, 99), (173, 74, 106, 130), (280, 74, 120, 130)]
+    why = [None, LOW_CONFIDENCE, LOW_CONFIDENCE]
+    assert _among_letters(boxes, why, [], [None] * 3, others=[(556, 57, 69, 60)]) == why
+    # As tall as a letter beside them, the same ink would make the four a word.
+    assert _among_letters(boxes, why, [], [None] * 3, others=[(556, 57, 69, 90)])[0] is not None
