@@ -445,9 +445,10 @@ class Found:
         blobs: the blobs that may be digits (boxes in the input's pixels), in reading order.
         structure: the printed structure set aside (boxes and fields in the input's pixels).
         scale: input pixels per working pixel (1.0 unless the frame was over ``max_pixels``).
-        others: boxes (input pixels) of the ink that is neither structure nor a possible digit
-            but is at least half a digit's smallest height: small letters beside tall ones, a
-            word whose letters touch. The reader counts them when it looks for words.
+        others: boxes (input pixels) of the ink that is neither structure nor a possible digit,
+            is at least half a digit's smallest height and is not a filled smudge: small letters
+            beside tall ones, a word whose letters touch. The reader counts them when it looks
+            for words.
     """
 
     blobs: list[InkBlob]
@@ -575,7 +576,8 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
         for part, part_own in _split_touching(box, own, config):
             found = _candidate(part, part_own, smooth, paper, work.shape, config)
             if found is None:
-                others.append(part)
+                if cv2.countNonZero(part_own) <= config.max_density * part[2] * part[3]:
+                    others.append(part)  # not a filled smudge: it may be a letter
                 continue
             halves = [_candidate(b, o, smooth, paper, work.shape, config) for b, o in _recut(part, part_own, config)]
             if len(halves) == 2 and None not in halves:

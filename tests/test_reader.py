@@ -191,3 +191,12 @@ def test_a_smudge_beside_a_digit_and_two_boxed_ones_does_not_make_a_word():
     assert _among_letters(boxes, why, [], [None] * 3, others=[(556, 57, 69, 60)]) == why
     # As tall as a letter beside them, the same ink would make the four a word.
     assert _among_letters(boxes, why, [], [None] * 3, others=[(556, 57, 69, 90)])[0] is not None
+
+
+def test_a_filled_smudge_is_not_counted_as_a_letter():
+    from edgedigits.vision import locate
+
+    page = _label("Weight (kg)")
+    cv2.rectangle(page, (300, 40), (314, 76), 40, -1)  # a filled bar as tall as a digit
+    boxes = locate(page).others
+    assert boxes and all(x + w < 290 for x, _, w, _ in boxes)  # the letters, not the bar
