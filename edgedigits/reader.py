@@ -36,6 +36,8 @@ Box = tuple[int, int, int, int]
 LOW_CONFIDENCE = "low confidence"
 AMONG_LETTERS = "among letters"
 UNLIKE_HANDWRITING = "unlike handwriting"
+#: An empty rectangle read as a 0 (a box or checkbox the structure steps did not set aside).
+A_BOX = "an empty box"
 #: A blob not read as a digit is read as two digits joined by ink only when both of its halves
 #: are read at least this sure (chosen on the formgen dev pages: 0.7 read more digits and numbers
 #: on every page set and added no false digit; at the plain threshold ticks split into "digits").
@@ -192,6 +194,7 @@ class Reader:
         result = self.recognizer.classify(batch)
         labels, confidences = result.labels.tolist(), result.confidences.tolist()
         why = self._rejections(batch, result)
+        why = [A_BOX if w is None and k == 0 and b.rectangle else w for b, k, w in zip(blobs, labels, why)]
         recut = [i for i, b in enumerate(blobs) if b.parts and why[i] is not None]
         if not recut:
             return blobs, labels, confidences, why

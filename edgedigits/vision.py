@@ -133,12 +133,15 @@ class InkBlob:
         parts: the blob cut in two (left, right) where it may be two digits joined by ink
             (``FinderConfig.recut_aspect``), else empty; read in its place only when the whole
             blob is not read as a digit but both parts are.
+        rectangle: the ink is an empty rectangle (:func:`empty_rectangle`): a box the structure
+            steps did not set aside, which the reader does not take for a 0.
     """
 
     box: tuple[int, int, int, int]
     crop: np.ndarray = field(repr=False)
     density: float = 0.0
     parts: tuple = field(default=(), repr=False)
+    rectangle: bool = False
 
 
 @dataclass
@@ -399,6 +402,40 @@ def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
     return parts
 
 
+def _box_area(contour) -> float:
+    _, _, w, h = cv2.boundingRect(contour)
+    return float(w * h)
+
+
+def _rectangular(contour, least_area: float) -> bool:
+    """At least ``least_area`` inside ``contour`` and four corners to its outline."""
+    if cv2.contourArea(contour) < least_area:
+        return False
+    return len(cv2.approxPolyDP(contour, 0.06 * cv2.arcLength(contour, True), True)) == 4
+
+
+def empty_rectangle(own: np.ndarray, width: float) -> bool:
+    """Whether a blob's ink (``own``, its mask; ``width``, its stroke width) is the outline of an
+    empty rectangle: its outer contour fills at least 85 % of its box, its largest hole 85 % of
+    the hole's own box, both with four corners, and no ink lies deeper inside than twice the
+    outline's width (a box, a checkbox; not a 0, nor a 0 written to fill its box)."""
+    contours, hierarchy = cv2.findContours(own, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    outer = [c for c, hi in zip(contours, hierarchy[0]) if hi[3] < 0] if contours else []
+    holes = [c for c, hi in zip(contours, hierarchy[0]) if hi[3] >= 0] if contours else []
+    if not outer or not holes:
+        return False
+    c, hole = max(outer, key=cv2.contourArea), max(holes, key=cv2.contourArea)
+    h, w = own.shape
+    if not all(_rectangular(k, fill) for k, fill in ((c, 0.85 * w * h), (hole, 0.85 * _box_area(hole)))):
+        return False
+    inside = np.zeros_like(own)
+    cv2.drawContours(inside, [c], -1, 255, cv2.FILLED)
+    k = max(3, int(round(4 * width)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    inside = cv2.erode(inside, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.countNonZero(cv2.bitwise_and(inside, own)) <= 0.02 * max(1, cv2.countNonZero(inside))
+
+
 def _recut(box, own: np.ndarray, config: FinderConfig) -> list:
     """[(box, own ink)] of a wide blob's two halves, cut at its emptiest column between 30 %
     and 70 % of its width; [] when the blob is not that wide, or a half holds no ink or is
@@ -434,7 +471,7 @@ def _candidate(
         return None
     window = (slice(y, y + h), slice(x, x + w))
     crop = normalize_candidate(relative_darkness(smooth[window], paper[window]), own, width)
-    return InkBlob(box=box, crop=crop, density=density)
+    return InkBlob(box=box, crop=crop, density=density, rectangle=0.7 <= w / h <= 1.4 and empty_rectangle(own, width))
 
 
 @dataclass

@@ -200,3 +200,33 @@ def test_a_filled_smudge_is_not_counted_as_a_letter():
     cv2.rectangle(page, (300, 40), (314, 76), 40, -1)  # a filled bar as tall as a digit
     boxes = locate(page).others
     assert boxes and all(x + w < 290 for x, _, w, _ in boxes)  # the letters, not the bar
+
+
+def test_an_empty_rectangle_is_told_from_a_0():
+    from edgedigits.vision import empty_rectangle
+
+    box = np.zeros((26, 25), np.uint8)
+    cv2.rectangle(box, (1, 1), (23, 24), 255, 2)
+    assert empty_rectangle(box, 2.0)
+    with_0 = box.copy()
+    cv2.ellipse(with_0, (12, 14), (8, 9), 0, 0, 360, 255, 2)  # a 0 written inside the box
+    filling = box.copy()
+    cv2.ellipse(filling, (12, 13), (11, 12), 0, 0, 360, 255, 3)  # a 0 that fills its box
+    round_0 = np.zeros((30, 24), np.uint8)
+    cv2.ellipse(round_0, (12, 15), (10, 13), 0, 0, 360, 255, 3)
+    assert not any(empty_rectangle(m, 2.5) for m in (with_0, filling, round_0))
+
+
+def test_an_empty_box_read_as_0_is_rejected_as_a_box(rec):
+    from edgedigits.preprocess import mnist_normalize
+    from edgedigits.reader import A_BOX
+    from edgedigits.vision import InkBlob
+
+    outline = np.zeros((26, 25), np.uint8)
+    cv2.rectangle(outline, (1, 1), (23, 24), 255, 2)
+    crop = mnist_normalize(outline)
+    for rectangle, expected in ((False, None), (True, A_BOX)):
+        _, labels, _, why = Reader(rec, min_confidence=0.45)._classify(
+            [InkBlob((0, 0, 25, 26), crop, rectangle=rectangle)]
+        )
+        assert labels == [0] and why == [expected]  # the model alone takes the box for a 0
