@@ -202,9 +202,10 @@ class Reader:
         second = self.recognizer.classify(halves)
         why2 = self._rejections(halves, second)
         sure = max(self.min_confidence, RECUT_CONFIDENCE)
+        slot = {i: n for n, i in enumerate(recut)}
         rows = []
         for i, b in enumerate(blobs):
-            n = recut.index(i) if i in recut else -1
+            n = slot.get(i, -1)
             if (
                 n >= 0
                 and why2[2 * n] is None

@@ -392,14 +392,22 @@ def _split_touching(box, own: np.ndarray, config: FinderConfig) -> list:
     if cols[j] > config.split_ink * cols.max():
         return [(box, own)]
     parts = []
+    for sub_box, piece in _cut_at(box, own, j):
+        parts += _split_touching(sub_box, piece, config)
+    return parts
+
+
+def _cut_at(box, own: np.ndarray, j: int) -> list:
+    """[(box, own ink)] of the inked sides of a blob cut at column ``j`` (left, right), each
+    trimmed to its ink."""
+    x, y, w, _ = box
+    sides = []
     for x0, x1 in ((0, j), (j + 1, w)):
         piece = own[:, x0:x1]
-        if not piece.any():
-            continue
-        bx, by, bw, bh = cv2.boundingRect(piece)
-        sub_box = (x + x0 + bx, y + by, bw, bh)
-        parts += _split_touching(sub_box, piece[by : by + bh, bx : bx + bw], config)
-    return parts
+        if piece.any():
+            bx, by, bw, bh = cv2.boundingRect(piece)
+            sides.append(((x + x0 + bx, y + by, bw, bh), piece[by : by + bh, bx : bx + bw]))
+    return sides
 
 
 def _box_area(contour) -> float:
@@ -440,22 +448,14 @@ def _recut(box, own: np.ndarray, config: FinderConfig) -> list:
     """[(box, own ink)] of a wide blob's two halves, cut at its emptiest column between 30 %
     and 70 % of its width; [] when the blob is not that wide, or a half holds no ink or is
     less than three quarters of the blob's height (a tick, a stroke beside a digit)."""
-    x, y, w, h = box
+    _, _, w, h = box
     if not config.recut_aspect or w < config.recut_aspect * h:
         return []
     lo, hi = int(0.3 * w), int(np.ceil(0.7 * w))
     cols = cv2.reduce(own, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[0]
-    j = lo + int(np.argmin(cols[lo:hi]))
-    parts = []
-    for x0, x1 in ((0, j), (j + 1, w)):
-        piece = own[:, x0:x1]
-        if not piece.any():
-            return []
-        bx, by, bw, bh = cv2.boundingRect(piece)
-        if bh < 0.75 * h:  # two digits side by side are about as tall as their union
-            return []
-        parts.append(((x + x0 + bx, y + by, bw, bh), piece[by : by + bh, bx : bx + bw]))
-    return parts
+    halves = _cut_at(box, own, lo + int(np.argmin(cols[lo:hi])))
+    # two digits side by side are about as tall as their union
+    return halves if len(halves) == 2 and all(b[3] >= 0.75 * h for b, _ in halves) else []
 
 
 def _candidate(
