@@ -40,6 +40,11 @@ LONE_LINE = 0.6
 STRAIGHT_BLOCK = 48
 # A structure with at least this many cells of one size is squared (grid) paper.
 GRID_CELLS = 24
+# The sides of a drawn box found by :func:`_frame` are at most this share of its size thick.
+FRAME_SIDE = 0.2
+# ... and enclose at least this share of their component's height and width.
+FRAME_COVER = 0.65
+FRAMES = True
 
 
 @dataclass
@@ -306,7 +311,7 @@ def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: in
     if w < min_height or h < min_height:
         return False
     roi = mask[y : y + h, x : x + w]
-    return _closed(roi) or _two_long_runs(roi, min_height)
+    return _closed(roi) or _two_long_runs(roi, min_height) or (FRAMES and _frame(roi, min_height) is not None)
 
 
 def _closed(roi: np.ndarray) -> bool:
@@ -526,12 +531,23 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     if not wide:  # a box: its edges are straight along most of their length, and thin
         hlines, hboxes = _spanning(horiz, 1, H_SPAN * w, max(2 * k0, int(0.5 * w)))
         vlines, vboxes = _spanning(vert, 0, H_SPAN * h, max(2 * k0, int(0.5 * h)))
-        if len(hboxes) < 2 or len(vboxes) < 2:
+        if len(hboxes) >= 2 and len(vboxes) >= 2:
+            t = _thickness(hlines, hboxes, 1)
+            if t <= max(4.0, 0.1 * min(w, h)) or _empty_box(component, t):  # a 0 or a 4 is no box
+                return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+        frame = _frame(component, min_height) if FRAMES else None
+        if frame is None:
             return None
-        t = _thickness(hlines, hboxes, 1)
-        if t > max(4.0, 0.1 * min(w, h)) and not _empty_box(component, t):
-            return None  # a 0 or a 4 is not a box (an empty thick-lined checkbox is)
-        return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+        lines = _lines(component, *frame, min_height)
+        if not lines.cells:  # a stroke lying along a side left a gap in it: the box is still one cell
+            (_, top, _, th), (_, bottom, _, _) = frame[1]
+            (left, _, lw, _), (right, _, _, _) = frame[3]
+            cell = (left + lw, top + th, right - left - lw, bottom - top - th)
+            if cell[2] > 0 and cell[3] > 0:
+                lines.cells = [cell]
+        if len(lines.cells) == 1:
+            lines.residual = _frame_leftovers(lines.residual, lines.cells[0])
+        return lines
     hlines, hboxes = _spanning(_straight(horiz, 1, STRAIGHT_BLOCK), 1, max(2 * k0, H_SPAN * w), 2 * k0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     tall = stats[:, cv2.CC_STAT_HEIGHT]
@@ -552,6 +568,130 @@ def separate_lines(component: np.ndarray, min_height: int, frame_height: int) ->
     if not hboxes and not vboxes:
         return None
     return _lines(component, hlines, hboxes, vlines, vboxes, min_height)
+
+
+def _bands(profile: np.ndarray) -> list[tuple[int, int]]:
+    """The runs [start, end) of nonzero entries of a 1-D profile."""
+    on = np.flatnonzero(profile)
+    if not on.size:
+        return []
+    breaks = np.flatnonzero(np.diff(on) > 1)
+    starts = np.concatenate([[on[0]], on[breaks + 1]])
+    ends = np.concatenate([on[breaks], [on[-1]]]) + 1
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _straight_edge(side: np.ndarray, outer_first: bool) -> bool:
+    """Whether the outer edge of one side of a box (``side``: its band of ink, running along x)
+    is straight: the edge's row in each column, fitted by a line (the box may be tilted), is off
+    it by at most 1.5 px in 80 % of the columns (a stroke crossing the side may move the rest; a
+    digit's loop is curved)."""
+    cols = np.flatnonzero(side.any(axis=0))
+    if cols.size < 4:
+        return False
+    ink = side[:, cols] > 0
+    rows = ink.argmax(axis=0) if outer_first else side.shape[0] - 1 - ink[::-1].argmax(axis=0)
+    x = cols - cols.mean()
+    y = rows - rows.mean()
+    slope = float(x @ y) / float(x @ x)  # least squares
+    return _quantile(np.abs(y - slope * x), 0.8) <= 1.5
+
+
+def _outer_part(side: np.ndarray, thickness: float, outer_first: bool) -> np.ndarray:
+    """The line in one side's band (running along x): in each column, the ink within
+    ``thickness`` + 1 px of the band's outer edge, not a stroke running along the line's inner
+    side; nothing where the ink from the outer edge runs on for more than ``thickness`` + 2 px
+    (a stroke lying on the line hides it there, and is kept whole)."""
+    ink = (side if outer_first else side[::-1]) > 0
+    edge = ink.argmax(axis=0)
+    rows = np.arange(ink.shape[0])[:, None]
+    below = rows >= edge[None, :]
+    run = np.cumprod(ink | ~below, axis=0).sum(axis=0) - edge  # inked rows from the edge on
+    keep = below & (rows < edge[None, :] + int(np.ceil(thickness)) + 1) & ink & (run <= thickness + 2)[None, :]
+    keep = keep if outer_first else keep[::-1]
+    return np.where(keep, side, 0).astype(side.dtype)
+
+
+def _frame(component: np.ndarray, min_height: int):
+    """A single drawn box in ``component``, found by its four sides when a digit touches or crosses
+    them (the strokes joined to its edges hide the thin straight lines that :func:`separate_lines`
+    traces): (hlines, hboxes, vlines, vboxes) of its sides, or None.
+
+    Its top and bottom sides are the outermost rows of ink runs at least half the component
+    wide, its left and right sides the outermost columns of runs at least half the distance
+    between them. It is a box when the four meet at square corners (ink over at least half of
+    where two sides overlap), hold a digit's height between them each way, and enclose at least
+    ``FRAME_COVER`` of the component each way (ink may reach out of a box, not hang below it,
+    as a 9's tail does below its loop), and each side is unbroken, straight on its outer edge
+    and at most ``FRAME_SIDE`` of the box thick where no stroke joins it (a 0 is round, a
+    stroke thick).
+    """
+    h, w = component.shape
+    if w < min_height + 2 or h < min_height + 2:
+        return None  # a digit's height between two sides each way
+    # a quick test first (most ink is no box): two rows a digit's height apart inked across half
+    # the width, and two such columns inked over 0.55 of the height
+    for axis, need in ((1, w // 2), (0, int(0.55 * h))):
+        full = np.flatnonzero(cv2.reduce(component, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= 255 * need)
+        if full.size < 2 or full[-1] - full[0] < min_height:
+            return None
+    k0 = max(8, min_height)
+    thin = max(8.0, FRAME_SIDE * min(w, h))
+    tol = max(3, int(0.08 * w))
+    horiz = _open(component, (max(k0, w // 2), 1))
+    rows = _bands(cv2.reduce(horiz, 1, cv2.REDUCE_MAX).ravel())
+    if len(rows) < 2:
+        return None
+    (t0, t1), (b0, b1) = rows[0], rows[-1]
+    if b0 - t1 < min_height or b1 - t0 < FRAME_COVER * h:
+        return None
+    spans, sides = [], []
+    for (y0, y1), top in (((t0, t1), True), ((b0, b1), False)):
+        counts = cv2.reduce(horiz[y0:y1], 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+        cols = np.flatnonzero(counts)
+        t = _quantile(counts[cols], 0.35)
+        if cols[-1] - cols[0] + 1 - cols.size > tol or t > thin:
+            return None
+        spans.append((int(cols[0]), int(cols[-1]) + 1))
+        sides.append((horiz[y0:y1], t, top))
+    (l0, r0), (l1, r1) = spans
+    left, right = min(l0, l1), max(r0, r1)
+    if abs(l0 - l1) > tol or abs(r0 - r1) > tol or right - left < FRAME_COVER * w:
+        return None
+    vert = _open(component[t0:b1], (1, max(k0, (b1 - t0) // 2)))
+    cols = _bands(cv2.reduce(vert, 0, cv2.REDUCE_MAX).ravel())
+    if len(cols) < 2:
+        return None
+    (a0, a1), (c0, c1) = cols[0], cols[-1]
+    if abs(a0 - left) > tol or abs(c1 - right) > tol or c0 - a1 < min_height:
+        return None
+    for (x0, x1), first in (((a0, a1), True), ((c0, c1), False)):
+        counts = cv2.reduce(vert[:, x0:x1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+        on = counts[counts > 0]
+        t = _quantile(on, 0.35) if on.size else 0.0
+        if on.size < 0.85 * (b1 - t0) or t > thin:
+            return None
+        sides.append((np.ascontiguousarray(vert[:, x0:x1].T), t, first))
+    for y0, y1 in ((t0, t1), (b0, b1)):
+        for x0, x1 in ((a0, a1), (c0, c1)):
+            if cv2.countNonZero(component[y0:y1, x0:x1]) < 0.5 * (y1 - y0) * (x1 - x0):
+                return None  # a rounded corner
+    if not all(_straight_edge(side, outer) for side, _, outer in sides):
+        return None
+    # a box is drawn with one pen: its sides are as thick as the thinnest (a stroke lying along a
+    # side, inside it, thickens that side's band and is not taken with the line)
+    line = min(t for _, t, _ in sides)
+    sides = [_outer_part(side, line, outer) for side, _, outer in sides]
+    hlines = np.zeros_like(component)
+    vlines = np.zeros_like(component)
+    hboxes, vboxes = [], []
+    for (y0, y1), (x0, x1), side in zip(((t0, t1), (b0, b1)), spans, sides):
+        hlines[y0:y1, x0:x1] = side[:, x0:x1]
+        hboxes.append((x0, y0, x1 - x0, y1 - y0))
+    for (x0, x1), side in zip(((a0, a1), (c0, c1)), sides[2:]):
+        vlines[t0:b1, x0:x1] = side.T
+        vboxes.append((x0, t0, x1 - x0, b1 - t0))
+    return hlines, hboxes, vlines, vboxes
 
 
 def _empty_box(component: np.ndarray, thickness: float) -> bool:
@@ -649,6 +789,30 @@ def _no_rule_remnants(residual: np.ndarray, cells: list[Box]) -> np.ndarray:
     centre = x + w / 2.0
     near = np.abs(centre[:, None] - edges[None, :]).min(axis=1) <= max(2.0, 0.1 * cw)
     drop = (w <= max(3.0, 0.2 * cw)) & (h >= ch / 3.0) & near
+    if not drop.any():
+        return residual
+    lut = np.full(n, 255, np.uint8)
+    lut[0] = 0
+    lut[1:][drop] = 0
+    return cv2.bitwise_and(residual, lut[labels])
+
+
+def _frame_leftovers(residual: np.ndarray, cell: Box) -> np.ndarray:
+    """``residual`` of one drawn box without what is left of a digit's strokes where they ran
+    along a side or crossed it, which is no 1: thin upright slivers away from the box's middle
+    (at most a fifth of the box wide, 3 px at least, a third of it tall or more, the centre at
+    least 0.3 of its width off the box's centre: a 1 written in a box stands near its middle),
+    and small pieces outside it (less than half the box tall and wide, the centre outside)."""
+    x, y, w, h = cell
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(residual, connectivity=8)
+    if n < 2:
+        return residual
+    sx, sy = stats[1:, 0], stats[1:, 1]
+    sw, sh = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    cx, cy = sx + sw / 2.0, sy + sh / 2.0
+    sliver = (sw <= max(3.0, 0.2 * w)) & (sh >= h / 3.0) & (np.abs(cx - (x + w / 2.0)) >= 0.3 * w)
+    outside = (cx < x) | (cx > x + w) | (cy < y) | (cy > y + h)
+    drop = sliver | (outside & (sh < 0.5 * h) & (sw < 0.5 * w))
     if not drop.any():
         return residual
     lut = np.full(n, 255, np.uint8)

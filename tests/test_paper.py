@@ -376,3 +376,85 @@ def test_a_comb_with_half_height_dividers_and_one_whole_one(rec, hand):
         cv2.line(page, (x0 + k * cw, top), (x0 + k * cw, y0 + ch), PRINT, 3)
     write_in_cells(page, images, labels, "2375", [(x0 + k * cw, y0, cw, ch) for k in range(n)], fill=0.6)
     assert _values(rec.read(page)) == ["2375"]
+
+
+def _boxed_camera_frame(hand, digits: str, k: int) -> np.ndarray:
+    """A blurred grey frame of handwritten digits, each in a box drawn touching its ink: the
+    camera's blur thickens the box's lines and joins them to the strokes that touch them."""
+    images, labels = hand
+    page = blank(1100, 400, level=200)
+    x = 40
+    for d in digits:
+        bx, by, bw, bh = stamp(page, pick(images, labels, int(d), k), x, 150, 70)
+        cv2.rectangle(page, (bx - 1, by - 1), (bx + bw, by + bh), PRINT, 2, cv2.LINE_AA)
+        x += bw + 40
+    return cv2.GaussianBlur(page, (5, 5), 1.5)
+
+
+def test_digits_in_boxes_touching_their_ink_on_a_blurred_frame_are_read(rec, hand, monkeypatch):
+    """The box's sides are found by their outer edges (straight, unbroken, square corners), not
+    as thin lines: each digit is read in its own box. Without that step the boxes are read with
+    their digits, mostly as low-confidence 0s and 8s, or rejected as among letters."""
+    from edgedigits import paper
+
+    frame = _boxed_camera_frame(hand, "012345678", k=2)
+    assert _values(rec.read(frame)) == list("012345678")
+    monkeypatch.setattr(paper, "FRAMES", False)
+    assert len(rec.read(frame).numbers) < 3
+
+
+def test_no_handwritten_digit_is_taken_for_a_drawn_box():
+    """A 0's round loop, a 9's loop over its tail, a 4's closed top: 200 training digits written
+    70 px tall with a thick pen, and none of them has four straight sides meeting at square
+    corners that enclose it."""
+    from edgedigits.paper import _frame
+
+    images, labels = handwriting()
+    for d in range(10):
+        for k in range(20):
+            tile = pick(images, labels, d, k)
+            ys, xs = np.nonzero(tile > 40)
+            crop = tile[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+            size = (max(1, round(crop.shape[1] * 70 / crop.shape[0])), 70)
+            mask = cv2.dilate(
+                ((cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC) > 100) * 255).astype(np.uint8), None
+            )
+            assert _frame(mask, 12) is None, (d, k)
+
+
+def _thick_box() -> np.ndarray:
+    """The mask of a box drawn 12 px thick (as a camera's blur makes a pen line), too thick for
+    the thin-line tracing: only its outer edges find it."""
+    mask = np.zeros((100, 90), np.uint8)
+    cv2.rectangle(mask, (5, 5), (84, 94), 255, 11)
+    return mask
+
+
+def test_a_stroke_along_a_box_side_stays_with_its_digit(monkeypatch):
+    """A 5's bar written just under the top side thickens that side's band; the box's pen is as
+    thick as its thinnest side, and only that much is taken as the line."""
+    from edgedigits import paper
+
+    mask = _thick_box()
+    mask[14:22, 25:70] = 255  # the bar, 2 px under the top side
+    mask[22:60, 25:33] = 255  # and the stroke down from it
+    lines = paper.separate_lines(mask, 12, 480)
+    assert lines is not None and lines.cells
+    assert lines.residual[14:22, 27:68].all() and lines.residual[24:58, 26:32].all()
+    assert not lines.residual[:, :10].any() and not lines.residual[:, 80:].any() and not lines.residual[90:].any()
+    monkeypatch.setattr(paper, "FRAMES", False)
+    assert paper.separate_lines(mask, 12, 480) is None
+
+
+def test_a_sliver_along_a_box_side_is_dropped_and_a_1_in_its_middle_is_kept(monkeypatch):
+    """What is left of a stroke that ran along the left side is thin, upright and off the box's
+    middle: no 1. A 1 written in the middle of the box is kept."""
+    from edgedigits import paper
+
+    mask = _thick_box()
+    mask[20:70, 14:18] = 255  # a sliver along the left side
+    mask[20:80, 43:48] = 255  # a 1 in the middle
+    lines = paper.separate_lines(mask, 12, 480)
+    assert not lines.residual[20:70, 12:19].any() and lines.residual[22:78, 44:47].all()
+    monkeypatch.setattr(paper, "_frame_leftovers", lambda residual, cell: residual)
+    assert paper.separate_lines(mask, 12, 480).residual[22:68, 14:18].all()
