@@ -650,13 +650,14 @@ def _frame(component: np.ndarray, min_height: int):
         counts = cv2.reduce(horiz[y0:y1], 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
         cols = np.flatnonzero(counts)
         t = _quantile(counts[cols], 0.35)
-        if cols[-1] - cols[0] + 1 - cols.size > tol or t > thin:
+        if cols[-1] - cols[0] + 1 - cols.size > tol or t > 2 * thin:
             return None
         spans.append((int(cols[0]), int(cols[-1]) + 1))
         sides.append((horiz[y0:y1], t, top))
     (l0, r0), (l1, r1) = spans
-    left, right = min(l0, l1), max(r0, r1)
-    if abs(l0 - l1) > tol or abs(r0 - r1) > tol or right - left < FRAME_COVER * w:
+    # a stroke crossing a side near a corner runs on along it: the box ends where the shorter side does
+    left, right = max(l0, l1), min(r0, r1)
+    if abs(l0 - l1) > max(tol, 0.25 * w) or abs(r0 - r1) > max(tol, 0.25 * w) or right - left < FRAME_COVER * w:
         return None
     vert = _open(component[t0:b1], (1, max(k0, (b1 - t0) // 2)))
     cols = _bands(cv2.reduce(vert, 0, cv2.REDUCE_MAX).ravel())
@@ -669,7 +670,7 @@ def _frame(component: np.ndarray, min_height: int):
         counts = cv2.reduce(vert[:, x0:x1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
         on = counts[counts > 0]
         t = _quantile(on, 0.35) if on.size else 0.0
-        if on.size < 0.85 * (b1 - t0) or t > thin:
+        if on.size < 0.85 * (b1 - t0) or t > 2 * thin:
             return None
         sides.append((np.ascontiguousarray(vert[:, x0:x1].T), t, first))
     for y0, y1 in ((t0, t1), (b0, b1)):
@@ -681,13 +682,15 @@ def _frame(component: np.ndarray, min_height: int):
     # a box is drawn with one pen: its sides are as thick as the thinnest (a stroke lying along a
     # side, inside it, thickens that side's band and is not taken with the line)
     line = min(t for _, t, _ in sides)
+    if line > thin:
+        return None
     sides = [_outer_part(side, line, outer) for side, _, outer in sides]
     hlines = np.zeros_like(component)
     vlines = np.zeros_like(component)
     hboxes, vboxes = [], []
-    for (y0, y1), (x0, x1), side in zip(((t0, t1), (b0, b1)), spans, sides):
-        hlines[y0:y1, x0:x1] = side[:, x0:x1]
-        hboxes.append((x0, y0, x1 - x0, y1 - y0))
+    for (y0, y1), side in zip(((t0, t1), (b0, b1)), sides):
+        hlines[y0:y1, a0:c1] = side[:, a0:c1]
+        hboxes.append((a0, y0, c1 - a0, y1 - y0))
     for (x0, x1), side in zip(((a0, a1), (c0, c1)), sides[2:]):
         vlines[t0:b1, x0:x1] = side.T
         vboxes.append((x0, t0, x1 - x0, b1 - t0))
