@@ -458,3 +458,24 @@ def test_a_sliver_along_a_box_side_is_dropped_and_a_1_in_its_middle_is_kept(monk
     assert not lines.residual[20:70, 12:19].any() and lines.residual[22:78, 44:47].all()
     monkeypatch.setattr(paper, "_frame_leftovers", lambda residual, cell: residual)
     assert paper.separate_lines(mask, 12, 480).residual[22:68, 14:18].all()
+
+
+def test_a_lines_faint_edge_goes_with_it_and_a_stroke_touching_it_stays():
+    """Beside a photographed line lies its blurred edge, ink much lighter than the line; a pen
+    stroke touching the line is as dark as the line. With the frame's darkness known, the edge
+    is removed with the line and the stroke is not."""
+    from edgedigits.paper import _line_pixels
+
+    component = np.zeros((20, 80), np.uint8)
+    lines = np.zeros_like(component)
+    lines[8:11, :] = 255  # the line, 3 px
+    component[7:12, :] = 255  # ... with a faint row of edge on each side
+    component[11:19, 40:44] = 255  # a stroke standing on it
+    darkness = np.full(component.shape, 30, np.uint8)
+    darkness[8:11, :] = 200
+    darkness[11:19, 40:44] = 190
+    grown = _line_pixels(lines, [(0, 8, 80, 3)], component, 1, darkness)
+    assert grown[7, :].all() and grown[11, :40].all() and grown[11, 44:].all()  # the edge goes
+    assert not grown[11, 40:44].any() and not grown[12:, :].any()  # the stroke stays whole
+    plain = _line_pixels(lines, [(0, 8, 80, 3)], component, 1)
+    assert not plain[7].any() and not plain[11].any()  # without the darkness, the line only
