@@ -47,6 +47,10 @@ FRAME_COVER = 0.65
 # Ink beside a line lighter than this share of the line's median darkness is its blurred edge
 # (chosen on the formgen dev pages: 0.45, 0.6, 0.75, 0.9 and 1.1 tried).
 FAINT = 0.9
+# A wide component's horizontal "line" thicker than 6 px and this share of the component's height
+# is a printed word whose bold letters ran together (chosen on the formgen dev pages: 0.2-0.5
+# tried; printed text read as digits on eight 300-dpi pages 38 -> 2 at 0.3, no digit lost).
+TEXT_T = 0.3
 FRAMES = True  # find drawn boxes by their outer edges (:func:`_frame`) too
 
 
@@ -560,6 +564,8 @@ def separate_lines(
             lines.residual = _frame_leftovers(lines.residual, lines.cells[0])
         return lines
     hlines, hboxes = _spanning(_straight(horiz, 1, STRAIGHT_BLOCK), 1, max(2 * k0, H_SPAN * w), 2 * k0)
+    if hboxes and h >= min_height and _thickness(hlines, hboxes, 1) > max(6.0, TEXT_T * h):
+        return None  # a printed word whose bold letters ran together, no line
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     tall = stats[:, cv2.CC_STAT_HEIGHT]
     keep = [

@@ -479,3 +479,21 @@ def test_a_lines_faint_edge_goes_with_it_and_a_stroke_touching_it_stays():
     assert not grown[11, 40:44].any() and not grown[12:, :].any()  # the stroke stays whole
     plain = _line_pixels(lines, [(0, 8, 80, 3)], component, 1)
     assert not plain[7].any() and not plain[11].any()  # without the darkness, the line only
+
+
+def test_a_bold_printed_word_whose_letters_ran_together_is_no_line(monkeypatch):
+    """Shrinking a 300-dpi scan keeps the darkest pixels, so the letters of a bold label run into
+    one wide blob, and its middle band looks like a thick horizontal line. A printed line is thin
+    for the component it lies in; a band 16 px thick in a word 24 px tall is no line, and the
+    word stays ink (its letters rejected as letters, not read as 1s)."""
+    from edgedigits import paper
+
+    mask = np.zeros((40, 200), np.uint8)
+    cv2.putText(mask, "Customer", (2, 30), cv2.FONT_HERSHEY_DUPLEX, 1.0, 255, 4)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    ys, xs = np.nonzero(mask)
+    mask = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    assert cv2.connectedComponents(mask)[0] == 2  # one blob
+    assert paper.separate_lines(mask, 12, 1500) is None
+    monkeypatch.setattr(paper, "TEXT_T", 10.0)
+    assert paper.separate_lines(mask, 12, 1500) is not None  # without the test: a 16-px "line"
