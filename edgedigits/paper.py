@@ -42,8 +42,10 @@ STRAIGHT_BLOCK = 48
 GRID_CELLS = 24
 # The sides of a drawn box found by :func:`_frame` are at most this share of its size thick.
 FRAME_SIDE = 0.2
-# ... and enclose at least this share of their component's height and width.
+# ... and enclose at least this share of their component's height, and this share of its width
+# (a neighbouring digit may touch a box from the side; a 9's tail hangs below its loop).
 FRAME_COVER = 0.65
+FRAME_WIDTH = 0.45
 # Ink beside a line lighter than this share of the line's median darkness is its blurred edge
 # (chosen on the formgen dev pages: 0.45, 0.6, 0.75, 0.9 and 1.1 tried).
 FAINT = 0.9
@@ -636,10 +638,11 @@ def _frame(component: np.ndarray, min_height: int):
 
     Its top and bottom sides are the outermost rows of ink runs at least half the component
     wide, its left and right sides the outermost columns of runs at least half the distance
-    between them. It is a box when the four meet at square corners (ink over at least half of
+    between them (the uprights nearest the ends of those sides: a neighbouring digit touching the
+    box has its own). It is a box when the four meet at square corners (ink over at least half of
     where two sides overlap), hold a digit's height between them each way, and enclose at least
-    ``FRAME_COVER`` of the component each way (ink may reach out of a box, not hang below it,
-    as a 9's tail does below its loop), and each side is unbroken, straight on its outer edge
+    ``FRAME_COVER`` of the component's height (ink may reach out of a box, not hang below it, as
+    a 9's tail does below its loop) and ``FRAME_WIDTH`` of its width, and each side is unbroken, straight on its outer edge
     and at most ``FRAME_SIDE`` of the box thick where no stroke joins it (a 0 is round, a
     stroke thick).
     """
@@ -674,13 +677,16 @@ def _frame(component: np.ndarray, min_height: int):
     (l0, r0), (l1, r1) = spans
     # a stroke crossing a side near a corner runs on along it: the box ends where the shorter side does
     left, right = max(l0, l1), min(r0, r1)
-    if abs(l0 - l1) > max(tol, 0.25 * w) or abs(r0 - r1) > max(tol, 0.25 * w) or right - left < FRAME_COVER * w:
+    if abs(l0 - l1) > max(tol, 0.25 * w) or abs(r0 - r1) > max(tol, 0.25 * w) or right - left < FRAME_WIDTH * w:
         return None
     vert = _open(component[t0:b1], (1, max(k0, (b1 - t0) // 2)))
     cols = _bands(cv2.reduce(vert, 0, cv2.REDUCE_MAX).ravel())
     if len(cols) < 2:
         return None
-    (a0, a1), (c0, c1) = cols[0], cols[-1]
+    # the uprights standing where the top and bottom sides end (ink beside the box, such as a
+    # neighbouring digit touching it, has uprights of its own)
+    a0, a1 = min(cols, key=lambda c: abs(c[0] - left))
+    c0, c1 = min(cols, key=lambda c: abs(c[1] - right))
     if abs(a0 - left) > tol or abs(c1 - right) > tol or c0 - a1 < min_height:
         return None
     for (x0, x1), first in (((a0, a1), True), ((c0, c1), False)):

@@ -497,3 +497,19 @@ def test_a_bold_printed_word_whose_letters_ran_together_is_no_line(monkeypatch):
     assert paper.separate_lines(mask, 12, 1500) is None
     monkeypatch.setattr(paper, "TEXT_T", 10.0)
     assert paper.separate_lines(mask, 12, 1500) is not None  # without the test: a 16-px "line"
+
+
+def test_a_box_touched_from_outside_by_a_neighbouring_stroke_is_found_at_its_own_sides():
+    """A neighbouring digit touching a box from the side joins the box's component and brings
+    uprights of its own: the box's sides are the uprights where its top and bottom end, and the
+    neighbour stays ink."""
+    from edgedigits.paper import _frame, separate_lines
+
+    mask = np.zeros((100, 140), np.uint8)
+    cv2.rectangle(mask, (55, 5), (134, 94), 255, 11)
+    mask[15:90, 30:40] = 255  # a 1 beside the box
+    mask[50:56, 40:50] = 255  # ... joined to its left side
+    _, _, _, uprights = _frame(mask, 12)
+    assert [x for x, _, _, _ in uprights] == [49, 128]  # not the 1 at x = 30
+    lines = separate_lines(mask, 12, 480)
+    assert lines.cells == [(62, 12, 66, 76)] and lines.residual[20:85, 31:39].all()
