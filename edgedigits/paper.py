@@ -600,6 +600,18 @@ def _bands(profile: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
+def _outer_bands(profile: np.ndarray):
+    """The first and the last run [start, end) of nonzero entries of a 1-D profile, or None when
+    it has fewer than two runs."""
+    on = np.flatnonzero(profile)
+    if on.size < 2:
+        return None
+    breaks = np.flatnonzero(np.diff(on) > 1)
+    if not breaks.size:
+        return None
+    return (int(on[0]), int(on[breaks[0]]) + 1), (int(on[breaks[-1] + 1]), int(on[-1]) + 1)
+
+
 def _straight_edge(side: np.ndarray, outer_first: bool) -> bool:
     """Whether the outer edge of one side of a box (``side``: its band of ink, running along x)
     is straight: the edge's row in each column, fitted by a line (the box may be tilted), is off
@@ -649,20 +661,21 @@ def _frame(component: np.ndarray, min_height: int):
     h, w = component.shape
     if w < min_height + 2 or h < min_height + 2:
         return None  # a digit's height between two sides each way
-    # a quick test first (most ink is no box): two rows a digit's height apart inked across half
-    # the width, and two such columns inked over 0.55 of the height
-    for axis, need in ((1, w // 2), (0, int(0.55 * h))):
+    # a quick test first (most ink is no box): two rows inked across half the width, as far apart
+    # as the box's sides must be (less their thickness), and two columns inked over 0.55 of the
+    # height, at least a digit's height apart
+    for axis, need, apart in ((1, w // 2, 0.5 * h), (0, int(0.55 * h), min_height)):
         full = np.flatnonzero(cv2.reduce(component, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= 255 * need)
-        if full.size < 2 or full[-1] - full[0] < min_height:
+        if full.size < 2 or full[-1] - full[0] < max(min_height, apart):
             return None
     k0 = max(8, min_height)
     thin = max(8.0, FRAME_SIDE * min(w, h))
     tol = max(3, int(0.08 * w))
     horiz = _open(component, (max(k0, w // 2), 1))
-    rows = _bands(cv2.reduce(horiz, 1, cv2.REDUCE_MAX).ravel())
-    if len(rows) < 2:
+    rows = _outer_bands(cv2.reduce(horiz, 1, cv2.REDUCE_MAX).ravel())
+    if rows is None:
         return None
-    (t0, t1), (b0, b1) = rows[0], rows[-1]
+    (t0, t1), (b0, b1) = rows
     if b0 - t1 < min_height or b1 - t0 < FRAME_COVER * h:
         return None
     spans, sides = [], []
