@@ -649,14 +649,15 @@ def _frame(component: np.ndarray, min_height: int):
     traces): (hlines, hboxes, vlines, vboxes) of its sides, or None.
 
     Its top and bottom sides are the outermost rows of ink runs at least half the component
-    wide, its left and right sides the outermost columns of runs at least half the distance
-    between them (the uprights nearest the ends of those sides: a neighbouring digit touching the
-    box has its own). It is a box when the four meet at square corners (ink over at least half of
-    where two sides overlap), hold a digit's height between them each way, and enclose at least
-    ``FRAME_COVER`` of the component's height (ink may reach out of a box, not hang below it, as
-    a 9's tail does below its loop) and ``FRAME_WIDTH`` of its width, and each side is unbroken, straight on its outer edge
-    and at most ``FRAME_SIDE`` of the box thick where no stroke joins it (a 0 is round, a
-    stroke thick).
+    wide; its left and right sides are columns of runs at least half the distance between them,
+    the ones nearest the ends of the top and bottom sides (a neighbouring digit touching the box
+    has uprights of its own). It is a box when the four meet at square corners (ink over at
+    least half of where two sides overlap), hold a digit's height between them each way and
+    enclose at least ``FRAME_COVER`` of the component's height (ink may reach out of a box, not
+    hang below it, as a 9's tail does below its loop) and ``FRAME_WIDTH`` of its width, and when
+    each side is unbroken and straight on its outer edge. Where no stroke joins it, the thinnest
+    side is at most ``FRAME_SIDE`` of the box thick and the others twice that (a stroke lying
+    along a side thickens it; a 0 is round, a digit's strokes are thick).
     """
     h, w = component.shape
     if w < min_height + 2 or h < min_height + 2:
