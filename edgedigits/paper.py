@@ -600,18 +600,6 @@ def _bands(profile: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-def _outer_bands(profile: np.ndarray):
-    """The first and the last run [start, end) of nonzero entries of a 1-D profile, or None when
-    it has fewer than two runs."""
-    on = np.flatnonzero(profile)
-    if on.size < 2:
-        return None
-    breaks = np.flatnonzero(np.diff(on) > 1)
-    if not breaks.size:
-        return None
-    return (int(on[0]), int(on[breaks[0]]) + 1), (int(on[breaks[-1] + 1]), int(on[-1]) + 1)
-
-
 def _straight_edge(side: np.ndarray, outer_first: bool) -> bool:
     """Whether the outer edge of one side of a box (``side``: its band of ink, running along x)
     is straight: the edge's row in each column, fitted by a line (the box may be tilted), is off
@@ -673,10 +661,10 @@ def _frame(component: np.ndarray, min_height: int):
     thin = max(8.0, FRAME_SIDE * min(w, h))
     tol = max(3, int(0.08 * w))
     horiz = _open(component, (max(k0, w // 2), 1))
-    rows = _outer_bands(cv2.reduce(horiz, 1, cv2.REDUCE_MAX).ravel())
-    if rows is None:
+    rows = _bands(cv2.reduce(horiz, 1, cv2.REDUCE_MAX).ravel())
+    if len(rows) < 2:
         return None
-    (t0, t1), (b0, b1) = rows
+    (t0, t1), (b0, b1) = rows[0], rows[-1]
     if b0 - t1 < min_height or b1 - t0 < FRAME_COVER * h:
         return None
     spans, sides = [], []
@@ -829,9 +817,15 @@ def _no_rule_remnants(residual: np.ndarray, cells: list[Box]) -> np.ndarray:
     centre = x + w / 2.0
     near = np.abs(centre[:, None] - edges[None, :]).min(axis=1) <= max(2.0, 0.1 * cw)
     drop = (w <= max(3.0, 0.2 * cw)) & (h >= ch / 3.0) & near
+    return _without(residual, labels, drop)
+
+
+def _without(residual: np.ndarray, labels: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """``residual`` without the components (``labels`` of its 8-connected components) marked in
+    ``drop`` (one flag per component, the background not included)."""
     if not drop.any():
         return residual
-    lut = np.full(n, 255, np.uint8)
+    lut = np.full(len(drop) + 1, 255, np.uint8)
     lut[0] = 0
     lut[1:][drop] = 0
     return cv2.bitwise_and(residual, lut[labels])
@@ -853,12 +847,7 @@ def _frame_leftovers(residual: np.ndarray, cell: Box) -> np.ndarray:
     sliver = (sw <= max(3.0, 0.2 * w)) & (sh >= h / 3.0) & (np.abs(cx - (x + w / 2.0)) >= 0.3 * w)
     outside = (cx < x) | (cx > x + w) | (cy < y) | (cy > y + h)
     drop = sliver | (outside & (sh < 0.5 * h) & (sw < 0.5 * w))
-    if not drop.any():
-        return residual
-    lut = np.full(n, 255, np.uint8)
-    lut[0] = 0
-    lut[1:][drop] = 0
-    return cv2.bitwise_and(residual, lut[labels])
+    return _without(residual, labels, drop)
 
 
 def _rule_bands(lines: np.ndarray, boxes: list[Box]) -> np.ndarray:

@@ -530,10 +530,12 @@ def _component(mask: np.ndarray, contours, hierarchy, i: int, box) -> np.ndarray
     return cv2.bitwise_and(own, mask[y : y + h, x : x + w])
 
 
-def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: FinderConfig, darkness) -> Structure:
+def _set_structure_aside(
+    mask: np.ndarray, contours, hierarchy, boxes, config: FinderConfig, smooth: np.ndarray, paper: np.ndarray
+) -> Structure:
     """Remove the printed lines from ``mask`` in place (see :mod:`edgedigits.paper`); their fields.
 
-    ``darkness``: a function of a box giving the frame's relative darkness there
+    ``smooth`` and ``paper`` (:func:`ink_mask`) give each component's relative darkness
     (:func:`relative_darkness`): the faint ink at a line's edge goes with the line.
     """
     structure = Structure()
@@ -541,10 +543,11 @@ def _set_structure_aside(mask: np.ndarray, contours, hierarchy, boxes, config: F
         if not is_structure_suspect(mask, box, mask.shape, config.min_height):
             continue
         component = _component(mask, contours, hierarchy, i, box)
-        lines = separate_lines(component, config.min_height, mask.shape[0], darkness(box))
+        x, y, w, h = box
+        darkness = relative_darkness(smooth[y : y + h, x : x + w], paper[y : y + h, x : x + w])
+        lines = separate_lines(component, config.min_height, mask.shape[0], darkness)
         if lines is None:
             continue
-        x, y, w, h = box
         window = mask[y : y + h, x : x + w]
         window &= cv2.bitwise_not(component)
         window |= lines.residual
@@ -600,12 +603,7 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
     contours, hierarchy, outer = _components(mask, smallest)
     structure = Structure()
     if config.structure and outer:
-
-        def darkness(box):
-            x, y, w, h = box
-            return relative_darkness(smooth[y : y + h, x : x + w], paper[y : y + h, x : x + w])
-
-        structure = _set_structure_aside(mask, contours, hierarchy, outer, config, darkness)
+        structure = _set_structure_aside(mask, contours, hierarchy, outer, config, smooth, paper)
         if structure.boxes:
             contours, hierarchy, outer = _components(mask, smallest)
     boxes = [b for _, b in outer]
