@@ -53,6 +53,7 @@ FAINT = 0.9
 # is a printed word whose bold letters ran together (chosen on the formgen dev pages: 0.2-0.5
 # tried; printed text read as digits on eight 300-dpi pages 38 -> 2 at 0.3, no digit lost).
 TEXT_T = 0.3
+COMB = True  # a comb's dividers from one lattice (:func:`_comb_dividers`)
 FRAMES = True  # find drawn boxes by their outer edges (:func:`_frame`) too
 
 
@@ -441,13 +442,14 @@ def _spanning_rows(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> lis
 
 
 def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int]:
-    """The vertical lines of a comb (two horizontal lines) that stand on its dividers' even spacing.
+    """The vertical lines of a comb (two horizontal lines) that stand on its dividers' even spacing,
+    where :func:`_comb_dividers` finds no lattice.
 
     A digit's stem reaching from the top line to the bottom one (a 1, a 4, a 7 written to the
     size of its box) looks like a divider on its own. The spacing and offset are those that put
     the most full-height lines (>= 0.8 of the comb's height) on one lattice, the spacing nearest
     the comb's height among equals (spacings tried: the comb's height and the gaps between full
-    lines split in 1-6); lines off it by more than 8 % of the spacing are dropped. Nothing is
+    lines split in 1-6, those at least 0.55 of the comb's height); lines off it by more than 8 % of the spacing are dropped. Nothing is
     dropped unless three lines, or two at least two boxes apart, are on the lattice.
     """
     if len(hboxes) != 2 or len(keep) < 3:
@@ -460,7 +462,7 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
     f = np.array(full)
     gaps = (f[None, :] - f[:, None])[np.triu_indices(len(f), 1)]
     cand = (gaps[:, None] / np.arange(1, 7)[None, :]).ravel()
-    cand = np.unique(np.round(np.concatenate([[float(height)], cand[cand >= 0.4 * height]]), 1))
+    cand = np.unique(np.round(np.concatenate([[float(height)], cand[cand >= 0.55 * height]]), 1))
 
     def fits(x, ref, p):
         k = (x - ref) / p
@@ -483,8 +485,9 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
     horizontal lines: dividers with a gap in them (a light printed line, a digit written over
     it) and half-height dividers rising from the bottom line, which are not read as 1s.
 
-    The spacing is the smallest gap between the whole dividers found (when there are two, at
-    least 0.4 of the comb's height apart), else the comb's height (square boxes); a piece is a
+    Used where :func:`_comb_dividers` finds no lattice, and in tables. The spacing is the
+    smallest gap between the whole dividers found (when there are two, at least 0.55 of the
+    comb's height apart), else the comb's height (square boxes); a piece is a
     divider when it stands within 6 % of it (2 px at least) of a multiple of it from a whole
     divider and is at least 0.3 of the comb's height tall. (Taking :func:`_on_pitch`'s lattice
     spacing instead, where it found one, was measured on the dev pages: comb dividers read as
@@ -496,21 +499,11 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
     bottom = max(b[1] + b[3] for b in hboxes)
     height = bottom - top
     xs = np.sort([stats[i, 0] + stats[i, 2] / 2.0 for i in keep])
-    pieces, kept = [], set(keep)
-    for i in range(1, len(stats)):
-        if i in kept or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
-            continue
-        x, y, w, h = (int(v) for v in stats[i, :4])
-        if w > max(6, 0.3 * h):
-            continue
-        near_top = hlines[max(0, y - 3) : y + 4, max(0, x - 3) : x + w + 3].any()
-        near_bottom = hlines[max(0, y + h - 4) : y + h + 3, max(0, x - 3) : x + w + 3].any()
-        if near_top or near_bottom:
-            pieces.append((x + w / 2.0, i))
+    pieces = [(stats[i, 0] + stats[i, 2] / 2.0, i) for i in _ticks(keep, stats, hlines, height, k0)]
     if not pieces or not len(xs):
         return []
     gaps = np.diff(xs)
-    gaps = gaps[gaps >= 0.4 * height]
+    gaps = gaps[gaps >= 0.55 * height]
     if gaps.size:
         pitch = float(gaps.min())
     else:  # one whole divider: the spacing of the pieces around it, when they keep one
@@ -521,6 +514,84 @@ def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hb
         return []
     near = max(2.0, 0.06 * pitch)
     return [i for c, i in pieces if any(abs((c - r) / pitch - round((c - r) / pitch)) * pitch <= near for r in xs)]
+
+
+def _ticks(keep: list[int], stats: np.ndarray, hlines: np.ndarray, height: int, k0: int) -> list[int]:
+    """Thin vertical pieces, not in ``keep``, at least 0.3 of a field's ``height`` tall, that touch
+    one of its horizontal lines at an end: dividers with a gap in them (a light printed line, a
+    digit written over it) and half-height dividers rising from the bottom line."""
+    pieces, kept = [], set(keep)
+    for i in range(1, len(stats)):
+        if i in kept or stats[i, cv2.CC_STAT_HEIGHT] < max(k0 // 2, 0.3 * height):
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        if w > max(6, 0.3 * h):
+            continue
+        near_top = hlines[max(0, y - 3) : y + 4, max(0, x - 3) : x + w + 3].any()
+        near_bottom = hlines[max(0, y + h - 4) : y + h + 3, max(0, x - 3) : x + w + 3].any()
+        if near_top or near_bottom:
+            pieces.append(i)
+    return pieces
+
+
+def _comb_dividers(
+    keep: list[int], stats: np.ndarray, hlines: np.ndarray, hboxes: list[Box], k0: int
+) -> tuple[list[int], list[tuple[int, int, int]]] | None:
+    """A comb's dividers (two horizontal lines) from the one even spacing of its thin dividers.
+
+    A comb's dividers, whole or half-height or broken, stand on one lattice; the digits in its
+    boxes stand between them, so a 1 written to the size of its box is no divider. The lattice
+    is the spacing (at least 0.55 of the comb's height: boxes are not much narrower than tall,
+    so a lattice at half the spacing, which would take in the 1s in the boxes' middles, is not
+    tried) and offset that put the most thin full-height lines and :func:`_ticks` on it, the
+    spacing nearest the comb's height among equals, then fitted to them by least squares.
+
+    A divider that a digit touches is one piece with the digit's own vertical strokes; only its
+    columns on the lattice go (returned as (piece, first column, end column)).
+
+    Returns (whole pieces that are dividers, column bands of touched dividers), or None where no
+    lattice holds three pieces, or two at least 1.5 spacings apart.
+    """
+    top = min(b[1] for b in hboxes)
+    height = max(b[1] + b[3] for b in hboxes) - top
+    thin = [i for i in keep if stats[i, cv2.CC_STAT_WIDTH] <= max(6, 0.3 * stats[i, cv2.CC_STAT_HEIGHT])]
+    full = [i for i in thin if stats[i, cv2.CC_STAT_HEIGHT] >= 0.8 * height]
+    ticks = _ticks(keep, stats, hlines, height, k0)
+    ids = full + ticks
+    if len(ids) < 2:
+        return None
+    c = np.array([stats[i, 0] + stats[i, 2] / 2.0 for i in ids])
+    gaps = np.abs(c[None, :] - c[:, None])[np.triu_indices(len(c), 1)]
+    cand = (gaps[:, None] / np.arange(1, 7)[None, :]).ravel()
+    cand = np.unique(np.round(np.concatenate([[float(height)], cand[cand >= 0.55 * height]]), 1))
+
+    def near(x, ref, p):
+        k = (x - ref) / p
+        return np.abs(k - np.round(k)) * p <= np.maximum(2.0, 0.07 * p)
+
+    counts = near(c[None, None, :], c[None, :, None], cand[:, None, None]).sum(axis=2)  # (spacing, offset)
+    best = int(counts.max())
+    rows, cols = np.nonzero(counts == best)
+    k = int(np.argmin(np.abs(cand[rows] - height)))
+    p, ref = float(cand[rows[k]]), float(c[cols[k]])
+    on = near(c, ref, p)
+    steps = np.round((c[on] - ref) / p)
+    if best < 2 or best < 3 and np.ptp(steps) < 1.5:
+        return None
+    if np.ptp(steps) >= 1:  # the spacing and offset fitted to every piece on the lattice
+        p, ref = (float(v) for v in np.polyfit(steps, c[on], 1))
+    tol = max(2.0, 0.07 * p)
+    dividers = [i for i, o in zip(ids, near(c, ref, p)) if o]
+    half = max(1, int(round(np.median([stats[i, cv2.CC_STAT_WIDTH] for i in dividers]) / 2.0)))
+    bands = []
+    for i in keep:
+        if i in thin:
+            continue
+        x, w = int(stats[i, 0]), int(stats[i, 2])
+        for m in range(int(np.ceil((x - ref - tol) / p)), int(np.floor((x + w - ref + tol) / p)) + 1):
+            at = int(round(ref + m * p))
+            bands.append((i, max(x, at - half), min(x + w, at + half + 1)))
+    return dividers, bands
 
 
 def separate_lines(
@@ -576,14 +647,25 @@ def separate_lines(
         if tall[i] >= LONE_LINE * frame_height
         or (tall[i] >= k0 and hboxes and _ends_on_lines(tuple(stats[i, :4]), hlines))
     ]
-    keep = _on_pitch(_spanning_rows(keep, stats, hboxes), stats, hboxes)
-    keep += _regular_dividers(keep, stats, hlines, hboxes, k0)
+    keep = _spanning_rows(keep, stats, hboxes)
+    comb = _comb_dividers(keep, stats, hlines, hboxes, k0) if COMB and len(hboxes) == 2 else None
+    bands = []
+    if comb is not None:
+        keep, bands = comb
+    else:
+        keep = _on_pitch(keep, stats, hboxes)
+        keep += _regular_dividers(keep, stats, hlines, hboxes, k0)
     vlines = np.zeros_like(component)
     if keep:
         lut = np.zeros(n, np.uint8)
         lut[keep] = 255
         vlines = cv2.bitwise_and(lut[labels], vert)
     vboxes = [tuple(int(v) for v in stats[i, :4]) for i in keep]
+    for i, x0, x1 in bands:  # a touched divider: its columns of the piece it shares with a digit
+        y, h = int(stats[i, cv2.CC_STAT_TOP]), int(stats[i, cv2.CC_STAT_HEIGHT])
+        strip = labels[y : y + h, x0:x1] == i
+        vlines[y : y + h, x0:x1][strip] = 255
+        vboxes.append((x0, y, x1 - x0, h))
     if not hboxes and not vboxes:
         return None
     return _lines(component, hlines, hboxes, vlines, vboxes, min_height, darkness)

@@ -378,6 +378,27 @@ def test_a_comb_with_half_height_dividers_and_one_whole_one(rec, hand):
     assert _values(rec.read(page)) == ["2375"]
 
 
+@pytest.mark.parametrize("value", ["117101", "411711", "141171"])
+def test_1s_written_to_the_size_of_their_comb_boxes_are_no_dividers(rec, hand, monkeypatch, value):
+    """A comb with half-height dividers at three places, 1s as tall as their boxes (touching both
+    lines) and a 7 or a 4 touching a whole divider: the 1s are read and the dividers are not.
+    Without one lattice of dividers (the 1s in the boxes' middles stand on half its spacing, and
+    the touched divider is one piece with its digit) dividers are read as 1s, or 1s dropped."""
+    from edgedigits import paper
+
+    images, labels = hand
+    page = blank(800, 300)
+    x0, y0, c, n = 80, 100, 70, len(value)
+    cv2.line(page, (x0, y0), (x0 + n * c, y0), PRINT, 2)
+    cv2.line(page, (x0, y0 + c), (x0 + n * c, y0 + c), PRINT, 2)
+    for j in range(n + 1):
+        cv2.line(page, (x0 + j * c, y0 + c // 2 if j in (2, 4, 5) else y0), (x0 + j * c, y0 + c), PRINT, 2)
+    write_in_cells(page, images, labels, value, [(x0 + j * c, y0, c, c) for j in range(n)], fill=0.97, k=1)
+    assert _values(rec.read(page)) == [value]
+    monkeypatch.setattr(paper, "COMB", False)
+    assert _values(rec.read(page)) != [value]
+
+
 def _boxed_camera_frame(hand, digits: str, k: int) -> np.ndarray:
     """A blurred grey frame of handwritten digits, each in a box drawn touching its ink: the
     camera's blur thickens the box's lines and joins them to the strokes that touch them."""

@@ -46,7 +46,7 @@ def two_runs(tmp_path_factory, mnist_dir):
 
     base = tmp_path_factory.mktemp("train")
     env = {"EDGEDIGITS_DATA": str(mnist_dir)}
-    args = [*SMALL, "--subset", "8192", "--epochs", "3"]  # epochs of a few seconds: Ctrl-C lands mid-run
+    args = [*SMALL, "--epochs", "3"]  # epochs of a few seconds: Ctrl-C lands mid-run
     a = run_cli("train", *args, "--out", base / "a", env=env)
     b_code, b_err = _interrupt_after_first_checkpoint(args, base / "b", env)
     leftovers = [p.name for p in (base / "b").iterdir() if p.name.endswith(".tmp")]
