@@ -827,6 +827,13 @@ def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
+def _inside(a: Box, b: Box) -> float:
+    """The share of ``a``'s area that lies inside ``b``."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / float(a[2] * a[3]) if a[2] * a[3] > 0 else 0.0
+
+
 def _hits_segment(box: Box, s: Segment) -> bool:
     """Whether the printed stroke ``s`` passes through ``box`` (the stroke's width included)."""
     x, y, w, h = box
@@ -884,6 +891,10 @@ def classify_false(page: Page, box: Box) -> str:
     if any(_overlaps(box, d.box) and iou(box, d.box) > 0.05 for d in page.digits):
         return "digit"
     if any(iou(box, b) >= 0.3 for b, _ in page.marks):
+        return "mark"
+    # a piece of a signature (half of it or more inside the signature's box) is the signature's
+    # ink, also where it lies on the signature line
+    if any(kind == "signature" and _inside(box, b) >= 0.5 for b, kind in page.marks):
         return "mark"
     for s in page.structure:
         if _hits_segment(box, s):

@@ -133,3 +133,22 @@ def test_scorer_does_not_count_a_digit_merged_with_its_box_as_right(form_page):
     assert formgen.iou(char, one.box) < 0.3
     assert formgen.score_page(form_page, [(char, one.label)], []).digits_right == 1
     assert formgen.score_page(form_page, [], []).digits_right == 0
+
+
+def test_a_piece_of_a_signature_on_its_line_is_a_mark_and_a_piece_of_the_line_is_structure():
+    """A false detection half inside a signature's box is the signature's ink (a mark), also where
+    it lies on the signature line; one on the line away from the signature is the line."""
+    line = formgen.Segment("underline", (100.0, 200.0), (500.0, 200.0), 2.0)
+    page = formgen.Page(
+        image=np.zeros((400, 600, 3), np.uint8),
+        digits=[],
+        numbers=[],
+        marks=[((150, 120, 200, 90), "signature")],
+        texts=[],
+        structure=[line],
+        meta={},
+    )
+    assert formgen.classify_false(page, (300, 170, 12, 36)) == "mark"  # a stroke of it down to the line
+    assert formgen.classify_false(page, (420, 180, 8, 24)) == "structure:underline"
+    s = formgen.score_page(page, [((300, 170, 12, 36), 1), ((420, 180, 8, 24), 1)], [])
+    assert s.false == {"mark": 1, "structure:underline": 1} and s.false_structure == 1
