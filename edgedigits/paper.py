@@ -54,6 +54,7 @@ FAINT = 0.9
 # tried; printed text read as digits on eight 300-dpi pages 38 -> 2 at 0.3, no digit lost).
 TEXT_T = 0.3
 COMB = True  # a comb's dividers from one lattice (:func:`_comb_dividers`)
+REMNANT_W = 0.3
 FRAMES = True  # find drawn boxes by their outer edges (:func:`_frame`) too
 
 
@@ -885,7 +886,9 @@ def _no_rule_remnants(residual: np.ndarray, cells: list[Box]) -> np.ndarray:
     """``residual`` without the thin upright pieces standing on a cell edge: what is left of a
     vertical rule that broke up (a light line in a photo's shadow) and was not found as a line.
 
-    A piece is a remnant when it is at most a fifth of a cell wide (3 px at least), at least a
+    A piece is a remnant when it is at most :data:`REMNANT_W` of a cell wide (3 px at least:
+    a photo's blurred line is wider than a scan's; a fifth had been taken, dev photos: grid
+    pieces read as digits 5 -> 1 with three tenths, 300-dpi scans one digit fewer), at least a
     third of a cell tall, and its centre lies within a tenth of a cell (2 px at least) of the
     left or right edge of a cell (for a table's wide cells, a fifth and a tenth of their height).
     A 1 written inside its cell stands away from the edges."""
@@ -898,7 +901,7 @@ def _no_rule_remnants(residual: np.ndarray, cells: list[Box]) -> np.ndarray:
     x, w, h = stats[1:, 0], stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
     centre = x + w / 2.0
     near = np.abs(centre[:, None] - edges[None, :]).min(axis=1) <= max(2.0, 0.1 * cw)
-    drop = (w <= max(3.0, 0.2 * cw)) & (h >= ch / 3.0) & near
+    drop = (w <= max(3.0, REMNANT_W * cw)) & (h >= ch / 3.0) & near
     return _without(residual, labels, drop)
 
 

@@ -355,10 +355,11 @@ def test_remnants_of_a_broken_rule_on_a_cell_edge_are_dropped_and_a_1_inside_a_c
     residual = np.zeros((200, 400), np.uint8)
     cells = [(10 + 40 * c, 10 + 40 * r, 38, 38) for r in range(4) for c in range(9)]
     residual[92:118, 128:131] = 255  # on the edge at x = 128-130: a remnant
+    residual[132:158, 326:336] = 255  # a blurred one, as wide as a photo's pen (10 px of a 38 px cell)
     residual[52:80, 175:179] = 255  # a 1 in the middle of its cell (x 170-208)
     cv2.circle(residual, (249, 105), 12, 255, 3)  # a 0 written across an edge
     kept = _no_rule_remnants(residual, cells)
-    assert not kept[92:118, 128:131].any()
+    assert not kept[92:118, 128:131].any() and not kept[132:158, 326:336].any()
     assert kept[52:80, 175:179].all() and kept[93:118, 237:262].any()
 
 
