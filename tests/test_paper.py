@@ -535,3 +535,24 @@ def test_a_box_touched_from_outside_by_a_neighbouring_stroke_is_found_at_its_own
     assert [x for x, _, _, _ in uprights] == [49, 128]  # not the 1 at x = 30
     lines = separate_lines(mask, 12, 480)
     assert lines.cells == [(62, 12, 66, 76)] and lines.residual[20:85, 31:39].all()
+
+
+def test_a_line_thickening_across_a_photo_goes_and_a_stroke_along_its_thin_part_stays(monkeypatch):
+    """A long horizontal line 2 px thick at its left end and 5 px at its right (a photographed page
+    nearer the lens on one side), with a pen stroke lying along its thin part: the whole line goes,
+    the stroke stays. Taken against the thickness of the whole line, its thick end is kept as a
+    stroke."""
+    from edgedigits import paper
+
+    component = np.zeros((40, 960), np.uint8)
+    for x in range(960):
+        t = 2 + (4 * x) // 960
+        component[20 : 20 + t, x] = 255
+    component[15:27, 100:130] = 255  # a stroke 12 px thick along the thin part
+    lines = component.copy()
+    boxes = [(0, 15, 960, 12)]
+    removed = paper._line_pixels(lines, boxes, component, 1)
+    assert removed[20:25, 860:960].all()  # the thick end (5 px) goes
+    assert not removed[15:27, 105:125].any()  # the stroke stays
+    monkeypatch.setattr(paper, "THICK_BLOCK", 0)
+    assert not paper._line_pixels(lines, boxes, component, 1)[20:25, 860:960].any()
