@@ -59,6 +59,7 @@ FAINT = 0.9
 TEXT_T = 0.3
 COMB = True  # a comb's dividers from one lattice (:func:`_comb_dividers`)
 REMNANT_W = 0.3
+SIDE_BY_SIDE = 1.3
 FRAMES = True  # find drawn boxes by their outer edges (:func:`_frame`) too
 
 
@@ -313,8 +314,9 @@ def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: in
     Yes when it is much wider than tall (a line, an underline, a comb field), very tall for its
     width and for the frame (a ruled margin), closed on all four sides (a box, a table, a
     grid: ink in the top and bottom bands across >= 85 % of its width and in the left and right
-    bands across >= 85 % of its height) or holding two thin straight rows and columns (a box a
-    stroke reaches out of).
+    bands across >= 85 % of its height), holding two thin straight rows and columns (a box a
+    stroke reaches out of), a drawn box's outer edges (:func:`_frame`) or boxes side by side
+    (:func:`_side_by_side`).
     """
     x, y, w, h = box
     if w < min_height and h < min_height:
@@ -326,7 +328,12 @@ def is_structure_suspect(mask: np.ndarray, box: Box, frame_shape, min_height: in
     if w < min_height or h < min_height:
         return False
     roi = mask[y : y + h, x : x + w]
-    return _closed(roi) or _two_long_runs(roi, min_height) or (FRAMES and _frame(roi, min_height) is not None)
+    return (
+        _closed(roi)
+        or _two_long_runs(roi, min_height)
+        or (FRAMES and _frame(roi, min_height) is not None)
+        or bool(_side_by_side(roi, min_height))
+    )
 
 
 def _closed(roi: np.ndarray) -> bool:
@@ -628,7 +635,7 @@ def separate_lines(
                 return _lines(component, hlines, hboxes, vlines, vboxes, min_height, darkness)
         frame = _frame(component, min_height) if FRAMES else None
         if frame is None:
-            return None
+            return _each_box(component, min_height, frame_height, darkness)
         # only the pen's width goes (see _frame): the faint edge of a blurred side is mostly the
         # ink of the strokes it joins (dev boxed videos: 36 and 62 false detections with it, 13 and 25 without)
         lines = _lines(component, *frame, min_height)
@@ -671,9 +678,46 @@ def separate_lines(
         strip = labels[y : y + h, x0:x1] == i
         vlines[y : y + h, x0:x1][strip] = 255
         vboxes.append((x0, y, x1 - x0, h))
-    if not hboxes and not vboxes:
+    lines = _lines(component, hlines, hboxes, vlines, vboxes, min_height, darkness) if hboxes or vboxes else None
+    if lines is None or not lines.cells:  # no field: maybe boxes side by side, each with lines of its own
+        return _each_box(component, min_height, frame_height, darkness) or lines
+    return lines
+
+
+def _side_by_side(component: np.ndarray, min_height: int) -> list[tuple[int, int]]:
+    """The column ranges [start, end) of boxes drawn side by side that ran into one component (on a
+    camera frame two neighbours' boxes touch): between two consecutive uprights, columns holding
+    a straight vertical run of half the component's height, at least a digit's height apart. Only for
+    a component at least :data:`SIDE_BY_SIDE` times as wide as tall (a digit is seldom so wide)."""
+    h, w = component.shape
+    if SIDE_BY_SIDE <= 0 or w < SIDE_BY_SIDE * h or h < min_height:
+        return []
+    runs = _open(component, (1, max(2 * max(8, min_height), int(0.5 * h))))  # straight uprights only
+    sides = _bands(cv2.reduce(runs, 0, cv2.REDUCE_MAX).ravel())
+    return [(a0, b1) for (a0, a1), (b0, b1) in zip(sides, sides[1:]) if b0 - a1 >= min_height]
+
+
+def _each_box(component: np.ndarray, min_height: int, frame_height: int, darkness=None) -> Lines | None:
+    """The lines of boxes standing side by side in one component (:func:`_side_by_side`), each
+    found on its own columns as a single box is; None where there are none."""
+    ranges = _side_by_side(component, min_height)
+    h, w = component.shape
+    removed = np.zeros_like(component)
+    horizontal, vertical, cells = [], [], []
+    for x0, x1 in ranges:
+        if x1 - x0 >= w:
+            continue
+        window = np.ascontiguousarray(component[:, x0:x1])
+        part = separate_lines(window, min_height, frame_height, None if darkness is None else darkness[:, x0:x1])
+        if part is None or not part.cells:
+            continue
+        removed[:, x0:x1] |= cv2.bitwise_and(window, cv2.bitwise_not(part.residual))
+        horizontal += [(x + x0, y, bw, bh) for x, y, bw, bh in part.horizontal]
+        vertical += [(x + x0, y, bw, bh) for x, y, bw, bh in part.vertical]
+        cells += [(x + x0, y, bw, bh) for x, y, bw, bh in part.cells]
+    if not cells:
         return None
-    return _lines(component, hlines, hboxes, vlines, vboxes, min_height, darkness)
+    return Lines(cv2.bitwise_and(component, cv2.bitwise_not(removed)), horizontal, vertical, cells)
 
 
 def _bands(profile: np.ndarray) -> list[tuple[int, int]]:

@@ -425,6 +425,31 @@ def test_digits_in_boxes_touching_their_ink_on_a_blurred_frame_are_read(rec, han
     assert len(rec.read(frame).numbers) < 3
 
 
+def _touching_boxes_frame(hand, pair: str) -> np.ndarray:
+    """A blurred frame: a digit in a thin box drawn touching its right side, and beside it, 3 px
+    away, a neighbour's digit in a thick box; the blur joins the two boxes into one piece of ink."""
+    images, labels = hand
+    page = blank(400, 300, level=200)
+    bx, by, bw, bh = stamp(page, pick(images, labels, int(pair[0]), 0), 48, 108, 56)
+    cv2.rectangle(page, (40, 100), (bx + bw, 170), PRINT, 2, cv2.LINE_AA)
+    x2 = bx + bw + 3
+    cv2.rectangle(page, (x2, 92), (x2 + 72, 176), PRINT, 5, cv2.LINE_AA)
+    stamp(page, pick(images, labels, int(pair[1]), 0), x2 + 18, 108, 56)
+    return cv2.GaussianBlur(page, (5, 5), 1.5)
+
+
+@pytest.mark.parametrize("pair", ["30", "46", "89"])
+def test_two_drawn_boxes_run_together_are_each_read_as_a_box(rec, hand, monkeypatch, pair):
+    """Two boxes side by side that the blur joined (neither test for one box holds for the pair)
+    are found each between its own uprights: both digits are read. Without that step neither is."""
+    from edgedigits import paper
+
+    frame = _touching_boxes_frame(hand, pair)
+    assert [d.label for d in rec.read(frame).digits if d.rejected is None] == [int(pair[0]), int(pair[1])]
+    monkeypatch.setattr(paper, "SIDE_BY_SIDE", 0.0)
+    assert [d.label for d in rec.read(frame).digits if d.rejected is None] == []
+
+
 def test_no_handwritten_digit_is_taken_for_a_drawn_box():
     """A 0's round loop, a 9's loop over its tail, a 4's closed top: 200 training digits written
     70 px tall with a thick pen, and none of them has four straight sides meeting at square
