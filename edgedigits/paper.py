@@ -687,14 +687,17 @@ def separate_lines(
 def _side_by_side(component: np.ndarray, min_height: int) -> list[tuple[int, int]]:
     """The column ranges [start, end) of boxes drawn side by side that ran into one component (on a
     camera frame two neighbours' boxes touch): between two consecutive uprights, columns holding
-    a straight vertical run of half the component's height, at least a digit's height apart. Only for
+    a straight vertical run of half the component's height, at least a digit's height apart, with
+    a straight row across 0.6 of the range between them. Only for
     a component at least :data:`SIDE_BY_SIDE` times as wide as tall (a digit is seldom so wide)."""
     h, w = component.shape
     if SIDE_BY_SIDE <= 0 or w < SIDE_BY_SIDE * h or h < min_height:
         return []
     runs = _open(component, (1, max(2 * max(8, min_height), int(0.5 * h))))  # straight uprights only
     sides = _bands(cv2.reduce(runs, 0, cv2.REDUCE_MAX).ravel())
-    return [(a0, b1) for (a0, a1), (b0, b1) in zip(sides, sides[1:]) if b0 - a1 >= min_height]
+    ranges = [(a0, b1) for (a0, a1), (b0, b1) in zip(sides, sides[1:]) if b0 - a1 >= min_height]
+    # a box also has a straight top or bottom across most of it (a printed word's uprights do not)
+    return [(x0, x1) for x0, x1 in ranges if _open(component[:, x0:x1], (max(2, int(0.6 * (x1 - x0))), 1)).any()]
 
 
 def _each_box(component: np.ndarray, min_height: int, frame_height: int, darkness=None) -> Lines | None:
@@ -1061,18 +1064,25 @@ def _thicker_than_the_line(lines: np.ndarray, boxes: list[Box], along: int, thic
     and kept. Vertical lines (a grid's or a table's, as tall as it) take ``thickness``: block by
     block there too, a dev camera video gave 5 more false detections."""
     k = int(max(1.0, thickness)) + 2
+    out = _open(lines, (1, k) if along == 1 else (k, 1))
     width = lines.shape[1]
     if along != 1 or THICK_BLOCK <= 0 or width <= THICK_BLOCK:
-        return _open(lines, (1, k) if along == 1 else (k, 1))
-    out = np.zeros_like(lines)
+        return out
+    # each line's count of pixels across it, column by column, once; then _thickness block by block
+    counts = [
+        (x, cv2.reduce(lines[y : y + h, x : x + w], 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255)
+        for x, y, w, h in boxes
+    ]
     for x0 in range(0, width, THICK_BLOCK):
         x1 = min(width, x0 + THICK_BLOCK)
-        part = [(max(x, x0), y, min(x + w, x1) - max(x, x0), h) for x, y, w, h in boxes if x < x1 and x + w > x0]
-        if not part:
+        parts = [c[max(0, x0 - x) : max(0, x1 - x)] for x, c in counts if x < x1 and x + len(c) > x0]
+        longest = max((len(c) for c in parts), default=0)
+        values = [_quantile(c[c > 0], 0.35) for c in parts if len(c) >= 0.5 * longest and (c > 0).any()]
+        if not values:
             continue
-        local = _thickness(lines, part, 1)
-        kb = int(local) + 2 if local >= thickness + LOCAL_MORE else k
-        out[:, x0:x1] = _open(np.ascontiguousarray(lines[:, x0:x1]), (1, kb))
+        local = float(np.median(values))
+        if local >= thickness + LOCAL_MORE:
+            out[:, x0:x1] = _open(np.ascontiguousarray(lines[:, x0:x1]), (1, int(local) + 2))
     return out
 
 
