@@ -58,7 +58,10 @@ FAINT = 0.9
 # tried; printed text read as digits on eight 300-dpi pages 38 -> 2 at 0.3, no digit lost).
 TEXT_T = 0.3
 COMB = True  # a comb's dividers from one lattice (:func:`_comb_dividers`)
+# A rule's remnant on a cell edge is at most this share of a cell wide (:func:`_no_rule_remnants`).
 REMNANT_W = 0.3
+# Boxes side by side in one component are looked for in components this many times as wide as
+# tall (:func:`_side_by_side`; 0 turns the step off).
 SIDE_BY_SIDE = 1.3
 FRAMES = True  # find drawn boxes by their outer edges (:func:`_frame`) too
 
@@ -461,8 +464,9 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
     size of its box) looks like a divider on its own. The spacing and offset are those that put
     the most full-height lines (>= 0.8 of the comb's height) on one lattice, the spacing nearest
     the comb's height among equals (spacings tried: the comb's height and the gaps between full
-    lines split in 1-6, those at least 0.55 of the comb's height); lines off it by more than 8 % of the spacing are dropped. Nothing is
-    dropped unless three lines, or two at least two boxes apart, are on the lattice.
+    lines split in 1-6, those at least 0.55 of the comb's height); lines off it by more than 8 %
+    of the spacing are dropped. Nothing is dropped unless three lines, or two at least two boxes
+    apart, are on the lattice.
     """
     if len(hboxes) != 2 or len(keep) < 3:
         return keep
@@ -688,8 +692,8 @@ def _side_by_side(component: np.ndarray, min_height: int) -> list[tuple[int, int
     """The column ranges [start, end) of boxes drawn side by side that ran into one component (on a
     camera frame two neighbours' boxes touch): between two consecutive uprights, columns holding
     a straight vertical run of half the component's height, at least a digit's height apart, with
-    a straight row across 0.6 of the range between them. Only for
-    a component at least :data:`SIDE_BY_SIDE` times as wide as tall (a digit is seldom so wide)."""
+    a straight row across 0.6 of the range between them. Only for a component at least
+    :data:`SIDE_BY_SIDE` times as wide as tall (a digit is seldom so wide)."""
     h, w = component.shape
     if SIDE_BY_SIDE <= 0 or w < SIDE_BY_SIDE * h or h < min_height:
         return []
@@ -704,7 +708,7 @@ def _each_box(component: np.ndarray, min_height: int, frame_height: int, darknes
     """The lines of boxes standing side by side in one component (:func:`_side_by_side`), each
     found on its own columns as a single box is; None where there are none."""
     ranges = _side_by_side(component, min_height)
-    h, w = component.shape
+    w = component.shape[1]
     removed = np.zeros_like(component)
     horizontal, vertical, cells = [], [], []
     for x0, x1 in ranges:
