@@ -462,10 +462,8 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
 
     A digit's stem reaching from the top line to the bottom one (a 1, a 4, a 7 written to the
     size of its box) looks like a divider on its own. The spacing and offset are those that put
-    the most full-height lines (>= 0.8 of the comb's height) on one lattice, the spacing nearest
-    the comb's height among equals (spacings tried: the comb's height and the gaps between full
-    lines split in 1-6, those at least 0.55 of the comb's height); lines off it by more than 8 %
-    of the spacing are dropped. Nothing is dropped unless three lines, or two at least two boxes
+    the most full-height lines (>= 0.8 of the comb's height) on one lattice
+    (:func:`_best_lattice`); lines off it by more than 8 % of the spacing are dropped. Nothing is dropped unless three lines, or two at least two boxes
     apart, are on the lattice.
     """
     if len(hboxes) != 2 or len(keep) < 3:
@@ -475,25 +473,34 @@ def _on_pitch(keep: list[int], stats: np.ndarray, hboxes: list[Box]) -> list[int
     full = sorted(xs[i] for i in keep if stats[i, cv2.CC_STAT_HEIGHT] >= 0.8 * height)
     if len(full) < 3:
         return keep
-    f = np.array(full)
-    gaps = (f[None, :] - f[:, None])[np.triu_indices(len(f), 1)]
+    count, p, ref = _best_lattice(np.array(full), float(height), 0.08)
+    if count < 2 or count < 3 and full[-1] - full[0] < 1.5 * p:
+        return keep
+    return [i for i in keep if bool(_on_lattice(xs[i], ref, p, 0.08))]
+
+
+def _on_lattice(x, ref: float, p: float, share: float):
+    """Whether positions ``x`` stand on the lattice ``ref + k * p``, within ``share`` of ``p``
+    (2 px at least)."""
+    k = (x - ref) / p
+    return np.abs(k - np.round(k)) * p <= np.maximum(2.0, share * p)
+
+
+def _best_lattice(xs: np.ndarray, height: float, share: float) -> tuple[int, float, float]:
+    """(count, spacing, offset) of the lattice that puts the most of the positions ``xs`` on it
+    (:func:`_on_lattice`), the spacing nearest ``height`` (square boxes) among equals.
+
+    Spacings tried: ``height`` and the gaps between the positions split in 1-6, those at least
+    0.55 of ``height``; offsets: the positions themselves. All are tried at once.
+    """
+    gaps = np.abs(xs[None, :] - xs[:, None])[np.triu_indices(len(xs), 1)]
     cand = (gaps[:, None] / np.arange(1, 7)[None, :]).ravel()
-    cand = np.unique(np.round(np.concatenate([[float(height)], cand[cand >= 0.55 * height]]), 1))
-
-    def fits(x, ref, p):
-        k = (x - ref) / p
-        return np.abs(k - np.round(k)) * p <= np.maximum(2.0, 0.08 * p)
-
-    # the most lines on one lattice (all spacings x offsets at once); of those, the spacing
-    # nearest the comb's height (square boxes)
-    counts = fits(f[None, None, :], f[None, :, None], cand[:, None, None]).sum(axis=2)  # (spacing, offset)
+    cand = np.unique(np.round(np.concatenate([[height], cand[cand >= 0.55 * height]]), 1))
+    counts = _on_lattice(xs[None, None, :], xs[None, :, None], cand[:, None, None], share).sum(axis=2)
     best = counts.max()
     rows, cols = np.nonzero(counts == best)
     k = int(np.argmin(np.abs(cand[rows] - height)))
-    count, p, ref = int(best), float(cand[rows[k]]), float(f[cols[k]])
-    if count < 2 or count < 3 and full[-1] - full[0] < 1.5 * p:
-        return keep
-    return [i for i in keep if bool(fits(xs[i], ref, p))]
+    return int(best), float(cand[rows[k]]), float(xs[cols[k]])
 
 
 def _regular_dividers(keep: list[int], stats: np.ndarray, hlines: np.ndarray, hboxes: list[Box], k0: int) -> list[int]:
@@ -577,27 +584,15 @@ def _comb_dividers(
     if len(ids) < 2:
         return None
     c = np.array([stats[i, 0] + stats[i, 2] / 2.0 for i in ids])
-    gaps = np.abs(c[None, :] - c[:, None])[np.triu_indices(len(c), 1)]
-    cand = (gaps[:, None] / np.arange(1, 7)[None, :]).ravel()
-    cand = np.unique(np.round(np.concatenate([[float(height)], cand[cand >= 0.55 * height]]), 1))
-
-    def near(x, ref, p):
-        k = (x - ref) / p
-        return np.abs(k - np.round(k)) * p <= np.maximum(2.0, 0.07 * p)
-
-    counts = near(c[None, None, :], c[None, :, None], cand[:, None, None]).sum(axis=2)  # (spacing, offset)
-    best = int(counts.max())
-    rows, cols = np.nonzero(counts == best)
-    k = int(np.argmin(np.abs(cand[rows] - height)))
-    p, ref = float(cand[rows[k]]), float(c[cols[k]])
-    on = near(c, ref, p)
+    best, p, ref = _best_lattice(c, float(height), 0.07)
+    on = _on_lattice(c, ref, p, 0.07)
     steps = np.round((c[on] - ref) / p)
     if best < 2 or best < 3 and np.ptp(steps) < 1.5:
         return None
     if np.ptp(steps) >= 1:  # the spacing and offset fitted to every piece on the lattice
         p, ref = (float(v) for v in np.polyfit(steps, c[on], 1))
     tol = max(2.0, 0.07 * p)
-    dividers = [i for i, o in zip(ids, near(c, ref, p)) if o]
+    dividers = [i for i, o in zip(ids, _on_lattice(c, ref, p, 0.07)) if o]
     half = max(1, int(round(np.median([stats[i, cv2.CC_STAT_WIDTH] for i in dividers]) / 2.0)))
     bands = []
     for i in keep:
