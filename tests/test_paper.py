@@ -581,3 +581,34 @@ def test_a_line_thickening_across_a_photo_goes_and_a_stroke_along_its_thin_part_
     assert not removed[15:27, 105:125].any()  # the stroke stays
     monkeypatch.setattr(paper, "THICK_BLOCK", 0)
     assert not paper._line_pixels(lines, boxes, component, 1)[20:25, 860:960].any()
+
+
+def _touching_in_squares(hand, value: str) -> np.ndarray:
+    """``value`` on squared paper, one digit per square; the first and second digits, the third
+    and fourth (and so on), are written towards each other until their ink overlaps by 2 px
+    across the rule between their squares."""
+    images, labels = hand
+    sq, height = 26, 22  # squared paper at 150 dpi
+    page = blank(400, 160)
+    _squared(page, 20, 20, 20 + 14 * sq, 20 + 5 * sq, sq)
+    for i, ch in enumerate(value):
+        tile = pick(images, labels, int(ch), i)
+        ys, xs = np.nonzero(tile > 40)
+        width = round((xs.max() - xs.min() + 1) * height / (ys.max() - ys.min() + 1))
+        rule = 20 + (4 + i + (1 - i % 2)) * sq  # the rule between this digit and its partner
+        left = rule - width + 2 if i % 2 == 0 else rule - 2
+        stamp(page, tile, left, 20 + 2 * sq + 2, height)
+    return page
+
+
+@pytest.mark.parametrize("value", ["04", "22", "35", "78"])
+def test_digits_touching_across_a_rule_of_squared_paper_are_read_apart(rec, hand, monkeypatch, value):
+    """Two digits in neighbouring squares whose ink touches across the rule between them are cut
+    apart along that rule's own columns; without the cut they are one wide piece, not read.
+    (Over all 100 pairs drawn this way, 39 are read with the cut and 23 without; none is lost.)"""
+    from edgedigits import paper
+
+    page = _touching_in_squares(hand, value)
+    assert _values(rec.read(page)) == [value]
+    monkeypatch.setattr(paper, "VBANDS", False)
+    assert _values(rec.read(page)) != [value]
