@@ -66,6 +66,16 @@ SIDE_BY_SIDE = 1.3
 # Pieces of a grid or table wider than this many cells are cut along the vertical rules'
 # columns (:func:`_no_side_joins`; False turns the step off).
 VBANDS = True
+# On a grid or table (GRID_MIN cells or more, three or more rules across) whose lines are
+# clearly lighter than the writing (the darkest tenth of the line pixels under DARKER of that of
+# the ink more than AWAY from any line), line pixels over INK_SHARE times the lines' median
+# darkness, in runs of DARK_RUN px along the line, are pen lying on it and stay
+# (:func:`_line_pixels`; 0 turns it off).
+DARKER = 0.9
+INK_SHARE = 2.0
+DARK_RUN = 8
+GRID_MIN = 4
+AWAY = np.ones((5, 5), np.uint8)
 SIDE_WIDE = 1.4
 FRAMES = True  # find drawn boxes by their outer edges (:func:`_frame`) too
 
@@ -915,18 +925,26 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int, darkness=
     The cells of a comb, table or grid are the holes of its whole lines (also where a stroke lying
     on a line was kept).
     """
-    grown_h = _line_pixels(hlines, hboxes, component, 1, darkness)
-    grown_v = _line_pixels(vlines, vboxes, component, 0, darkness)
-    lines = cv2.bitwise_or(grown_h, grown_v)
-    residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
     comb = len(hboxes) == 2 and len(vboxes) >= 3
     several = len(hboxes) >= 3 or len(vboxes) >= 3  # a comb, a table or a grid, not one box
-    whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None) if several else lines
-    if comb:  # a divider with a gap still closes its box
-        top, bottom = min(b[1] for b in hboxes), max(b[1] + b[3] for b in hboxes)
-        for x, _, w, _ in vboxes:
-            cv2.rectangle(whole, (x, top), (x + w - 1, bottom - 1), 255, cv2.FILLED)
-    cells = _cells(whole, min_height)
+    if several:
+        whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None)
+        if comb:  # a divider with a gap still closes its box
+            top, bottom = min(b[1] for b in hboxes), max(b[1] + b[3] for b in hboxes)
+            for x, _, w, _ in vboxes:
+                cv2.rectangle(whole, (x, top), (x + w - 1, bottom - 1), 255, cv2.FILLED)
+        cells = _cells(whole, min_height)
+    writing = None  # how dark the writing on a grid or table is (its darkest tenth)
+    if DARKER and darkness is not None and several and len(hboxes) >= 3 and len(cells) >= GRID_MIN:
+        away = cv2.bitwise_and(component, cv2.bitwise_not(cv2.dilate(cv2.bitwise_or(hlines, vlines), AWAY)))
+        if away.any():
+            writing = float(np.percentile(darkness[away > 0], 90))
+    grown_h = _line_pixels(hlines, hboxes, component, 1, darkness, writing)
+    grown_v = _line_pixels(vlines, vboxes, component, 0, darkness, writing)
+    lines = cv2.bitwise_or(grown_h, grown_v)
+    residual = cv2.bitwise_and(component, cv2.bitwise_not(lines))
+    if not several:
+        cells = _cells(lines, min_height)
     if residual.any():
         kept = _restore_crossings(residual, grown_h, np.zeros_like(grown_v) if comb else grown_v)
         bands = _rule_bands(hlines, hboxes) if several and len(cells) >= 4 else None
@@ -1071,13 +1089,28 @@ def _no_side_joins(residual: np.ndarray, cells: list[Box], bands: np.ndarray) ->
 
 
 def _line_pixels(
-    lines: np.ndarray, boxes: list[Box], component: np.ndarray, along: int, darkness: np.ndarray | None = None
+    lines: np.ndarray,
+    boxes: list[Box],
+    component: np.ndarray,
+    along: int,
+    darkness: np.ndarray | None = None,
+    writing: float | None = None,
 ) -> np.ndarray:
     """The pixels to remove for ``lines`` (running along axis ``along``; 1 = x), except where the
     line is much thicker than it is elsewhere - a pen stroke lying along it, which is kept. With
     ``darkness``, also the faint ink just beside the line (under ``FAINT`` of the line's median
     darkness: its blurred, ragged edge in a photo); a stroke touching the line is as dark as the
-    line and stays."""
+    line and stays.
+
+    With ``writing`` (how dark the writing on a grid or table is, the darkest tenth of its ink
+    away from the lines) and ``darkness``, where the lines are clearly lighter than the writing
+    (:data:`DARKER`), pen strokes lying on a line as thin as it are told from it by their
+    darkness and stay: light squared paper under a dark pen, a 7 whose bar is written on a rule.
+    Dev pages: scans 92.0 -> 92.7 % of digits read right (7 digits more, four of them 7s whose
+    bars lay on a rule and had been read as 1s or rejected), photos and 300-dpi scans as
+    before, dev videos as before. Without the lighter-lines condition the photos lost digits in
+    a table whose rules' dark core passed the darkness test; with it on any ruled component of
+    three or more rows, a boxed dev video gained 7 false detections, hence :data:`GRID_MIN`."""
     if not boxes:
         return lines
     stroke = _thicker_than_the_line(lines, boxes, along, _thickness(lines, boxes, along))
@@ -1089,6 +1122,14 @@ def _line_pixels(
         grown = cv2.bitwise_or(grown, cv2.bitwise_and(ring, faint))
     if stroke.any():
         grown = cv2.bitwise_and(grown, cv2.bitwise_not(cv2.dilate(stroke, None)))
+    if writing is not None and darkness is not None and grown.any():
+        line = darkness[grown > 0]
+        if np.percentile(line, 90) < DARKER * writing:  # printed lines clearly lighter than the writing
+            level = min(254.0, INK_SHARE * float(np.median(line)))
+            dark = cv2.bitwise_and(grown, cv2.compare(darkness, level, cv2.CMP_GT))
+            dark = _open(dark, (DARK_RUN, 1) if along == 1 else (1, DARK_RUN))
+            if dark.any():
+                grown = cv2.bitwise_and(grown, cv2.bitwise_not(dark))
     return grown
 
 

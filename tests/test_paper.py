@@ -612,3 +612,21 @@ def test_digits_touching_across_a_rule_of_squared_paper_are_read_apart(rec, hand
     assert _values(rec.read(page)) == [value]
     monkeypatch.setattr(paper, "VBANDS", False)
     assert _values(rec.read(page)) != [value]
+
+
+@pytest.mark.parametrize(("k", "dy"), [(1, -1), (2, -2), (3, -2)])
+def test_a_7_whose_bar_lies_on_a_light_rule_keeps_its_bar(rec, hand, monkeypatch, k, dy):
+    """On light squared paper a dark 7 written with its bar along a rule, the bar as thin as the
+    rule, is told from the rule by its darkness and read as 7; the rule's removal alone takes the
+    bar (the 7 is read as a 1 or lost)."""
+    from edgedigits import paper
+
+    images, labels = hand
+    page = blank(400, 240)
+    _squared(page, 20, 20, 380, 220, 26, level=150, thick=2)
+    rule = 20 + 3 * 26
+    stamp(page, pick(images, labels, 7, k), 20 + 5 * 26 + 3, rule + dy, 23)
+    stamp(page, pick(images, labels, 3, k), 20 + 6 * 26 + 4, rule + 3, 21)
+    assert _values(rec.read(page)) == ["73"]
+    monkeypatch.setattr(paper, "DARKER", 0.0)
+    assert _values(rec.read(page)) != ["73"]
