@@ -102,6 +102,29 @@ def test_non_digit_blobs_are_rejected_by_shape(mark):
     assert find_digits(sheet) == []
 
 
+@pytest.mark.parametrize("side", ["left", "top", "right", "bottom"])
+def test_a_digit_clipped_by_the_frame_edge_is_read_and_a_thin_stroke_running_off_it_is_not(heldout, recognizer, side):
+    """A digit whose ink reaches the frame's edge (its last 2 px out of the frame) is read; a
+    1-like stroke running off the frame is not a candidate (it may be any stroke cut off)."""
+    images, labels = heldout
+    digit = next(i for i, k in enumerate(labels) if k == 4)
+    ink = cv2.resize(images[digit], (84, 84), interpolation=cv2.INTER_CUBIC)
+    ys, xs = np.nonzero(ink > 40)
+    ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    frame = np.full((240, 320), 225, np.uint8)
+    h, w = ink.shape
+    y, x = {"left": (80, -2), "top": (-2, 120), "right": (80, 322 - w), "bottom": (242 - h, 120)}[side]
+    y0, x0 = max(0, y), max(0, x)
+    y1, x1 = min(240, y + h), min(320, x + w)
+    region = frame[y0:y1, x0:x1]
+    frame[y0:y1, x0:x1] = np.minimum(region, 255 - ink[y0 - y : y1 - y, x0 - x : x1 - x] * 0.8).astype(np.uint8)
+    cands, got, conf = _read(recognizer, frame)
+    assert len(cands) == 1 and got[0] == 4 and conf[0] >= 0.6
+    if side == "left":
+        cv2.line(frame, (200, 0), (203, 70), 30, 5)  # a stroke running off the top
+        assert len(find_digits(frame)) == 1
+
+
 def test_crops_are_normalised_like_mnist(heldout):
     images, labels = heldout
     scene = render_scene(np.random.default_rng(2), images, labels, n_marks=0)
