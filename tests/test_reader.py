@@ -230,3 +230,35 @@ def test_an_empty_box_read_as_0_is_rejected_as_a_box(rec):
             [InkBlob((0, 0, 25, 26), crop, rectangle=rectangle)]
         )
         assert labels == [0] and why == [expected]  # the model alone takes the box for a 0
+
+
+def _tilted_squares(n_cols: int, n_rows: int, sq: float, tilt: float, drop=()):
+    """Cells of squared paper photographed a little turned (each row rising ``tilt`` px per square),
+    as upright boxes; the cells in ``drop`` (col, row) are missing, as where a digit broke a line."""
+    cells = []
+    for r in range(n_rows):
+        for c in range(n_cols):
+            if (c, r) not in drop:
+                cells.append((round(100 + c * sq), round(100 + r * sq - c * tilt), round(sq) - 3, round(sq) - 3))
+    return tuple(cells)
+
+
+def _in_square(col: int, row: int, sq: float, tilt: float, dx: int = 0) -> tuple[int, int, int, int]:
+    return (round(100 + col * sq + 4 + dx), round(100 + row * sq - col * tilt + 3), 16, 20)
+
+
+def test_squared_paper_numbers_follow_a_tilted_row_and_squares_whose_lines_broke():
+    """On squared paper a number is the digits in neighbouring squares of one row. Across a
+    photographed page the rows are not level (here one rises 14 px, half a square, over 14
+    squares), and where a digit broke a line its square is no cell: each digit is placed on the
+    lattice of the cell nearest it, and neighbours are judged pair by pair."""
+    from edgedigits.reader import _grid_runs
+
+    sq, tilt = 28.0, 1.0
+    cells = _tilted_squares(20, 6, sq, tilt, drop={(6, 2), (7, 2), (8, 2)})
+    first = [_in_square(c, 2, sq, tilt) for c in range(2, 12)]  # ten squares in a row, three broken
+    second = [_in_square(c, 2, sq, tilt, dx=-3) for c in range(13, 16)]  # one blank square, then three
+    below = [_in_square(c, 3, sq, tilt) for c in range(4, 6)]
+    boxes = first + second + below
+    runs = _grid_runs(boxes, list(range(len(boxes))), cells)
+    assert sorted(sorted(r) for r in runs) == [list(range(10)), [10, 11, 12], [13, 14]]
