@@ -630,3 +630,23 @@ def test_a_7_whose_bar_lies_on_a_light_rule_keeps_its_bar(rec, hand, monkeypatch
     assert _values(rec.read(page)) == ["73"]
     monkeypatch.setattr(paper, "DARKER", 0.0)
     assert _values(rec.read(page)) != ["73"]
+
+
+@pytest.mark.parametrize("past", [4, 9])
+def test_a_number_written_on_past_its_box_is_one_number(rec, hand, monkeypatch, past):
+    """A number too long for its box: its last digit begins just beyond the box's right side. It
+    is one number, not a number in the box and a digit beside it; a number written well clear of
+    the box is its own."""
+    from edgedigits import reader
+
+    images, labels = hand
+    page = blank(560, 200)
+    box(page, 60, 50, 110, 60)
+    boxes = write_number(page, images, labels, "85", 70, 62, 36, gap=8)
+    x = 170 + past
+    stamp(page, pick(images, labels, 3), x, 62, 36)
+    write_number(page, images, labels, "46", 300, 62, 36, gap=8, k=1)  # well clear: its own number
+    assert boxes[-1][0] + boxes[-1][2] < x
+    assert _values(rec.read(page)) == ["853", "46"]
+    monkeypatch.setattr(reader, "OVERFLOW", False)
+    assert _values(rec.read(page)) != ["853", "46"]
