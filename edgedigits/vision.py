@@ -81,7 +81,8 @@ class FinderConfig:
             (a digit whose last pixels are out of the frame; dev camera videos: 0.05-0.17 points
             more digits read right, no false detection more, where every blob there was dropped).
         polarity: 'dark-on-light' (pen on paper), 'light-on-dark' (chalk on a board, MNIST
-            images) or 'auto' (light-on-dark when most of the frame is dark).
+            images) or 'auto' (light-on-dark when most of the frame is dark, unless it is a page
+            on a darker desk).
         join: closing kernel size in pixels that joins broken strokes (0 = off).
         background_cell: the paper is estimated on a grid of cells this many pixels wide.
         paper_window: ... as the brightest cell within this fraction of the frame's shorter side:
@@ -360,8 +361,12 @@ def normalize_candidate(darkness: np.ndarray, mask: np.ndarray, width: float | N
 
 
 def _light_on_dark(gray: np.ndarray, polarity: str) -> bool:
+    """Whether to read ``gray`` as light ink on a dark ground. With 'auto': when most of the frame
+    is dark (mean under 100), unless it is a page lying on a darker desk
+    (:func:`edgedigits.paper.page_region`): a dimly lit photo of a page on dark wood is mostly
+    desk, and read inverted the whole page became one blob of "ink"."""
     if polarity == "auto":
-        return cv2.mean(gray)[0] < 100
+        return cv2.mean(gray)[0] < 100 and page_region(gray) is None
     if polarity not in ("dark-on-light", "light-on-dark"):
         raise InputError(f"polarity must be 'auto', 'dark-on-light' or 'light-on-dark', not {polarity!r}.")
     return polarity == "light-on-dark"

@@ -207,6 +207,23 @@ def test_a_page_on_a_dark_desk_with_perspective_is_read(rec, hand):
     assert sorted(_values(rec.read(photo))) == sorted(["35091", "482", "6"])
 
 
+def test_a_dim_photo_of_a_page_on_a_dark_desk_is_not_read_as_light_ink_on_dark(rec, hand):
+    """A dimly lit page on a dark desk that fills most of the frame: the frame's mean is under
+    the light-on-dark test's 100 grey levels, but it is a page on a desk, read as pen on paper."""
+    images, labels = hand
+    page = blank(700, 900)
+    write_number(page, images, labels, "482", 150, 300, 70, gap=14)
+    cells = comb(page, 150, 550, 70, 4)
+    write_in_cells(page, images, labels, "7305", cells)
+    photo = _photo_on_desk(page)
+    h, w = photo.shape
+    framed = np.full((h * 2, w * 2), 0, np.uint8)  # more desk around it
+    framed[h // 2 : h // 2 + h, w // 2 : w // 2 + w] = photo
+    framed = cv2.GaussianBlur(np.clip(framed * 0.55 + np.where(framed == 0, 30, 0), 0, 255).astype(np.uint8), (3, 3), 0)
+    assert cv2.mean(framed)[0] < 100 and page_region(framed) is not None
+    assert sorted(_values(rec.read(framed))) == sorted(["482", "7305"])
+
+
 def test_page_region_is_none_for_a_sheet_filling_the_frame_under_uneven_light():
     yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
     sheet = (230 * (0.5 + 0.5 * xx / 640)).astype(np.uint8)
