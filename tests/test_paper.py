@@ -224,6 +224,28 @@ def test_a_dim_photo_of_a_page_on_a_dark_desk_is_not_read_as_light_ink_on_dark(r
     assert sorted(_values(rec.read(framed))) == sorted(["482", "7305"])
 
 
+def test_a_sharp_shadow_across_a_photographed_page_is_not_ink(rec, hand, monkeypatch):
+    """A hard shadow's edge runs across a photographed page (a quarter darker on one side). The
+    flattened page's paper is estimated so that it follows the step (a closing, not a local
+    maximum that carries the bright side's level into the shadow): the number written across
+    the edge and the one beside it are read; with the local maximum the shadow's edge became a
+    wide band of "ink" joining everything, and nothing was read."""
+    from edgedigits import vision
+
+    images, labels = hand
+    page = blank(1000, 1400)
+    write_number(page, images, labels, "6137", 450, 650, 70, gap=14, k=1)
+    write_number(page, images, labels, "95", 650, 1000, 70, gap=14, k=2)
+    photo = _photo_on_desk(page).astype(np.float32)
+    h, w = photo.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    photo[xx + 0.6 * yy < 0.62 * w + 0.35 * h] *= 0.75  # the edge runs through the "6" of 6137
+    photo = photo.clip(0, 255).astype(np.uint8)
+    assert sorted(_values(rec.read(photo))) == ["6137", "95"]
+    monkeypatch.setattr(vision, "PHOTO_CONTRAST", 0.0)
+    assert _values(rec.read(photo)) == []
+
+
 def test_page_region_is_none_for_a_sheet_filling_the_frame_under_uneven_light():
     yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
     sheet = (230 * (0.5 + 0.5 * xx / 640)).astype(np.uint8)
