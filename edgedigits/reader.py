@@ -44,6 +44,8 @@ A_BOX = "an empty box"
 RECUT_CONFIDENCE = 0.7
 #: Digits written on past a box's right side join the box's number (:func:`_written_past`).
 OVERFLOW = True
+#: Digits outside every field on the row of an underline's digits, over the line, join their number.
+UNDERLINE_ROW = True
 
 
 @dataclass(frozen=True)
@@ -381,14 +383,25 @@ def _written_past(boxes: list[Box], fields: list[Field], by_field: dict[int, lis
     most a third of their height past the field's right side - or past the last digit so added.
     A number written too long for its box runs over the box's side or beyond it (dev pages:
     single-box numbers read right 13 -> 16 of 21 on scans, 14 -> 15 on photos; nothing else
-    changed)."""
+    changed). On an underline, a free digit over the line on the row of its digits joins them
+    (:data:`UNDERLINE_ROW`): one written higher than the rest, too high to be on the line by
+    itself (dev scans, seed 78: 82.2 -> 82.7 % of numbers; seed 77 unchanged)."""
     left = sorted(free, key=lambda i: boxes[i][0])
     taken = set()
     for f, members in by_field.items():
-        if fields[f].kind not in ("cell", "comb"):
-            continue
         fx, _, fw, _ = fields[f].box
         u = _union([boxes[i] for i in members])
+        if fields[f].kind == "underline" and UNDERLINE_ROW:
+            # a digit of the number written a little higher than the rest, over the line
+            for i in left:
+                x, y, w, h = boxes[i]
+                rows = min(y + h, u[1] + u[3]) - max(y, u[1])
+                if i not in taken and fx <= x + w / 2 <= fx + fw and rows >= 0.6 * min(h, u[3]):
+                    members.append(i)
+                    taken.add(i)
+            continue
+        if fields[f].kind not in ("cell", "comb"):
+            continue
         edge = max(fx + fw, u[0] + u[2])
         for i in left:
             x, y, w, h = boxes[i]

@@ -262,3 +262,21 @@ def test_squared_paper_numbers_follow_a_tilted_row_and_squares_whose_lines_broke
     boxes = first + second + below
     runs = _grid_runs(boxes, list(range(len(boxes))), cells)
     assert sorted(sorted(r) for r in runs) == [list(range(10)), [10, 11, 12], [13, 14]]
+
+
+def test_a_digit_written_higher_on_an_underline_stays_in_its_number(monkeypatch):
+    """On an underline, digits written a little above the line (their feet 20 px above it), one of
+    them a little higher still (26 px: too high to be on the line by itself), are one row over
+    the line: one number. A digit beside the line's end, or on the row above, is not taken in."""
+    from edgedigits import reader
+    from edgedigits.paper import Field
+    from edgedigits.reader import group
+
+    line = Field((80, 120, 340, 3), "underline")
+    boxes = [(100, 60, 30, 40), (140, 61, 30, 40), (180, 54, 30, 40), (220, 60, 30, 40)]
+    boxes += [(440, 60, 30, 40), (140, 8, 30, 40)]  # past the line's end; the row above
+    digits = [Digit(b, 1, 0.9) for b in boxes]
+    assert [reader._field_of(b, [line]) for b in boxes] == [0, 0, None, 0, None, None]
+    assert sorted(group(digits, [line])) == [[0, 1, 2, 3], [4], [5]]
+    monkeypatch.setattr(reader, "UNDERLINE_ROW", False)
+    assert [0, 1, 2, 3] not in group(digits, [line])
