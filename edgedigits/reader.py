@@ -364,11 +364,11 @@ def _grid_runs(boxes: list[Box], members: list[int], cells: tuple[Box, ...]) -> 
             i = parent[i]
         return i
 
-    for i in members:
-        for j in members:
-            dx, dy = square[j] - square[i]
-            if 0 < dx < 1.5 * cw and abs(dy) < 0.5 * ch:
-                parent[root(j)] = root(i)
+    at = np.array([square[i] for i in members], np.float32)
+    dx = at[None, :, 0] - at[:, None, 0]
+    dy = at[None, :, 1] - at[:, None, 1]
+    for a, b in zip(*np.nonzero((dx > 0) & (dx < 1.5 * cw) & (np.abs(dy) < 0.5 * ch))):
+        parent[root(members[b])] = root(members[a])
     chains: dict[int, list[int]] = {}
     for i in members:
         chains.setdefault(root(i), []).append(i)
