@@ -211,7 +211,8 @@ def _ink(gray: np.ndarray, config: FinderConfig, photo: bool = False):
     paper = paper_brightness(smooth, config.background_cell, config.paper_window, small, steps)
     contrast = PHOTO_CONTRAST if steps else config.contrast
     relative = cv2.convertScaleAbs(paper, alpha=1.0 - contrast)
-    absolute = cv2.subtract(paper, config.min_contrast_levels)
+    # an array, not a number: OpenCV takes a frame of 4 or fewer pixels for a scalar itself
+    absolute = cv2.subtract(paper, np.full_like(paper, config.min_contrast_levels))
     mask = cv2.compare(smooth, cv2.min(relative, absolute), cv2.CMP_LT)
     if config.join > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (config.join, config.join))
@@ -375,13 +376,26 @@ def normalize_candidate(darkness: np.ndarray, mask: np.ndarray, width: float | N
     return mnist_normalize(ink)
 
 
+def _page_on_desk(gray: np.ndarray) -> bool:
+    """Whether ``gray`` shows a page on a darker desk (:func:`edgedigits.paper.page_region`) that
+    is mostly bright inside its outline (three quarters of it over Otsu's threshold of the
+    frame): a page with ink on it, not a large light digit on a dark ground, whose outline
+    holds as much ground as stroke."""
+    page = page_region(gray)
+    if page is None:
+        return False
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    inside = gray[page > 0]
+    return inside.size > 0 and float(np.mean(inside > t)) >= 0.75
+
+
 def _light_on_dark(gray: np.ndarray, polarity: str) -> bool:
     """Whether to read ``gray`` as light ink on a dark ground. With 'auto': when most of the frame
     is dark (mean under 100), unless it is a page lying on a darker desk
     (:func:`edgedigits.paper.page_region`): a dimly lit photo of a page on dark wood is mostly
     desk, and read inverted the whole page became one blob of "ink"."""
     if polarity == "auto":
-        return cv2.mean(gray)[0] < 100 and page_region(gray) is None
+        return cv2.mean(gray)[0] < 100 and not _page_on_desk(gray)
     if polarity not in ("dark-on-light", "light-on-dark"):
         raise InputError(f"polarity must be 'auto', 'dark-on-light' or 'light-on-dark', not {polarity!r}.")
     return polarity == "light-on-dark"
@@ -654,7 +668,7 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
     if scale != 1.0 or back is not None:
 
         def to_input(box):
-            return _scaled(_unwarped(box, back) if back is not None else box, scale)
+            return _clipped(_scaled(_unwarped(box, back) if back is not None else box, scale), gray.shape)
 
         for blob in out:
             blob.box = to_input(blob.box)
@@ -690,6 +704,15 @@ def _unwarped(box, back: np.ndarray) -> tuple[int, int, int, int]:
     x0, y0 = np.floor(q.min(axis=0)).astype(int)
     x1, y1 = np.ceil(q.max(axis=0)).astype(int)
     return (int(x0), int(y0), max(1, int(x1 - x0)), max(1, int(y1 - y0)))
+
+
+def _clipped(box, shape) -> tuple[int, int, int, int]:
+    """``box`` cut to the frame of ``shape`` (h, w): a box mapped back from a flattened page or a
+    shrunk frame may reach a pixel past its edge."""
+    x, y, w, h = box
+    x0, y0 = min(max(0, x), shape[1] - 1), min(max(0, y), shape[0] - 1)
+    x1, y1 = max(x0 + 1, min(shape[1], x + w)), max(y0 + 1, min(shape[0], y + h))
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def _scaled(box, scale: float) -> tuple[int, int, int, int]:

@@ -271,3 +271,17 @@ def test_header_sizes_are_read_without_decoding(tmp_path):
         ok, data = cv2.imencode(suffix, np.zeros((37, 81, 3), np.uint8))
         assert header_size(data.tobytes()) == (81, 37), suffix
     assert header_size(b"not an image") is None
+
+
+def test_a_large_light_digit_on_dark_is_no_page_on_a_desk():
+    """Most of a large light-on-dark digit's frame is dark, as is a dim photo of a page on dark
+    wood; the digit's outline holds as much dark ground as stroke, a page's is mostly bright."""
+    from edgedigits.vision import _light_on_dark
+
+    img = cv2.imread(str(DIGITS / "mnist_8.png"), cv2.IMREAD_GRAYSCALE)
+    big = cv2.resize(img, (200, 200), interpolation=cv2.INTER_CUBIC)
+    assert _light_on_dark(big, "auto")
+    page = np.full((200, 200), 40, np.uint8)  # a dim page on dark wood
+    page[30:170, 50:150] = 150
+    cv2.putText(page, "42", (70, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 60, 3)
+    assert cv2.mean(page)[0] < 100 and not _light_on_dark(page, "auto")

@@ -120,6 +120,8 @@ def test_empty_and_tiny_images_read_as_nothing(rec):
         np.full((1, 300), 255, np.uint8),
         np.full((60, 80), 200, np.uint8),
         np.zeros((2, 2, 3), np.uint8),
+        np.zeros((4, 1), np.uint8),  # four pixels or fewer: OpenCV could take the frame for a scalar
+        np.zeros((1, 3), np.uint8),
     ):
         reading = rec.read(image)
         assert isinstance(reading, Reading) and reading.digits == () and reading.numbers == ()
