@@ -689,3 +689,22 @@ def test_a_number_written_on_past_its_box_is_one_number(rec, hand, monkeypatch, 
     assert _values(rec.read(page)) == ["853", "46"]
     monkeypatch.setattr(reader, "OVERFLOW", False)
     assert _values(rec.read(page)) != ["853", "46"]
+
+
+@pytest.mark.parametrize("digit", [0, 4, 6, 9])
+def test_a_bold_digit_is_a_candidate(rec, hand, digit):
+    """A digit written with a broad marker (its mean stroke a quarter or more of its height, up to
+    0.3) is read; a filled smudge is thicker still. With the limit at 0.25 it was no candidate."""
+    from dataclasses import replace
+
+    from edgedigits.vision import DEFAULT_CONFIG, stroke_width
+
+    images, labels = hand
+    bold = cv2.dilate(pick(images, labels, digit), np.ones((3, 3), np.uint8), iterations=2)
+    page = blank(300, 200)
+    x, y, w, h = stamp(page, bold, 100, 50, 60)
+    ink = np.where(page[y : y + h, x : x + w] < 150, 255, 0).astype(np.uint8)
+    assert 0.25 < stroke_width(ink) / max(w, h) <= 0.3
+    assert [(d.label, d.rejected) for d in rec.read(page).digits] == [(digit, None)]
+    thin_limit = Reader(rec, config=replace(DEFAULT_CONFIG, max_stroke=0.25))
+    assert thin_limit.read(page).digits == ()
