@@ -30,7 +30,7 @@ import numpy as np
 from .novelty import NoveltyGate
 from .paper import Field
 from .preprocess import to_gray
-from .vision import DEFAULT_CONFIG, FinderConfig, InkBlob, group_numbers, locate
+from .vision import DEFAULT_CONFIG, FinderConfig, InkBlob, _root, group_numbers, locate
 
 Box = tuple[int, int, int, int]
 LOW_CONFIDENCE = "low confidence"
@@ -356,22 +356,15 @@ def _grid_runs(boxes: list[Box], members: list[int], cells: tuple[Box, ...]) -> 
         square[i] = near + np.float32([round((cx - near[0]) / px) * px, round((cy - near[1]) / py) * py])
     # neighbouring squares of one row, judged pair by pair: across a photographed page the rows
     # are not level, so no one row height sorts them
-    parent = {i: i for i in members}
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    parent = list(range(len(members)))  # union-find over the positions in ``members``
     at = np.array([square[i] for i in members], np.float32)
     dx = at[None, :, 0] - at[:, None, 0]
     dy = at[None, :, 1] - at[:, None, 1]
     for a, b in zip(*np.nonzero((dx > 0) & (dx < 1.5 * cw) & (np.abs(dy) < 0.5 * ch))):
-        parent[root(members[b])] = root(members[a])
+        parent[_root(parent, int(b))] = _root(parent, int(a))
     chains: dict[int, list[int]] = {}
-    for i in members:
-        chains.setdefault(root(i), []).append(i)
+    for k, i in enumerate(members):
+        chains.setdefault(_root(parent, k), []).append(i)
     runs = [sorted(run, key=lambda i: float(square[i][0])) for run in chains.values()]
     return runs
 
@@ -394,9 +387,8 @@ def _written_past(boxes: list[Box], fields: list[Field], by_field: dict[int, lis
         if fields[f].kind == "underline" and UNDERLINE_ROW:
             # a digit of the number written a little higher than the rest, over the line
             for i in left:
-                x, y, w, h = boxes[i]
-                rows = min(y + h, u[1] + u[3]) - max(y, u[1])
-                if i not in taken and fx <= x + w / 2 <= fx + fw and rows >= 0.6 * min(h, u[3]):
+                x, _, w, _ = boxes[i]
+                if i not in taken and fx <= x + w / 2 <= fx + fw and _on_the_row(boxes[i], u):
                     members.append(i)
                     taken.add(i)
             continue
@@ -404,15 +396,20 @@ def _written_past(boxes: list[Box], fields: list[Field], by_field: dict[int, lis
             continue
         edge = max(fx + fw, u[0] + u[2])
         for i in left:
-            x, y, w, h = boxes[i]
+            x, _, w, _ = boxes[i]
             if i in taken or x + w / 2 <= fx + fw:
                 continue
-            rows = min(y + h, u[1] + u[3]) - max(y, u[1])
-            if rows >= 0.6 * min(h, u[3]) and x - edge <= u[3] / 3:
+            if _on_the_row(boxes[i], u) and x - edge <= u[3] / 3:
                 members.append(i)
                 taken.add(i)
                 edge = x + w
     return [i for i in free if i not in taken]
+
+
+def _on_the_row(box: Box, row: Box) -> bool:
+    """Whether ``box`` shares at least 0.6 of the shorter one's rows with ``row``."""
+    shared = min(box[1] + box[3], row[1] + row[3]) - max(box[1], row[1])
+    return shared >= 0.6 * min(box[3], row[3])
 
 
 def _pitch(centres: np.ndarray, cw: float, ch: float, axis: int) -> float:
@@ -421,9 +418,13 @@ def _pitch(centres: np.ndarray, cw: float, ch: float, axis: int) -> float:
     column); the squares' own median size plus a line's width when none is found."""
     size, other = (cw, ch) if axis == 0 else (ch, cw)
     along, across = centres[:, axis], centres[:, 1 - axis]
-    step = along[None, :] - along[:, None]
-    beside = (np.abs(across[None, :] - across[:, None]) < 0.5 * other) & (step > 0.5 * size) & (step < 1.6 * size)
-    steps = np.where(beside, step, np.inf).min(axis=1)
+    nearest = []
+    for s in range(0, len(centres), 512):  # 512 squares against all at a time: bounded memory on a page of squares
+        step = along[None, :] - along[s : s + 512, None]
+        across_by = np.abs(across[None, :] - across[s : s + 512, None])
+        beside = (across_by < 0.5 * other) & (step > 0.5 * size) & (step < 1.6 * size)
+        nearest.append(np.where(beside, step, np.inf).min(axis=1))
+    steps = np.concatenate(nearest)
     steps = steps[np.isfinite(steps)]
     return float(np.median(steps)) if steps.size else size + 1.0
 

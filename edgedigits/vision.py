@@ -212,6 +212,13 @@ def _ink(gray: np.ndarray, config: FinderConfig, photo: bool = False):
     """:func:`ink_mask` and the low-resolution copy of the frame it estimated the paper from."""
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
     _, small = low_res(smooth, config.background_cell, 8)
+    paper, mask = _ink_of(smooth, small, config, photo)
+    return smooth, paper, mask, small
+
+
+def _ink_of(smooth: np.ndarray, small: np.ndarray, config: FinderConfig, photo: bool = False):
+    """(paper brightness, ink mask) of a smoothed frame and its low-resolution copy
+    (:func:`_ink`); with ``photo``, as a photographed page (:data:`PHOTO_CONTRAST`)."""
     steps = photo and PHOTO_CONTRAST > 0
     paper = paper_brightness(smooth, config.background_cell, config.paper_window, small, steps)
     contrast = PHOTO_CONTRAST if steps else config.contrast
@@ -222,7 +229,7 @@ def _ink(gray: np.ndarray, config: FinderConfig, photo: bool = False):
     if config.join > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (config.join, config.join))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-    return smooth, paper, mask, small
+    return paper, mask
 
 
 def _union(a, b):
@@ -274,6 +281,14 @@ def _across_rule(a, b, rules) -> bool:
     return any(top <= ry + rh / 2 <= bottom and rx <= x1 and x0 <= rx + rw for rx, ry, rw, rh in rules)
 
 
+def _root(parent: list[int], i: int) -> int:
+    """The representative of ``i`` in a union-find forest ``parent`` (paths halved on the way)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
 def _merge_pieces(
     boxes: list[tuple], config: FinderConfig = DEFAULT_CONFIG, rules=(), frame_height: int | None = None
 ) -> list[list[int]]:
@@ -289,12 +304,6 @@ def _merge_pieces(
     tallest = config.max_height_fraction * frame_height if frame_height else float("inf")
     parent = list(range(len(boxes)))
 
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     merged = {i: boxes[i] for i in range(len(boxes))}
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][0])
     for _ in range(3):
@@ -308,7 +317,7 @@ def _merge_pieces(
                     break
                 if yj > yi + 1.2 * hi + 0.2 * hj or yi > yj + 1.2 * hj + 0.2 * hi:
                     continue  # too far apart vertically to be one digit
-                ri, rj = root(i), root(j)
+                ri, rj = _root(parent, i), _root(parent, j)
                 if ri == rj or not _pieces_of_one_digit(merged[ri], merged[rj]):
                     continue
                 u = _union(merged[ri], merged[rj])
@@ -323,7 +332,7 @@ def _merge_pieces(
             break
     groups: dict[int, list[int]] = {}
     for i in range(len(boxes)):
-        groups.setdefault(root(i), []).append(i)
+        groups.setdefault(_root(parent, i), []).append(i)
     return list(groups.values())
 
 
@@ -640,7 +649,7 @@ def locate(image: np.ndarray, config: FinderConfig = DEFAULT_CONFIG) -> Found:
         work, back = _flattened(work, refine_corners(smooth, corners))
         smooth, paper, mask, small = _ink(work, config, photo=True)  # the flat page holds only the page
     elif page is not None:  # a page on a desk, not flattened (a corner out of the frame): as a photo
-        smooth, paper, mask, small = _ink(work, config, photo=True)
+        paper, mask = _ink_of(smooth, small, config, photo=True)
         mask = cv2.bitwise_and(mask, page)
     smallest = max(3, config.min_height // 4)
     contours, hierarchy, outer = _components(mask, smallest)
