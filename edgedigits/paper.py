@@ -927,8 +927,9 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int, darkness=
     """
     comb = len(hboxes) == 2 and len(vboxes) >= 3
     several = len(hboxes) >= 3 or len(vboxes) >= 3  # a comb, a table or a grid, not one box
+    both = cv2.bitwise_or(hlines, vlines)
     if several:
-        whole = cv2.dilate(cv2.bitwise_or(hlines, vlines), None)
+        whole = cv2.dilate(both, None)
         if comb:  # a divider with a gap still closes its box
             top, bottom = min(b[1] for b in hboxes), max(b[1] + b[3] for b in hboxes)
             for x, _, w, _ in vboxes:
@@ -936,7 +937,7 @@ def _lines(component, hlines, hboxes, vlines, vboxes, min_height: int, darkness=
         cells = _cells(whole, min_height)
     writing = None  # how dark the writing on a grid or table is (its darkest tenth)
     if DARKER and darkness is not None and several and len(hboxes) >= 3 and len(cells) >= GRID_MIN:
-        away = cv2.bitwise_and(component, cv2.bitwise_not(cv2.dilate(cv2.bitwise_or(hlines, vlines), AWAY)))
+        away = cv2.bitwise_and(component, cv2.bitwise_not(cv2.dilate(both, AWAY)))
         if away.any():
             writing = float(np.percentile(darkness[away > 0], 90))
     grown_h = _line_pixels(hlines, hboxes, component, 1, darkness, writing)
@@ -1010,9 +1011,10 @@ def _frame_leftovers(residual: np.ndarray, cell: Box) -> np.ndarray:
 
 
 def _rule_bands(lines: np.ndarray, boxes: list[Box], along: int = 1) -> np.ndarray:
-    """The rows each straight horizontal line piece fills across at least half its width: where
-    the printed line itself runs, without a pen stroke lying along part of it. A tilted line
-    fills no row that far and gets no band."""
+    """The rows each straight horizontal line piece fills across at least half its width (with
+    ``along`` = 0, the columns each vertical piece fills down half its height): where the printed
+    line itself runs, without a pen stroke lying along part of it. A tilted line fills no row that
+    far and gets no band."""
     out = np.zeros_like(lines)
     for x, y, w, h in boxes:
         if along == 1:
@@ -1049,13 +1051,21 @@ def _no_stacked_joins(
         piece = cv2.bitwise_and(
             out[y : y + h, x : x + w], np.where(labels[y : y + h, x : x + w] == i, 255, 0).astype(np.uint8)
         )
-        cut = cv2.bitwise_and(piece, cv2.bitwise_not(bands[y : y + h, x : x + w]))
-        k, _, parts, _ = cv2.connectedComponentsWithStats(cut, connectivity=8)
-        if int((np.maximum(parts[1:, cv2.CC_STAT_HEIGHT], parts[1:, cv2.CC_STAT_WIDTH]) >= 0.6 * ch).sum()) >= 2:
-            out[y : y + h, x : x + w] = cv2.bitwise_or(
-                cv2.bitwise_and(out[y : y + h, x : x + w], cv2.bitwise_not(piece)), cut
-            )
+        _cut_apart(out[y : y + h, x : x + w], piece, bands[y : y + h, x : x + w], 0.6 * ch, tall_only=False)
     return out
+
+
+def _cut_apart(window: np.ndarray, piece: np.ndarray, band: np.ndarray, size: float, tall_only: bool) -> None:
+    """In ``window`` (in place), ``piece`` (its pixels in the window) without the pixels of
+    ``band``, when that leaves two parts or more at least ``size`` tall (or, unless ``tall_only``,
+    that wide)."""
+    cut = cv2.bitwise_and(piece, cv2.bitwise_not(band))
+    _, _, parts, _ = cv2.connectedComponentsWithStats(cut, connectivity=8)
+    extent = parts[1:, cv2.CC_STAT_HEIGHT]
+    if not tall_only:
+        extent = np.maximum(extent, parts[1:, cv2.CC_STAT_WIDTH])
+    if int((extent >= size).sum()) >= 2:
+        window[:] = cv2.bitwise_or(cv2.bitwise_and(window, cv2.bitwise_not(piece)), cut)
 
 
 def _no_side_joins(residual: np.ndarray, cells: list[Box], bands: np.ndarray) -> np.ndarray:
@@ -1064,9 +1074,10 @@ def _no_side_joins(residual: np.ndarray, cells: list[Box], bands: np.ndarray) ->
     when that leaves two parts at least 0.6 of a cell tall: two digits in neighbouring squares
     whose ink met on the rule between them (one written across it). After the rule's removal and
     :func:`_no_stacked_joins` such pairs were still one piece, joined through ink left in the
-    rule's own columns, and were read as one wide low-confidence digit or not at all. Dev pages, digits read right: scans 90.8 -> 92.0 %, photos 78.1 -> 80.5 %, 300 dpi
-    93.1 -> 94.5 %, no more false digits; the dev videos read the same. Cut at 1.0 or 1.2 cells
-    instead, each dev page set reads within two digits of this."""
+    rule's own columns, and were read as one wide low-confidence digit or not at all. Dev pages,
+    digits read right: scans 90.8 -> 92.0 %, photos 78.1 -> 80.5 %, 300 dpi 93.1 -> 94.5 %, no
+    more false digits; the dev videos read the same. Cut at 1.0 or 1.2 cells instead, each dev
+    page set reads within two digits of this."""
     ch = float(np.median([c[3] for c in cells]))
     cw = float(np.median([c[2] for c in cells]))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(residual, connectivity=8)
@@ -1078,13 +1089,9 @@ def _no_side_joins(residual: np.ndarray, cells: list[Box], bands: np.ndarray) ->
         band = bands[y : y + h, x : x + w]
         if not cv2.bitwise_and(piece, band).any():
             continue
-        cut = cv2.bitwise_and(piece, cv2.bitwise_not(band))
-        k, _, parts, _ = cv2.connectedComponentsWithStats(cut, connectivity=8)
-        if int((parts[1:, cv2.CC_STAT_HEIGHT] >= 0.6 * ch).sum()) >= 2:
-            if out is residual:
-                out = residual.copy()
-            win = out[y : y + h, x : x + w]
-            win[:] = cv2.bitwise_or(cv2.bitwise_and(win, cv2.bitwise_not(piece)), cut)
+        if out is residual:
+            out = residual.copy()
+        _cut_apart(out[y : y + h, x : x + w], piece, band, 0.6 * ch, tall_only=True)
     return out
 
 
